@@ -1,0 +1,3 @@
+from qemu_mcp.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,258 @@
+"""The CLI for people: `qemu-mcp hosts|vm|serve|demo`. Thin: parse args, call ops, print.
+
+mcp is imported only by `serve` and `demo`, so the other commands start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from qemu_mcp import __version__
+from qemu_mcp.config import load_inventory
+from qemu_mcp.errors import QemuMcpError
+from qemu_mcp.ops.fleet import Fleet, HostRef
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="qemu-mcp", description="Manage QEMU/KVM VMs on local and remote hosts.")
+    p.add_argument("--version", action="version", version=f"qemu-mcp {__version__}")
+    p.add_argument(
+        "--config", help="hosts.yaml path (default $QEMU_MCP_CONFIG or ~/.config/qemu-mcp/hosts.yaml)"
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the MCP server (stdio)")
+    serve.set_defaults(run=_serve)
+
+    demo = sub.add_parser("demo", help="list the built-in demo host's VMs and show the MCP tools answering")
+    demo.set_defaults(run=_demo)
+
+    hosts = sub.add_parser("hosts", help="the inventory").add_subparsers(dest="hosts_command", required=True)
+    h_list = hosts.add_parser("list", help="inventory hosts with reachability, backend and latency")
+    h_list.add_argument("--json", action="store_true")
+    h_list.set_defaults(run=_hosts_list)
+    h_check = hosts.add_parser("check", help="connect, verify the host key, find tools and versions")
+    h_check.add_argument("name", nargs="?", help="one host (default: every inventory host)")
+    h_check.add_argument("--json", action="store_true")
+    h_check.set_defaults(run=_hosts_check)
+
+    vm = sub.add_parser("vm", help="virtual machines").add_subparsers(dest="vm_command", required=True)
+    v_list = vm.add_parser("list", help="list VMs")
+    v_list.add_argument("--host", help="inventory host (default: every inventory host)")
+    v_list.add_argument("--status", choices=["running", "stopped", "paused", "all"], default="all")
+    v_list.add_argument("--arch", help="x86_64 or aarch64 (arm64)")
+    v_list.add_argument("--filter", dest="filter_name", help="name substring (case-insensitive)")
+    v_list.add_argument("--json", action="store_true")
+    v_list.set_defaults(run=_vm_list)
+    v_info = vm.add_parser("info", help="one VM in detail")
+    v_info.add_argument("name")
+    v_info.add_argument("--host", help="inventory host (default: local)")
+    v_info.add_argument("--xml", action="store_true", help="print the domain XML too")
+    v_info.add_argument("--json", action="store_true")
+    v_info.set_defaults(run=_vm_info)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        result: int = args.run(args)
+        return result
+    except QemuMcpError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _with_fleet(args: argparse.Namespace, fn: Callable[[Fleet], Awaitable[Any]]) -> Any:
+    async def go() -> Any:
+        fleet = Fleet(load_inventory(args.config))
+        try:
+            return await fn(fleet)
+        finally:
+            await fleet.close()
+
+    return asyncio.run(go())
+
+
+def _dump(model: Any) -> None:
+    print(json.dumps(model.model_dump(mode="json"), indent=2))
+
+
+def _console():
+    from rich.console import Console
+
+    return Console()
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from qemu_mcp.server import serve_stdio
+
+    serve_stdio(args.config)
+    return 0
+
+
+def _hosts_list(args: argparse.Namespace) -> int:
+    from qemu_mcp.ops.hosts import list_hosts
+
+    data = _with_fleet(args, list_hosts)
+    if args.json:
+        _dump(data)
+        return 0
+    from rich.table import Table
+
+    t = Table(title="hosts")
+    for col in ("name", "address", "user", "backend", "reachable", "latency ms", "error"):
+        t.add_column(col)
+    for h in data.hosts:
+        addr = h.address if h.port is None else f"{h.address}:{h.port}"
+        t.add_row(
+            h.name,
+            addr,
+            h.user or "",
+            h.backend,
+            "yes" if h.reachable else "[red]no[/]",
+            f"{h.latency_ms:.1f}" if h.latency_ms is not None else "",
+            h.error or "",
+        )
+    _console().print(t)
+    return 0
+
+
+def _hosts_check(args: argparse.Namespace) -> int:
+    from qemu_mcp.ops.hosts import host_info
+
+    async def check(fleet: Fleet) -> list[tuple[str, Any]]:
+        names = [args.name] if args.name else [h.name for h in fleet.inventory.configured]
+        out: list[tuple[str, Any]] = []
+        for name in names:
+            try:
+                out.append((name, await host_info(fleet, HostRef(host=name))))
+            except QemuMcpError as e:
+                out.append((name, e))
+        return out
+
+    results = _with_fleet(args, check)
+    failed = any(isinstance(r, Exception) for _, r in results)
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    r.model_dump(mode="json")
+                    if not isinstance(r, Exception)
+                    else {"host": n, "error": str(r)}
+                    for n, r in results
+                ],
+                indent=2,
+            )
+        )
+        return 1 if failed else 0
+    console = _console()
+    for name, r in results:
+        if isinstance(r, Exception):
+            console.print(f"[bold]{name}[/]: [red]FAILED[/] {r}", highlight=False)
+            continue
+        console.print(
+            f"[bold]{name}[/]: [green]ok[/] {r.hostname}, {r.cpus} CPU(s) {r.cpu_model or ''}, "
+            f"{r.memory_mib} MiB, backend {r.backend or 'none'}",
+            highlight=False,
+        )
+        console.print(
+            f"  libvirt {r.libvirt_version or '-'}, hypervisor {r.hypervisor or '-'}", highlight=False
+        )
+        console.print(
+            f"  virsh {r.tools.virsh or '-'}, qemu-img {r.tools.qemu_img or '-'}, iostat "
+            f"{r.tools.iostat or '-'}, qemu-system: {', '.join(r.tools.qemu_system) or '-'}",
+            highlight=False,
+        )
+        if r.missing:
+            console.print(f"  [yellow]missing:[/] {', '.join(r.missing)}", highlight=False)
+    return 1 if failed else 0
+
+
+def _vm_table(vms: list[Any], title: str):
+    from rich.table import Table
+
+    t = Table(title=title)
+    for col in ("host", "name", "status", "arch", "vcpus", "memory MiB", "disks", "autostart"):
+        t.add_column(col)
+    colour = {"running": "green", "stopped": "dim", "paused": "yellow", "crashed": "red"}
+    for v in vms:
+        disks = ", ".join(f"{d.target}:{_gib(d.capacity_bytes)}" for d in v.disks if d.device == "disk")
+        c = colour.get(v.status, "white")
+        t.add_row(
+            v.host,
+            v.name,
+            f"[{c}]{v.state}[/]",
+            v.arch or "",
+            str(v.vcpus),
+            str(v.memory),
+            disks,
+            {True: "yes", False: "no", None: "?"}[v.autostart],
+        )
+    return t
+
+
+def _gib(n: int | None) -> str:
+    return "?" if n is None else f"{n / 2**30:.1f}G"
+
+
+def _vm_list(args: argparse.Namespace) -> int:
+    from qemu_mcp.ops.vms import list_vms
+
+    data = _with_fleet(
+        args,
+        lambda f: list_vms(
+            f, HostRef(host=args.host), status=args.status, arch=args.arch, filter_name=args.filter_name
+        ),
+    )
+    if args.json:
+        _dump(data)
+        return 1 if data.errors else 0
+    console = _console()
+    console.print(_vm_table(data.vms, f"VMs on {data.host} ({data.vm_count})"))
+    for e in data.errors:
+        console.print(f"[red]{e.host}[/]: {e.error}", highlight=False)
+    return 1 if data.errors else 0
+
+
+def _vm_info(args: argparse.Namespace) -> int:
+    from qemu_mcp.ops.vms import get_vm_info
+
+    vm = _with_fleet(args, lambda f: get_vm_info(f, args.name, HostRef(host=args.host)))
+    if args.json:
+        _dump(vm)
+        return 0
+    console = _console()
+    console.print(_vm_table([vm], f"{vm.name} ({vm.uuid})"))
+    for d in vm.disks:
+        console.print(
+            f"  disk {d.target} ({d.device}, {d.bus or '?'}): {d.path or '-'} [{d.format or '?'}]",
+            highlight=False,
+        )
+    for n in vm.nics:
+        console.print(f"  nic {n.mac or '-'} {n.type} {n.source or ''} {n.model or ''}", highlight=False)
+    for g in vm.graphics:
+        console.print(
+            f"  graphics {g.type} {g.listen or ''}:{g.port if g.port is not None else 'auto'}",
+            highlight=False,
+        )
+    if args.xml and vm.xml:
+        print(vm.xml)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from qemu_mcp.demo import run_demo
+
+    return run_demo(args.config)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

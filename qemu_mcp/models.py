@@ -1,0 +1,152 @@
+"""Pydantic models: what parsers produce and what tools return. No I/O here.
+
+Tool results follow seed 004's envelope: ``{success, message, data}``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# What `list_vms(status=...)` filters on. libvirt's finer states are kept in VmInfo.state.
+VmStatus = Literal["running", "stopped", "paused", "shutting-down", "crashed", "suspended", "unknown"]
+Backend = Literal["libvirt", "qemu"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DiskInfo(_Model):
+    target: str = Field(description="Guest device name, e.g. vda, sda, hdc")
+    device: str = Field("disk", description="disk, cdrom or floppy")
+    path: str | None = Field(None, description="Host path of the image (or source name for network disks)")
+    format: str | None = Field(None, description="Image format: qcow2, raw, ...")
+    bus: str | None = None
+    readonly: bool = False
+    capacity_bytes: int | None = Field(None, description="Virtual size seen by the guest")
+    allocation_bytes: int | None = Field(None, description="Bytes allocated on the host")
+
+
+class NicInfo(_Model):
+    mac: str | None = None
+    type: str = Field(description="network, bridge, user, direct, ...")
+    source: str | None = Field(None, description="Network or bridge name, or device")
+    model: str | None = None
+    target: str | None = Field(None, description="Host-side tap device while running")
+
+
+class GraphicsInfo(_Model):
+    type: str = Field(description="vnc, spice, ...")
+    port: int | None = Field(None, description="TCP port while running (-1/None when not allocated)")
+    listen: str | None = None
+    autoport: bool = False
+
+
+class VmInfo(_Model):
+    name: str
+    uuid: str
+    host: str = Field(description="Inventory name of the host the VM lives on")
+    status: VmStatus
+    state: str = Field(description="The backend's own state word, e.g. libvirt 'shut off', 'paused'")
+    arch: str | None = None
+    machine: str | None = None
+    domain_type: str | None = Field(None, description="kvm or qemu (TCG)")
+    vcpus: int
+    max_vcpus: int | None = None
+    memory: int = Field(description="Current memory in MiB")
+    max_memory: int | None = Field(None, description="Maximum memory in MiB")
+    disks: list[DiskInfo] = Field(default_factory=list)
+    nics: list[NicInfo] = Field(default_factory=list)
+    graphics: list[GraphicsInfo] = Field(default_factory=list)
+    autostart: bool | None = None
+    persistent: bool | None = None
+    cpu_time_ns: int | None = Field(None, description="Total guest CPU time consumed, from domstats")
+
+
+class VmDetail(VmInfo):
+    xml: str | None = Field(None, description="Domain XML as the backend reports it (libvirt)")
+
+
+class HostFailure(_Model):
+    host: str
+    error: str = Field(description="Why the host could not be listed")
+    kind: str = Field(description="Error class, e.g. HostUnreachable, AuthFailed, HostKeyRefused")
+
+
+class ListVmsData(_Model):
+    host: str = Field(description="Host name, or a comma-separated list when several hosts were listed")
+    vm_count: int
+    vms: list[VmInfo]
+    errors: list[HostFailure] = Field(default_factory=list)
+
+
+class ToolCommand(_Model):
+    host: str
+    argv: list[str]
+
+
+class HostTools(_Model):
+    virsh: str | None = None
+    qemu_img: str | None = None
+    qemu_system: list[str] = Field(default_factory=list, description="qemu-system-<arch> binaries found")
+    iostat: str | None = None
+
+
+class HostInfo(_Model):
+    host: str
+    hostname: str | None = None
+    cpu_model: str | None = None
+    cpus: int | None = None
+    cpu_mhz: int | None = None
+    sockets: int | None = None
+    cores_per_socket: int | None = None
+    threads_per_core: int | None = None
+    numa_nodes: int | None = None
+    memory_mib: int | None = None
+    libvirt_version: str | None = None
+    hypervisor: str | None = Field(None, description="Hypervisor name and version, e.g. 'QEMU 7.2.0'")
+    tools: HostTools = Field(default_factory=HostTools)
+    missing: list[str] = Field(default_factory=list, description="Tools we looked for and did not find")
+    backend: Backend | None = None
+    libvirt_uri: str | None = None
+
+
+class HostStatus(_Model):
+    name: str
+    address: str = Field(description="'local' or the SSH address")
+    port: int | None = None
+    user: str | None = None
+    backend: str
+    reachable: bool
+    latency_ms: float | None = None
+    error: str | None = None
+
+
+class ListHostsData(_Model):
+    hosts: list[HostStatus]
+
+
+class ListVmsResult(_Model):
+    success: bool
+    message: str
+    data: ListVmsData
+
+
+class VmInfoResult(_Model):
+    success: bool
+    message: str
+    data: VmDetail
+
+
+class HostInfoResult(_Model):
+    success: bool
+    message: str
+    data: HostInfo
+
+
+class ListHostsResult(_Model):
+    success: bool
+    message: str
+    data: ListHostsData

@@ -1,0 +1,182 @@
+"""The libvirt read path: list VMs and describe one, in a fixed number of SSH round trips."""
+
+from __future__ import annotations
+
+from qemu_mcp.commands import virsh
+from qemu_mcp.config import HostSpec
+from qemu_mcp.errors import CommandFailed, NotFound
+from qemu_mcp.models import DiskInfo, VmDetail, VmInfo, VmStatus
+from qemu_mcp.parsers.domain_xml import DomainDefinition, parse_domain_xml
+from qemu_mcp.parsers.dominfo import flag, parse_dominfo
+from qemu_mcp.parsers.domstats import block_devices, domstat_int, parse_domstats, state_name
+from qemu_mcp.parsers.sections import split_sections
+from qemu_mcp.parsers.virsh_list import parse_name_lines
+from qemu_mcp.transport.base import CommandResult, Runner
+
+STATUS_OF_STATE: dict[str, VmStatus] = {
+    "running": "running",
+    "idle": "running",  # blocked on I/O: still running
+    "paused": "paused",
+    "in shutdown": "shutting-down",
+    "shut off": "stopped",
+    "crashed": "crashed",
+    "pmsuspended": "suspended",
+}
+NOT_FOUND_MARKS = ("failed to get domain", "Domain not found", "domain not found")
+UNUSABLE_MARKS = ("failed to connect to the hypervisor", "command not found", "No such file or directory")
+
+
+class LibvirtUnusable(CommandFailed):
+    """virsh is missing or cannot reach libvirtd: a backend=auto host may be a plain-QEMU host."""
+
+
+def _errors(result: CommandResult) -> list[str]:
+    return [ln for ln in result.stderr.splitlines() if ln.startswith("error:") or ln.startswith("env:")]
+
+
+def _check_batch(result: CommandResult, spec: HostSpec, what: str) -> None:
+    """virsh keeps going after a failed command in a batch; its errors are on stderr."""
+    errs = _errors(result)
+    if result.exit_status == 127 or any(m in result.stderr for m in UNUSABLE_MARKS):
+        raise LibvirtUnusable(
+            f"libvirt is not usable on host '{spec.name}' at {spec.libvirt_uri} "
+            f"(virsh exit {result.exit_status}: {' '.join(errs) or result.stderr.strip()}); "
+            "check that libvirt-clients is installed and libvirtd is running, or set backend: qemu",
+            host=spec.name,
+            exit_status=result.exit_status,
+            stderr=result.stderr,
+        )
+    if errs or result.exit_status != 0:
+        detail = " ".join(errs) or result.stderr.strip() or "no output"
+        raise CommandFailed(
+            f"{what} failed on host '{spec.name}' (virsh exit {result.exit_status}: {detail})",
+            host=spec.name,
+            exit_status=result.exit_status,
+            stderr=result.stderr,
+        )
+
+
+async def list_domains(runner: Runner, spec: HostSpec) -> list[VmInfo]:
+    """Every domain on the host: round trip 1 lists and gathers stats, round trip 2 dumps all XML."""
+    marker = virsh.new_marker()
+    first = await runner.run(
+        virsh.virsh(
+            spec.libvirt_uri,
+            [
+                virsh.list_uuids(),
+                virsh.list_uuids("--autostart"),
+                virsh.list_uuids("--persistent"),
+                virsh.domstats_all(),
+            ],
+            marker,
+        ),
+        read_only=True,
+    )
+    _check_batch(first, spec, "listing domains")
+    uuids_s, autostart_s, persistent_s, stats_s = split_sections(first.stdout, marker, 4)
+    uuids = parse_name_lines(uuids_s)
+    if not uuids:
+        return []
+    autostart, persistent = set(parse_name_lines(autostart_s)), set(parse_name_lines(persistent_s))
+    stats = parse_domstats(stats_s)
+
+    second = await runner.run(
+        virsh.virsh(spec.libvirt_uri, [virsh.dumpxml(u) for u in uuids], marker), read_only=True
+    )
+    vms: list[VmInfo] = []
+    for uuid, xml in zip(uuids, split_sections(second.stdout, marker, len(uuids)), strict=True):
+        if not xml.strip():
+            continue  # undefined between the two round trips
+        d = parse_domain_xml(xml)
+        vms.append(
+            build_vm(
+                spec.name,
+                d,
+                stats.get(d.name, {}),
+                autostart=uuid in autostart,
+                persistent=uuid in persistent,
+            )
+        )
+    if not vms and _errors(second):
+        _check_batch(second, spec, "reading domain XML")
+    return vms
+
+
+async def describe_domain(runner: Runner, spec: HostSpec, name: str) -> VmDetail:
+    """One domain with its XML, in one round trip."""
+    marker = virsh.new_marker()
+    result = await runner.run(
+        virsh.virsh(
+            spec.libvirt_uri, [virsh.dumpxml(name), virsh.domstats(name), virsh.dominfo(name)], marker
+        ),
+        read_only=True,
+    )
+    xml, stats_s, info_s = split_sections(result.stdout, marker, 3)
+    if not xml.strip():
+        if any(m in result.stderr for m in NOT_FOUND_MARKS):
+            raise NotFound(
+                f"domain '{name}' not found on host '{spec.name}' (virsh: {' '.join(_errors(result))}); "
+                "list_vms shows the names that exist"
+            )
+        _check_batch(result, spec, f"reading domain '{name}'")
+    d = parse_domain_xml(xml)
+    info = parse_dominfo(info_s)
+    vm = build_vm(
+        spec.name,
+        d,
+        parse_domstats(stats_s).get(d.name, {}),
+        autostart=flag(info, "autostart"),
+        persistent=flag(info, "persistent"),
+    )
+    return VmDetail(**vm.model_dump(), xml=xml.strip())
+
+
+def build_vm(
+    host: str, d: DomainDefinition, stats: dict[str, str], *, autostart: bool | None, persistent: bool | None
+) -> VmInfo:
+    code = domstat_int(stats, "state.state")
+    state = state_name(code) if code is not None else "unknown"
+    status: VmStatus = STATUS_OF_STATE.get(state, "unknown")
+    sizes = {b.get("name"): b for b in block_devices(stats)}
+    disks = [_with_sizes(disk, sizes.get(disk.target)) for disk in d.disks]
+    vcpus = domstat_int(stats, "vcpu.current") or d.vcpus or 0
+    return VmInfo(
+        name=d.name,
+        uuid=d.uuid or "",
+        host=host,
+        status=status,
+        state=state,
+        arch=d.arch,
+        machine=d.machine,
+        domain_type=d.domain_type,
+        vcpus=vcpus,
+        max_vcpus=d.max_vcpus,
+        memory=d.memory_mib or d.max_memory_mib or 0,
+        max_memory=d.max_memory_mib,
+        disks=disks,
+        nics=d.nics,
+        graphics=d.graphics,
+        autostart=autostart,
+        persistent=persistent,
+        cpu_time_ns=domstat_int(stats, "cpu.time"),
+    )
+
+
+def _with_sizes(disk: DiskInfo, block: dict | None) -> DiskInfo:
+    if not block:
+        return disk
+    return disk.model_copy(
+        update={
+            "capacity_bytes": _int(block.get("capacity")) or disk.capacity_bytes,
+            "allocation_bytes": _int(block.get("allocation")) or disk.allocation_bytes,
+        }
+    )
+
+
+def _int(value: object) -> int | None:
+    if isinstance(value, int):
+        return value
+    try:
+        return int(str(value))
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,73 @@
+"""list_vms and get_vm_info: one function per operation, shared by the MCP server and the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Literal
+
+from qemu_mcp import validation
+from qemu_mcp.config import HostSpec
+from qemu_mcp.errors import InvalidInput, QemuMcpError
+from qemu_mcp.models import HostFailure, ListVmsData, VmDetail, VmInfo
+from qemu_mcp.ops.backend import with_libvirt
+from qemu_mcp.ops.fleet import Fleet, HostRef
+from qemu_mcp.ops.libvirt_read import describe_domain, list_domains
+
+StatusFilter = Literal["running", "stopped", "paused", "all"]
+STOPPED = ("stopped", "crashed")
+
+
+def _matches(vm: VmInfo, status: StatusFilter, arch: str | None, needle: str | None) -> bool:
+    if status == "running" and vm.status != "running":
+        return False
+    if status == "stopped" and vm.status not in STOPPED:
+        return False
+    if status == "paused" and vm.status != "paused":
+        return False
+    if arch and validation.ARCH_ALIASES.get((vm.arch or "").lower(), vm.arch) != arch:
+        return False
+    return not (needle and needle.lower() not in vm.name.lower())
+
+
+async def _list_one(fleet: Fleet, spec: HostSpec) -> list[VmInfo]:
+    return await with_libvirt(fleet, spec, lambda runner: list_domains(runner, spec))
+
+
+async def list_vms(
+    fleet: Fleet,
+    ref: HostRef | None = None,
+    *,
+    status: str = "all",
+    arch: str | None = None,
+    filter_name: str | None = None,
+    vm_dir: str | None = None,
+) -> ListVmsData:
+    """VMs of one host (ref.host given) or of every inventory host concurrently."""
+    if status not in ("running", "stopped", "paused", "all"):
+        raise InvalidInput(f"status {status!r} is not one of running, stopped, paused, all")
+    want_arch = validation.arch(arch)
+    needle = validation.substring_filter(filter_name)
+    if vm_dir is not None:
+        validation.abs_path(vm_dir, "vm_dir")
+    ref = ref or HostRef()
+    specs = [fleet.resolve(ref)] if ref.host or ref.has_ssh_args else fleet.inventory.configured
+    results = await asyncio.gather(*(_list_one(fleet, s) for s in specs), return_exceptions=True)
+    vms: list[VmInfo] = []
+    errors: list[HostFailure] = []
+    for spec, result in zip(specs, results, strict=True):
+        if isinstance(result, QemuMcpError):
+            errors.append(HostFailure(host=spec.name, error=str(result), kind=type(result).__name__))
+        elif isinstance(result, BaseException):
+            raise result
+        else:
+            vms.extend(v for v in result if _matches(v, status, want_arch, needle))  # type: ignore[arg-type]
+    if len(specs) == 1 and errors:
+        # One host asked for by name: its failure is the call's failure.
+        raise results[0]  # type: ignore[misc]
+    return ListVmsData(host=", ".join(s.name for s in specs), vm_count=len(vms), vms=vms, errors=errors)
+
+
+async def get_vm_info(fleet: Fleet, name: str, ref: HostRef | None = None) -> VmDetail:
+    validation.vm_name(name)
+    spec = fleet.resolve(ref)
+    return await with_libvirt(fleet, spec, lambda runner: describe_domain(runner, spec, name))

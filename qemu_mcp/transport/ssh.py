@@ -1,0 +1,132 @@
+"""Run commands over SSH with asyncssh: one kept connection per host, channels capped, argv quoted once."""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import time
+from typing import Any
+
+import asyncssh
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from qemu_mcp.config import HostSpec
+from qemu_mcp.errors import HostUnreachable
+from qemu_mcp.transport.base import CommandResult
+from qemu_mcp.transport.errors import mapped_errors
+
+# OpenSSH's default MaxSessions: more concurrent channels than this on one connection are refused.
+MAX_CHANNELS = 10
+READ_ATTEMPTS = 3
+
+
+class SSHRunner:
+    def __init__(self, spec: HostSpec) -> None:
+        self.spec = spec
+        self.host = spec.name
+        self._conn: asyncssh.SSHClientConnection | None = None
+        self._connect_lock = asyncio.Lock()
+        self._channels = asyncio.Semaphore(MAX_CHANNELS)
+        self.connects = 0  # how many times we opened a connection (tests and `hosts check` read it)
+
+    @property
+    def where(self) -> str:
+        user = f"{self.spec.user}@" if self.spec.user else ""
+        return f"{user}{self.spec.address}:{self.spec.port}"
+
+    def _errors(self, timeout: float | None = None):
+        return mapped_errors(self.host, self.where, known_hosts=self.spec.known_hosts, timeout=timeout)
+
+    async def connection(self) -> asyncssh.SSHClientConnection:
+        """The kept connection, opened (or reopened after a drop) on demand."""
+        async with self._connect_lock:
+            if self._conn is not None and not self._conn.is_closed():
+                return self._conn
+            spec = self.spec
+            options: dict[str, Any] = {
+                "port": spec.port,
+                # A missing known_hosts file means no key is trusted: never None (that disables checking).
+                "known_hosts": spec.known_hosts if spec.known_hosts else (),
+                "connect_timeout": spec.connect_timeout,
+                "keepalive_interval": 30,
+            }
+            if spec.user:
+                options["username"] = spec.user
+            if spec.key:
+                options["client_keys"] = [spec.key]
+            password = spec.ssh_password()
+            if password is not None:
+                options["password"] = password
+            with self._errors(spec.connect_timeout):
+                self._conn = await asyncio.wait_for(
+                    asyncssh.connect(spec.address or "", **options), spec.connect_timeout + 5
+                )
+            self.connects += 1
+            return self._conn
+
+    async def _run_once(self, argv: list[str], stdin: str | None, timeout: float) -> CommandResult:
+        command = shlex.join(argv)  # the one place argv becomes a shell string
+        async with self._channels:
+            conn = await self.connection()
+            start = time.monotonic()
+            try:
+                with self._errors(timeout):
+                    proc = await conn.run(
+                        command, input=stdin, check=False, timeout=timeout, env={"LC_ALL": "C"}
+                    )
+            except HostUnreachable:
+                self._drop(conn)
+                raise
+            except asyncssh.ChannelOpenError as e:
+                self._drop(conn)
+                raise HostUnreachable(
+                    f"host '{self.host}' refused a new SSH channel: {e.reason}", self.host
+                ) from None
+        status = proc.exit_status if proc.exit_status is not None else 255
+        return CommandResult(
+            tuple(argv),
+            status,
+            _text(proc.stdout),
+            _text(proc.stderr) or (f"killed by signal {proc.exit_signal[0]}" if proc.exit_signal else ""),
+            time.monotonic() - start,
+            self.host,
+        )
+
+    async def run(
+        self,
+        argv: list[str],
+        *,
+        stdin: str | None = None,
+        timeout: float | None = None,
+        read_only: bool = False,
+    ) -> CommandResult:
+        timeout = timeout or self.spec.command_timeout
+        if not read_only:
+            # A mutating command might have run before the connection failed: never run it twice.
+            return await self._run_once(argv, stdin, timeout)
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(HostUnreachable),
+            stop=stop_after_attempt(READ_ATTEMPTS),
+            wait=wait_exponential(multiplier=0.2, max=2),
+            reraise=True,
+        ):
+            with attempt:
+                return await self._run_once(argv, stdin, timeout)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _drop(self, conn: asyncssh.SSHClientConnection) -> None:
+        if self._conn is conn:
+            self._conn = None
+        conn.abort()
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+            await conn.wait_closed()
+
+
+def _text(value: str | bytes | None) -> str:
+    if value is None:
+        return ""
+    return value.decode(errors="replace") if isinstance(value, bytes) else value

@@ -1,0 +1,112 @@
+"""One validation layer for user text: checked before any command is built.
+
+Every check raises InvalidInput with a sentence that says what was wrong and what to do.
+"""
+
+from __future__ import annotations
+
+import re
+
+from qemu_mcp.errors import InvalidInput
+
+# Names we create must fit this (issue: VM names). Names we only read may be any libvirt name.
+NEW_VM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+HOST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+# DNS name, IPv4, or IPv6 (bare, without brackets).
+ADDRESS = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}|[0-9A-Fa-f:.]{2,45}")
+UNIX_USER = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?")
+LIBVIRT_URI = re.compile(r"[a-z][a-z0-9+]*://[A-Za-z0-9._@:/?=&%+-]*")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+ARCH_ALIASES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
+
+
+def _common(value: str, what: str, max_len: int) -> str:
+    if not isinstance(value, str) or value == "":
+        raise InvalidInput(f"{what} must be a non-empty string")
+    if len(value) > max_len:
+        raise InvalidInput(f"{what} is {len(value)} characters long; the limit is {max_len}")
+    if _CONTROL.search(value):
+        raise InvalidInput(
+            f"{what} {value!r} contains a control character (newline, tab, NUL, ...); remove it"
+        )
+    if value.startswith("-"):
+        raise InvalidInput(f"{what} {value!r} starts with '-', which a command would read as an option")
+    return value
+
+
+def vm_name(value: str) -> str:
+    """A name of an existing VM: any libvirt name that is safe to pass as one argument."""
+    return _common(value, "VM name", 255)
+
+
+def new_vm_name(value: str) -> str:
+    _common(value, "VM name", 64)
+    if not NEW_VM_NAME.fullmatch(value):
+        raise InvalidInput(
+            f"VM name {value!r} is not allowed: use 1-64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return value
+
+
+def host_name(value: str) -> str:
+    _common(value, "host name", 64)
+    if not HOST_NAME.fullmatch(value):
+        raise InvalidInput(
+            f"host name {value!r} is not allowed: use letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return value
+
+
+def address(value: str) -> str:
+    _common(value, "host address", 253)
+    if not ADDRESS.fullmatch(value):
+        raise InvalidInput(f"host address {value!r} is not a hostname or IP address")
+    return value
+
+
+def ssh_user(value: str) -> str:
+    _common(value, "SSH user", 32)
+    if not UNIX_USER.fullmatch(value):
+        raise InvalidInput(f"SSH user {value!r} is not a valid user name")
+    return value
+
+
+def port(value: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 65535:
+        raise InvalidInput(f"port {value!r} is out of range: use 1-65535")
+    return value
+
+
+def libvirt_uri(value: str) -> str:
+    _common(value, "libvirt URI", 512)
+    if not LIBVIRT_URI.fullmatch(value):
+        raise InvalidInput(f"libvirt URI {value!r} is not a URI like qemu:///system or test:///default")
+    return value
+
+
+def abs_path(value: str, what: str = "path") -> str:
+    _common(value, what, 4096)
+    if not value.startswith("/"):
+        raise InvalidInput(f"{what} {value!r} must be an absolute path (start with '/')")
+    return value
+
+
+def arch(value: str | None) -> str | None:
+    """Normalise an architecture name; arm64 and amd64 are aliases."""
+    if value is None or value == "":
+        return None
+    key = value.strip().lower()
+    if key not in ARCH_ALIASES:
+        raise InvalidInput(f"arch {value!r} is not supported: use x86_64 or aarch64 (arm64)")
+    return ARCH_ALIASES[key]
+
+
+def substring_filter(value: str | None) -> str | None:
+    if value is None or value == "":
+        return None
+    if len(value) > 255 or _CONTROL.search(value):
+        raise InvalidInput("filter_name must be at most 255 characters with no control characters")
+    return value
