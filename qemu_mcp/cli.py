@@ -181,7 +181,7 @@ def _vm_table(vms: list[Any], title: str):
 
     t = Table(title=title)
     for col in ("host", "name", "status", "arch", "vcpus", "memory MiB", "disks", "autostart"):
-        t.add_column(col)
+        t.add_column(col, no_wrap=col in ("host", "name"))  # names must stay copy-pasteable
     colour = {"running": "green", "stopped": "dim", "paused": "yellow", "crashed": "red"}
     for v in vms:
         disks = ", ".join(f"{d.target}:{_gib(d.capacity_bytes)}" for d in v.disks if d.device == "disk")

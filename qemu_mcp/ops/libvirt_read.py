@@ -8,7 +8,7 @@ from qemu_mcp.errors import CommandFailed, NotFound
 from qemu_mcp.models import DiskInfo, VmDetail, VmInfo, VmStatus
 from qemu_mcp.parsers.domain_xml import DomainDefinition, parse_domain_xml
 from qemu_mcp.parsers.dominfo import flag, parse_dominfo
-from qemu_mcp.parsers.domstats import block_devices, domstat_int, parse_domstats, state_name
+from qemu_mcp.parsers.domstats import block_devices, cpu_time_ns, domstat_int, parse_domstats, state_name
 from qemu_mcp.parsers.sections import split_sections
 from qemu_mcp.parsers.virsh_list import parse_name_lines
 from qemu_mcp.transport.base import CommandResult, Runner
@@ -138,7 +138,7 @@ def build_vm(
     state = state_name(code) if code is not None else "unknown"
     status: VmStatus = STATUS_OF_STATE.get(state, "unknown")
     sizes = {b.get("name"): b for b in block_devices(stats)}
-    disks = [_with_sizes(disk, sizes.get(disk.target)) for disk in d.disks]
+    disks = [_with_sizes(disk, sizes.get(disk.target), running=status != "stopped") for disk in d.disks]
     vcpus = domstat_int(stats, "vcpu.current") or d.vcpus or 0
     return VmInfo(
         name=d.name,
@@ -158,17 +158,22 @@ def build_vm(
         graphics=d.graphics,
         autostart=autostart,
         persistent=persistent,
-        cpu_time_ns=domstat_int(stats, "cpu.time"),
+        cpu_time_ns=cpu_time_ns(stats),
     )
 
 
-def _with_sizes(disk: DiskInfo, block: dict | None) -> DiskInfo:
+def _with_sizes(disk: DiskInfo, block: dict | None, *, running: bool) -> DiskInfo:
     if not block:
         return disk
+    # libvirt's block.N.allocation is the highest written offset while the guest runs, and the
+    # host allocation when it is shut off; `physical` is the host-side size while it runs.
+    host_bytes = block.get("physical") if running else block.get("allocation")
+    capacity = _int(block.get("capacity"))
+    allocation = _int(host_bytes)
     return disk.model_copy(
         update={
-            "capacity_bytes": _int(block.get("capacity")) or disk.capacity_bytes,
-            "allocation_bytes": _int(block.get("allocation")) or disk.allocation_bytes,
+            "capacity_bytes": disk.capacity_bytes if capacity is None else capacity,
+            "allocation_bytes": disk.allocation_bytes if allocation is None else allocation,
         }
     )
 

@@ -65,5 +65,9 @@ def mapped_errors(
         raise AuthFailed(f"host '{host}': cannot load the SSH key: {e}", host) from None
     except OSError as e:
         raise HostUnreachable(f"host '{host}' ({where}) is unreachable: {e.strerror or e}", host) from None
+    except asyncssh.ChannelOpenError as e:
+        raise HostUnreachable(
+            f"host '{host}' ({where}) refused a new SSH channel: {e.reason}", host
+        ) from None
     except asyncssh.Error as e:
         raise HostUnreachable(f"SSH error with host '{host}' ({where}): {e.reason}", host) from None

@@ -18,6 +18,7 @@ from qemu_mcp.transport.errors import mapped_errors
 # OpenSSH's default MaxSessions: more concurrent channels than this on one connection are refused.
 MAX_CHANNELS = 10
 READ_ATTEMPTS = 3
+CHANNEL_OPEN_ATTEMPTS = 20
 
 
 class SSHRunner:
@@ -71,17 +72,16 @@ class SSHRunner:
             start = time.monotonic()
             try:
                 with self._errors(timeout):
-                    proc = await conn.run(
-                        command, input=stdin, check=False, timeout=timeout, env={"LC_ALL": "C"}
-                    )
+                    # `async with` waits for the full channel close, so sshd has freed the session
+                    # before our slot is released (else the 11th channel can be refused).
+                    async with await self._open_channel(conn, command) as process:
+                        if stdin is not None:
+                            process.stdin.write(stdin)
+                        process.stdin.write_eof()
+                        proc = await process.wait(timeout=timeout)
             except HostUnreachable:
                 self._drop(conn)
                 raise
-            except asyncssh.ChannelOpenError as e:
-                self._drop(conn)
-                raise HostUnreachable(
-                    f"host '{self.host}' refused a new SSH channel: {e.reason}", self.host
-                ) from None
         status = proc.exit_status if proc.exit_status is not None else 255
         return CommandResult(
             tuple(argv),
@@ -91,6 +91,20 @@ class SSHRunner:
             time.monotonic() - start,
             self.host,
         )
+
+    async def _open_channel(
+        self, conn: asyncssh.SSHClientConnection, command: str
+    ) -> asyncssh.SSHClientProcess:
+        """Open a session channel. sshd frees a closed session's slot a moment after the close, so a
+        refusal right at the MaxSessions limit is retried: the command has not started, so this is safe."""
+        for attempt in range(CHANNEL_OPEN_ATTEMPTS):
+            try:
+                return await conn.create_process(command)
+            except asyncssh.ChannelOpenError:
+                if attempt == CHANNEL_OPEN_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(0.02 * (attempt + 1))
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def run(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -116,7 +117,9 @@ async def test_get_vm_info_not_found_is_clear(fleet: Fleet) -> None:
 
 
 async def test_odd_domain_name_is_passed_literally(fleet: Fleet, guests, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    odd = f"{guests.prefix}odd 'q'; $(touch {tmp_path}/pwned) \"x\""
+    # libvirt forbids '/' in names, so the injected command would write in the shell's cwd ($HOME).
+    odd = f"{guests.prefix}odd 'q'; $(touch qmcp-pwned) `touch qmcp-pwned` \"x\" | y"
+    sentinels = [Path.home() / "qmcp-pwned", Path.cwd() / "qmcp-pwned", Path("/qmcp-pwned")]
     xml = tmp_path / "odd.xml"
     xml.write_text(
         "<domain type='qemu'><name></name><memory unit='MiB'>64</memory><vcpu>1</vcpu>"
@@ -133,7 +136,7 @@ async def test_odd_domain_name_is_passed_literally(fleet: Fleet, guests, tmp_pat
         assert vm.name == odd and vm.status == "stopped"
         listed = await list_vms(fleet, HostRef(host="rig"), filter_name="odd 'q'")
         assert [v.name for v in listed.vms] == [odd]
-        assert not (tmp_path / "pwned").exists()
+        assert not any(p.exists() for p in sentinels)
     finally:
         subprocess.run(["virsh", "-c", URI, "undefine", "--domain", odd], capture_output=True)
 

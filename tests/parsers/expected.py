@@ -1,0 +1,128 @@
+"""Which parser reads which captured fixture, and what the parse looks like as JSON.
+
+Used two ways: `python -m tests.parsers.expected fixtures/debian-12` (run by
+scripts/capture_fixtures.sh) writes <what>.expected.json next to each raw <what>.txt, and
+the tests compare a fresh parse with those reviewed files.
+
+The parser is chosen from the virsh command string recorded in commands.txt; for a batch
+('c1; echo MARK; c2') each section is parsed by the parser of the command that produced it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from qemu_mcp.parsers.domain_xml import parse_domain_xml
+from qemu_mcp.parsers.domstats import block_devices, cpu_time_ns, domstat_int, net_devices, parse_domstats
+from qemu_mcp.parsers.domstats import state_name as state_word
+from qemu_mcp.parsers.nodeinfo import parse_nodeinfo
+from qemu_mcp.parsers.sections import split_sections
+from qemu_mcp.parsers.version import parse_virsh_version
+from qemu_mcp.parsers.virsh_list import parse_name_lines, parse_virsh_list
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+
+
+def domstats_view(text: str) -> dict[str, Any]:
+    """The raw map plus what the typed helpers make of each domain."""
+    domains = parse_domstats(text)
+    derived = {}
+    for name, stats in domains.items():
+        code = domstat_int(stats, "state.state")
+        derived[name] = {
+            "state": None if code is None else state_word(code),
+            "cpu_time_ns": cpu_time_ns(stats),
+            "block": block_devices(stats),
+            "net": net_devices(stats),
+        }
+    return {"domains": domains, "derived": derived}
+
+
+def xml_view(text: str) -> dict[str, Any]:
+    return parse_domain_xml(text).model_dump(mode="json")
+
+
+# virsh command (as typed in a batch) -> parser; first match wins.
+_COMMAND_PARSERS: list[tuple[re.Pattern[str], Callable[[str], Any]]] = [
+    (re.compile(r"^domstats\b"), domstats_view),
+    (re.compile(r"^dumpxml\b"), xml_view),
+    (re.compile(r"^nodeinfo$"), parse_nodeinfo),
+    (re.compile(r"^version\b"), parse_virsh_version),
+    (re.compile(r"^list --all --(name|uuid)$"), parse_name_lines),
+    (re.compile(r"^list --all$"), parse_virsh_list),
+]
+
+
+def parser_for(command: str) -> Callable[[str], Any] | None:
+    return next((fn for pattern, fn in _COMMAND_PARSERS if pattern.search(command)), None)
+
+
+def read_commands(fixture_dir: Path) -> dict[str, tuple[int, list[str]]]:
+    """commands.txt: file name -> (exit status, argv)."""
+    result = {}
+    for line in (fixture_dir / "commands.txt").read_text().splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        name, status, command = line.split("\t", 2)
+        result[name] = (int(status), shlex.split(command))
+    return result
+
+
+def split_script(script: str) -> tuple[str | None, list[str]]:
+    """(marker, command per section) of a virsh command string 'c1; echo MARK; c2 ...'."""
+    found = re.search(r"(?:^|;)\s*echo ([^\s;]+)\s*(?:;|$)", script)
+    if found is None:
+        return None, [script]
+    marker = found.group(1)
+    return marker, re.split(r"\s*;\s*echo " + re.escape(marker) + r"\s*(?:;\s*|$)", script)
+
+
+def expected_for(fixture_dir: Path, name: str) -> Any:
+    """The JSON-able parse of raw fixture `name` (e.g. "virsh-nodeinfo.qemu-system.txt")."""
+    text = (fixture_dir / name).read_text()
+    status, argv = read_commands(fixture_dir)[name]
+    marker, commands = split_script(argv[-1])  # argv: env LC_ALL=C virsh -c URI SCRIPT
+    if marker is None:
+        parser = parser_for(commands[0])
+        if parser is None:
+            raise ValueError(f"no parser known for {commands[0]!r} ({name})")
+        return parser(text)
+    sections = split_sections(text, marker, len(commands))
+    parsed = []
+    for command, section in zip(commands, sections, strict=True):
+        parser = parser_for(command)
+        parsed.append(parser(section) if parser and section else None)
+    return {"exit_status": status, "marker": marker, "commands": commands,
+            "sections": sections, "parsed": parsed}  # fmt: skip
+
+
+def raw_fixtures(fixture_dir: Path) -> list[str]:
+    return sorted(
+        p.name
+        for p in fixture_dir.glob("*.txt")
+        if p.name != "commands.txt" and not p.name.endswith(".stderr.txt")
+    )
+
+
+def dump(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    for directory in argv or [str(d) for d in sorted(FIXTURES.iterdir()) if d.is_dir()]:
+        fixture_dir = Path(directory)
+        for name in raw_fixtures(fixture_dir):
+            target = fixture_dir / (name.removesuffix(".txt") + ".expected.json")
+            target.write_text(dump(expected_for(fixture_dir, name)))
+            print(f"wrote {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
