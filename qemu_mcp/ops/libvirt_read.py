@@ -1,8 +1,8 @@
-"""The libvirt read path: list VMs and describe one, in a fixed number of SSH round trips."""
+"""The libvirt read path: list VMs and describe one, each in one SSH round trip."""
 
 from __future__ import annotations
 
-from qemu_mcp.commands import virsh
+from qemu_mcp.commands import listing, virsh
 from qemu_mcp.config import HostSpec
 from qemu_mcp.errors import CommandFailed, NotFound
 from qemu_mcp.models import DiskInfo, VmDetail, VmInfo, VmStatus
@@ -57,36 +57,24 @@ def _check_batch(result: CommandResult, spec: HostSpec, what: str) -> None:
 
 
 async def list_domains(runner: Runner, spec: HostSpec) -> list[VmInfo]:
-    """Every domain on the host: round trip 1 lists and gathers stats, round trip 2 dumps all XML."""
+    """Every domain on the host, in one round trip (see qemu_mcp.commands.listing)."""
     marker = virsh.new_marker()
-    first = await runner.run(
-        virsh.virsh(
-            spec.libvirt_uri,
-            [
-                virsh.list_uuids(),
-                virsh.list_uuids("--autostart"),
-                virsh.list_uuids("--persistent"),
-                virsh.domstats_all(),
-            ],
-            marker,
-        ),
-        read_only=True,
-    )
-    _check_batch(first, spec, "listing domains")
-    uuids_s, autostart_s, persistent_s, stats_s = split_sections(first.stdout, marker, 4)
-    uuids = parse_name_lines(uuids_s)
-    if not uuids:
-        return []
+    result = await runner.run(listing.list_all_domains(spec.libvirt_uri, marker), read_only=True)
+    if not result.stdout.strip() or (result.exit_status != 0 and marker not in result.stdout):
+        _check_batch(result, spec, "listing domains")
+        return []  # no output and no error: no domains
+    head = result.stdout.split(f"\n{marker}\n", 1)[0]
+    uuids = [u for u in parse_name_lines(head) if u.strip()]
+    sections = split_sections(result.stdout, marker, listing.FIXED_SECTIONS + len(uuids))
+    _uuids, autostart_s, persistent_s, stats_s = sections[: listing.FIXED_SECTIONS]
+    if not stats_s.strip() and _errors(result):
+        _check_batch(result, spec, "listing domains")
     autostart, persistent = set(parse_name_lines(autostart_s)), set(parse_name_lines(persistent_s))
     stats = parse_domstats(stats_s)
-
-    second = await runner.run(
-        virsh.virsh(spec.libvirt_uri, [virsh.dumpxml(u) for u in uuids], marker), read_only=True
-    )
     vms: list[VmInfo] = []
-    for uuid, xml in zip(uuids, split_sections(second.stdout, marker, len(uuids)), strict=True):
+    for uuid, xml in zip(uuids, sections[listing.FIXED_SECTIONS :], strict=True):
         if not xml.strip():
-            continue  # undefined between the two round trips
+            continue  # undefined between the two virsh processes
         d = parse_domain_xml(xml)
         vms.append(
             build_vm(
@@ -97,8 +85,6 @@ async def list_domains(runner: Runner, spec: HostSpec) -> list[VmInfo]:
                 persistent=uuid in persistent,
             )
         )
-    if not vms and _errors(second):
-        _check_batch(second, spec, "reading domain XML")
     return vms
 
 

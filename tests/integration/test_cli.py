@@ -14,8 +14,9 @@ pytestmark = pytest.mark.integration
 
 def cli(*args: str, config: str | None = None) -> subprocess.CompletedProcess[str]:
     pre = ["--config", config] if config else []
+    env = {**os.environ, "COLUMNS": "200"}  # a wide terminal, as a person would have
     return subprocess.run(
-        [sys.executable, "-m", "qemu_mcp", *pre, *args], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "qemu_mcp", *pre, *args], capture_output=True, text=True, timeout=120, env=env
     )
 
 

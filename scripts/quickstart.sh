@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Install qemu-mcp on a fresh Debian 12 / Ubuntu machine, then show the demo or run the checks.
+#   bash scripts/quickstart.sh demo   # list the VMs of the built-in `demo` host (test:///default)
+#   bash scripts/quickstart.sh test   # start libvirtd, then ruff, mypy and pytest (needs root)
+# Idempotent: installed packages, the .venv and running daemons are reused.
+set -euo pipefail
+
+mode=${1:-}
+case $mode in
+    demo | test) ;;
+    *) echo "usage: bash scripts/quickstart.sh demo|test" >&2; exit 2 ;;
+esac
+
+# The test rig starts sshd for root logins, adds a user and drives qemu:///system: it needs root.
+if [ "$mode" = test ] && [ "$(id -u)" -ne 0 ]; then
+    exec sudo -E bash "$0" "$@"
+fi
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+SUDO=
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+
+# quiet CMD...: run CMD with its output hidden, unless it fails.
+quiet() {
+    local out
+    if ! out=$("$@" 2>&1); then
+        printf '%s\n' "$out" >&2
+        echo "quickstart: failed: $*" >&2
+        return 1
+    fi
+}
+
+# ---- system packages (apt-get update only when something is missing)
+packages=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils openssh-server sysstat genisoimage)
+# Debian ships venv without ensurepip unless python3-venv is installed.
+python3 -c 'import ensurepip, venv' 2>/dev/null || packages+=(python3 python3-venv)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "quickstart: apt-get install ${missing[*]}"
+    quiet $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    quiet $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+fi
+
+# ---- Python environment
+if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    echo "quickstart: qemu-mcp needs Python >= 3.11, python3 is $(python3 -V 2>&1)" >&2
+    exit 1
+fi
+[ -x .venv/bin/python ] || python3 -m venv .venv
+echo "quickstart: pip install -e '.[dev]' into .venv"
+quiet .venv/bin/pip install --disable-pip-version-check -q -e '.[dev]'
+
+if [ "$mode" = demo ]; then
+    exec .venv/bin/qemu-mcp demo
+fi
+
+# ---- test: services, then every check; report all failures, not just the first
+bash scripts/start-services.sh
+failed=()
+step() {
+    local name=$1
+    shift
+    echo "== $name"
+    "$@" || failed+=("$name")
+}
+step "ruff check" .venv/bin/ruff check .
+step mypy .venv/bin/mypy
+step pytest .venv/bin/python -m pytest -q -rs
+if [ "${#failed[@]}" -gt 0 ]; then
+    echo "quickstart: FAILED: ${failed[*]}" >&2
+    exit 1
+fi
+echo "quickstart: all checks passed"
