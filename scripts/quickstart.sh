@@ -56,7 +56,13 @@ if [ "$mode" = demo ]; then
     exec .venv/bin/qemu-mcp demo
 fi
 
-# ---- test: services, then every check; report all failures, not just the first
+# ---- test: external MCP checkers (Node 22 + MCP Inspector from the npm registry), services, checks
+if ! [ -x .tools/node_modules/.bin/mcp-inspector ]; then
+    command -v npm >/dev/null || quiet $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q npm
+    echo "quickstart: npm install (Node 22, MCP Inspector) into .tools"
+    mkdir -p .tools && cp tools-npm/package.json .tools/package.json
+    quiet npm install --prefix .tools --no-audit --no-fund --loglevel=error
+fi
 bash scripts/start-services.sh
 failed=()
 step() {
