@@ -82,6 +82,12 @@ class SSHRunner:
             except HostUnreachable:
                 self._drop(conn)
                 raise
+            if proc.exit_status is None and proc.exit_signal is None:
+                # The channel closed without an exit status: the connection went away mid-command.
+                self._drop(conn)
+                raise HostUnreachable(
+                    f"connection to host '{self.host}' ({self.where}) was lost while running {argv[0]}", self.host
+                )
         status = proc.exit_status if proc.exit_status is not None else 255
         return CommandResult(
             tuple(argv),

@@ -275,3 +275,29 @@ async def test_command_timeout(rig_spec: HostSpec) -> None:
             await runner.run(["sleep", "5"])
     finally:
         await runner.close()
+
+
+async def test_dropped_connection_retries_reads_but_never_reruns_writes(rig_spec: HostSpec, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    runner = SSHRunner(rig_spec)
+    log = tmp_path / "ran.log"
+    try:
+
+        async def drop_soon() -> None:
+            await asyncio.sleep(0.5)
+            (await runner.connection()).abort()
+
+        script = f"echo ran >> {log}; sleep 1.5; echo done"
+        dropper = asyncio.create_task(drop_soon())
+        result = await runner.run(["sh", "-c", script], read_only=True)
+        await dropper
+        assert result.stdout == "done\n" and runner.connects == 2
+        assert log.read_text().count("ran") == 2  # the read was run again on a new connection
+
+        log.unlink()
+        dropper = asyncio.create_task(drop_soon())
+        with pytest.raises(HostUnreachable, match="lost"):
+            await runner.run(["sh", "-c", script])
+        await dropper
+        assert log.read_text().count("ran") == 1  # a mutating command is never run twice
+    finally:
+        await runner.close()
