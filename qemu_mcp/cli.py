@@ -12,22 +12,30 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from qemu_mcp import __version__
+from qemu_mcp import __version__, cli_manage, cli_monitor
 from qemu_mcp.config import load_inventory
-from qemu_mcp.errors import QemuMcpError
+from qemu_mcp.errors import ConfigError, InvalidInput, QemuMcpError
 from qemu_mcp.ops.fleet import Fleet, HostRef
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="qemu-mcp", description="Manage QEMU/KVM VMs on local and remote hosts.")
     p.add_argument("--version", action="version", version=f"qemu-mcp {__version__}")
-    p.add_argument(
-        "--config", help="hosts.yaml path (default $QEMU_MCP_CONFIG or ~/.config/qemu-mcp/hosts.yaml)"
-    )
+    p.add_argument("--config", help="hosts.yaml path (default $QEMU_MCP_CONFIG or ~/.config/qemu-mcp/hosts.yaml)")
     sub = p.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="run the MCP server (stdio)")
+    serve = sub.add_parser("serve", help="run the MCP server (stdio by default)")
+    serve.add_argument("--http", action="store_true", help="serve streamable HTTP on /mcp instead of stdio")
+    serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
+    serve.add_argument("--legacy-sse", action="store_true", help="also serve the old SSE transport on /sse")
     serve.set_defaults(run=_serve)
+
+    token = sub.add_parser("token", help="API tokens for --http").add_subparsers(dest="token_command", required=True)
+    t_hash = token.add_parser("hash", help="read a token on stdin, print the sha256 to put in hosts.yaml")
+    t_hash.set_defaults(run=_token_hash)
+    t_new = token.add_parser("new", help="make a random token; print it and its sha256")
+    t_new.set_defaults(run=_token_new)
 
     demo = sub.add_parser("demo", help="list the built-in demo host's VMs and show the MCP tools answering")
     demo.set_defaults(run=_demo)
@@ -55,6 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     v_info.add_argument("--xml", action="store_true", help="print the domain XML too")
     v_info.add_argument("--json", action="store_true")
     v_info.set_defaults(run=_vm_info)
+    cli_manage.add_parsers(vm)
+    cli_monitor.add_parser(sub)
     return p
 
 
@@ -92,9 +102,46 @@ def _console():
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from qemu_mcp.server import serve_stdio
+    if not args.http:
+        from qemu_mcp.server import serve_stdio
 
-    serve_stdio(args.config)
+        serve_stdio(args.config)
+        return 0
+    from qemu_mcp.auth import TokenStore
+    from qemu_mcp.http import serve_http
+    from qemu_mcp.server import build_server
+
+    inventory = load_inventory(args.config)
+    try:
+        store = TokenStore(inventory.auth.tokens)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    print(
+        f"qemu-mcp: serving MCP on http://{args.host}:{args.port}/mcp "
+        f"({'token auth' if store.enabled else 'no auth: loopback only'})",
+        file=sys.stderr,
+    )
+    serve_http(build_server(inventory), store, host=args.host, port=args.port, legacy_sse=args.legacy_sse)
+    return 0
+
+
+def _token_hash(args: argparse.Namespace) -> int:
+    from qemu_mcp.auth import token_hash
+
+    token = sys.stdin.readline().strip()
+    if not token:
+        raise InvalidInput("no token on stdin: `echo -n TOKEN | qemu-mcp token hash`")
+    print(token_hash(token))
+    return 0
+
+
+def _token_new(args: argparse.Namespace) -> int:
+    import secrets
+
+    from qemu_mcp.auth import token_hash
+
+    token = secrets.token_urlsafe(32)
+    print(f"token:  {token}\nsha256: {token_hash(token)}")
     return 0
 
 
@@ -144,9 +191,7 @@ def _hosts_check(args: argparse.Namespace) -> int:
         print(
             json.dumps(
                 [
-                    r.model_dump(mode="json")
-                    if not isinstance(r, Exception)
-                    else {"host": n, "error": str(r)}
+                    r.model_dump(mode="json") if not isinstance(r, Exception) else {"host": n, "error": str(r)}
                     for n, r in results
                 ],
                 indent=2,
@@ -163,9 +208,7 @@ def _hosts_check(args: argparse.Namespace) -> int:
             f"{r.memory_mib} MiB, backend {r.backend or 'none'}",
             highlight=False,
         )
-        console.print(
-            f"  libvirt {r.libvirt_version or '-'}, hypervisor {r.hypervisor or '-'}", highlight=False
-        )
+        console.print(f"  libvirt {r.libvirt_version or '-'}, hypervisor {r.hypervisor or '-'}", highlight=False)
         console.print(
             f"  virsh {r.tools.virsh or '-'}, qemu-img {r.tools.qemu_img or '-'}, iostat "
             f"{r.tools.iostat or '-'}, qemu-system: {', '.join(r.tools.qemu_system) or '-'}",

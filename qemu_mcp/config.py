@@ -11,6 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from qemu_mcp import validation
+from qemu_mcp.auth import AuthConfig
 from qemu_mcp.errors import ConfigError, InvalidInput, NotFound
 
 T = TypeVar("T")
@@ -34,8 +35,11 @@ class HostSpec(BaseModel):
     backend: Literal["auto", "libvirt", "qemu"] = "auto"
     libvirt_uri: str = "qemu:///system"
     vm_dir: str = "/var/lib/qemu"
+    # manage_vm create: KVM when the host can really run KVM guests for the arch (probed), else TCG.
+    accel: Literal["auto", "kvm", "tcg"] = "auto"
     connect_timeout: float = Field(10.0, gt=0)
     command_timeout: float = Field(120.0, gt=0)
+    monitor_max_duration: float = Field(3600.0, gt=0, description="Longest monitor_vm_status series, s")
     # Per-call password (seed 004's ssh_pwd). Never read from a file; excluded from dumps.
     password: str | None = Field(None, exclude=True, repr=False)
 
@@ -122,13 +126,15 @@ BUILTIN_HOSTS = (
 class InventoryFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     hosts: list[HostSpec] = Field(default_factory=list)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
 
 
 class Inventory:
     """Named hosts: those of hosts.yaml plus the built-ins (a file may redefine `local`, not `demo`)."""
 
-    def __init__(self, hosts: list[HostSpec], source: str | None = None) -> None:
+    def __init__(self, hosts: list[HostSpec], source: str | None = None, auth: AuthConfig | None = None) -> None:
         self.source = source
+        self.auth = auth or AuthConfig()
         self.hosts: dict[str, HostSpec] = {h.name: h for h in BUILTIN_HOSTS}
         self.file_hosts = tuple(hosts)
         for h in hosts:
@@ -183,7 +189,7 @@ def load_inventory(explicit: str | None = None) -> Inventory:
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ConfigError(f"{path}: host names must be unique; repeated: {', '.join(dupes)}")
-    return Inventory(parsed.hosts, source=str(path))
+    return Inventory(parsed.hosts, source=str(path), auth=parsed.auth)
 
 
 def _explain(path: Path, raw: dict, err: ValidationError) -> str:
