@@ -12,7 +12,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from qemu_mcp import __version__, cli_manage, cli_monitor
+from qemu_mcp import __version__
 from qemu_mcp.config import load_inventory
 from qemu_mcp.errors import ConfigError, InvalidInput, QemuMcpError
 from qemu_mcp.ops.fleet import Fleet, HostRef
@@ -63,8 +63,6 @@ def _parser() -> argparse.ArgumentParser:
     v_info.add_argument("--xml", action="store_true", help="print the domain XML too")
     v_info.add_argument("--json", action="store_true")
     v_info.set_defaults(run=_vm_info)
-    cli_manage.add_parsers(vm)
-    cli_monitor.add_parser(sub)
     return p
 
 
