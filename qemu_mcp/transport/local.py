@@ -6,8 +6,11 @@ import asyncio
 import os
 import time
 
-from qemu_mcp.errors import CommandTimeout
-from qemu_mcp.transport.base import CommandResult
+from qemu_mcp.errors import CommandTimeout, NotFound
+from qemu_mcp.transport.base import CommandResult, StreamReader, StreamWriter
+
+# QMP replies (query-blockstats on many disks) can exceed asyncio's 64 KiB line limit.
+UNIX_STREAM_LIMIT = 16 * 1024 * 1024
 
 
 class LocalRunner:
@@ -58,6 +61,12 @@ class LocalRunner:
             time.monotonic() - start,
             self.host,
         )
+
+    async def open_unix(self, path: str) -> tuple[StreamReader, StreamWriter]:
+        try:
+            return await asyncio.open_unix_connection(path, limit=UNIX_STREAM_LIMIT)
+        except (FileNotFoundError, ConnectionRefusedError) as e:
+            raise NotFound(f"socket {path} on host '{self.host}' does not answer ({e.strerror})") from None
 
     async def close(self) -> None:
         return None

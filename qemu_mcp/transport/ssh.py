@@ -11,8 +11,8 @@ import asyncssh
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from qemu_mcp.config import HostSpec
-from qemu_mcp.errors import HostUnreachable
-from qemu_mcp.transport.base import CommandResult
+from qemu_mcp.errors import HostUnreachable, NotFound
+from qemu_mcp.transport.base import CommandResult, StreamReader, StreamWriter
 from qemu_mcp.transport.errors import mapped_errors
 
 # OpenSSH's default MaxSessions: more concurrent channels than this on one connection are refused.
@@ -133,6 +133,21 @@ class SSHRunner:
             with attempt:
                 return await self._run_once(argv, stdin, timeout)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def open_unix(self, path: str) -> tuple[StreamReader, StreamWriter]:
+        """OpenSSH's direct-streamlocal: the host's sshd connects to the socket; nothing runs there."""
+        conn = await self.connection()
+        try:
+            with self._errors():
+                reader, writer = await conn.open_unix_connection(path)
+        except HostUnreachable as e:
+            if "open failed" in str(e) or "connect failed" in str(e):
+                raise NotFound(
+                    f"socket {path} on host '{self.host}' does not answer (or sshd forbids stream forwarding: "
+                    "AllowStreamLocalForwarding)"
+                ) from None
+            raise
+        return reader, writer
 
     def _drop(self, conn: asyncssh.SSHClientConnection) -> None:
         if self._conn is conn:

@@ -1,0 +1,91 @@
+"""A small QMP client over any byte stream: a local unix socket, or one forwarded by sshd.
+
+QMP is line-delimited JSON: a greeting, `qmp_capabilities`, then `{"execute": ..., "id": N}`
+requests answered by `{"return": ...}` or `{"error": ...}` with the same id; asynchronous
+`{"event": ...}` lines may come at any time and are kept in `events`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from types import TracebackType
+from typing import Any
+
+from qemu_mcp.errors import CommandFailed, CommandTimeout, HostUnreachable
+from qemu_mcp.transport.base import Runner, StreamReader, StreamWriter
+
+
+class QMPError(CommandFailed):
+    """QEMU answered a QMP command with an error."""
+
+
+class QMPClient:
+    def __init__(self, reader: StreamReader, writer: StreamWriter, host: str, path: str) -> None:
+        self._reader, self._writer = reader, writer
+        self.host, self.path = host, path
+        self._ids = itertools.count(1)
+        self.events: list[dict[str, Any]] = []
+        self.greeting: dict[str, Any] = {}
+
+    @classmethod
+    async def connect(cls, runner: Runner, path: str, timeout: float = 10.0) -> QMPClient:
+        reader, writer = await runner.open_unix(path)
+        client = cls(reader, writer, runner.host, path)
+        try:
+            client.greeting = await asyncio.wait_for(client._read(), timeout)
+            if "QMP" not in client.greeting:
+                raise QMPError(f"{path} on host '{runner.host}' is not a QMP socket", host=runner.host)
+            await client.execute("qmp_capabilities", timeout=timeout)
+        except BaseException:
+            client.close()
+            raise
+        return client
+
+    async def __aenter__(self) -> QMPClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    async def _read(self) -> dict[str, Any]:
+        line = await self._reader.readline()
+        if not line:
+            raise HostUnreachable(f"QMP socket {self.path} on host '{self.host}' closed", self.host)
+        message: dict[str, Any] = json.loads(line)
+        return message
+
+    async def execute(self, command: str, arguments: dict[str, Any] | None = None, timeout: float = 30.0) -> Any:
+        """Run one QMP command and return its `return` value."""
+        request_id = next(self._ids)
+        request: dict[str, Any] = {"execute": command, "id": request_id}
+        if arguments:
+            request["arguments"] = arguments
+        self._writer.write(json.dumps(request).encode() + b"\n")
+        await self._writer.drain()
+        try:
+            return await asyncio.wait_for(self._reply(request_id, command), timeout)
+        except TimeoutError:
+            raise CommandTimeout(
+                f"QMP {command} on host '{self.host}' got no answer within {timeout} s", self.host
+            ) from None
+
+    async def _reply(self, request_id: int, command: str) -> Any:
+        while True:
+            message = await self._read()
+            if "event" in message:
+                self.events.append(message)
+            elif message.get("id") == request_id:
+                if "error" in message:
+                    err = message["error"]
+                    raise QMPError(
+                        f"QMP {command} failed on host '{self.host}': {err.get('class')}: {err.get('desc')}",
+                        host=self.host,
+                    )
+                return message.get("return")
+
+    def close(self) -> None:
+        self._writer.close()
