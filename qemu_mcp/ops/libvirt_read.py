@@ -23,21 +23,26 @@ STATUS_OF_STATE: dict[str, VmStatus] = {
     "pmsuspended": "suspended",
 }
 NOT_FOUND_MARKS = ("failed to get domain", "Domain not found", "domain not found")
-UNUSABLE_MARKS = ("failed to connect to the hypervisor", "command not found", "No such file or directory")
+UNUSABLE_MARKS = ("failed to connect to the hypervisor", "not found", "No such file or directory")
 
 
 class LibvirtUnusable(CommandFailed):
     """virsh is missing or cannot reach libvirtd: a backend=auto host may be a plain-QEMU host."""
 
 
+# Lines a failing virsh, env or sh prints. Other stderr (a login shell's rc-file noise, e.g. pyenv's
+# racing rehash) must never be mistaken for a virsh failure.
+ERROR_PREFIXES = ("error:", "env:", "sh:", "virsh:")
+
+
 def _errors(result: CommandResult) -> list[str]:
-    return [ln for ln in result.stderr.splitlines() if ln.startswith("error:") or ln.startswith("env:")]
+    return [ln for ln in result.stderr.splitlines() if ln.startswith(ERROR_PREFIXES)]
 
 
 def _check_batch(result: CommandResult, spec: HostSpec, what: str) -> None:
     """virsh keeps going after a failed command in a batch; its errors are on stderr."""
     errs = _errors(result)
-    if result.exit_status == 127 or any(m in result.stderr for m in UNUSABLE_MARKS):
+    if result.exit_status == 127 or any(m in line for line in errs for m in UNUSABLE_MARKS):
         raise LibvirtUnusable(
             f"libvirt is not usable on host '{spec.name}' at {spec.libvirt_uri} "
             f"(virsh exit {result.exit_status}: {' '.join(errs) or result.stderr.strip()}); "

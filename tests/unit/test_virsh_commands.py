@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from qemu_mcp.commands import virsh
@@ -46,6 +46,8 @@ def test_quote_survives_virsh_parser() -> None:
 )
 def test_quote_round_trips_any_printable_text(word: str) -> None:
     # virsh's echo collapses nothing inside one quoted word, so the word comes back unchanged.
+    # (A word starting with '-' is an option to echo; names like that are refused before quoting.)
+    assume(not word.startswith("-"))
     assert virsh_echo([word]) == word
 
 
