@@ -12,9 +12,9 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from qemu_mcp import __version__
+from qemu_mcp import __version__, cli_manage, cli_monitor, cli_safety
 from qemu_mcp.config import load_inventory
-from qemu_mcp.errors import ConfigError, InvalidInput, QemuMcpError
+from qemu_mcp.errors import InvalidInput, QemuMcpError
 from qemu_mcp.ops.fleet import Fleet, HostRef
 
 
@@ -55,14 +55,19 @@ def _parser() -> argparse.ArgumentParser:
     v_list.add_argument("--status", choices=["running", "stopped", "paused", "all"], default="all")
     v_list.add_argument("--arch", help="x86_64 or aarch64 (arm64)")
     v_list.add_argument("--filter", dest="filter_name", help="name substring (case-insensitive)")
+    v_list.add_argument("--vm-dir", help="VM directory on plain-QEMU hosts (default: each host's vm_dir)")
     v_list.add_argument("--json", action="store_true")
     v_list.set_defaults(run=_vm_list)
     v_info = vm.add_parser("info", help="one VM in detail")
     v_info.add_argument("name")
     v_info.add_argument("--host", help="inventory host (default: local)")
-    v_info.add_argument("--xml", action="store_true", help="print the domain XML too")
+    v_info.add_argument("--xml", action="store_true", help="print the domain XML (or vm.conf) too")
+    v_info.add_argument("--vm-dir", help="VM directory on a plain-QEMU host (default: the host's vm_dir)")
     v_info.add_argument("--json", action="store_true")
     v_info.set_defaults(run=_vm_info)
+    cli_manage.add_parsers(vm)
+    cli_monitor.add_parser(sub)
+    cli_safety.add_parsers(sub)
     return p
 
 
@@ -105,15 +110,11 @@ def _serve(args: argparse.Namespace) -> int:
 
         serve_stdio(args.config)
         return 0
-    from qemu_mcp.auth import TokenStore
     from qemu_mcp.http import serve_http
     from qemu_mcp.server import build_server
 
     inventory = load_inventory(args.config)
-    try:
-        store = TokenStore(inventory.auth.tokens)
-    except ValueError as e:
-        raise ConfigError(str(e)) from None
+    store = inventory.token_store()  # the same store the tools use to name the caller
     print(
         f"qemu-mcp: serving MCP on http://{args.host}:{args.port}/mcp "
         f"({'token auth' if store.enabled else 'no auth: loopback only'})",
@@ -250,7 +251,12 @@ def _vm_list(args: argparse.Namespace) -> int:
     data = _with_fleet(
         args,
         lambda f: list_vms(
-            f, HostRef(host=args.host), status=args.status, arch=args.arch, filter_name=args.filter_name
+            f,
+            HostRef(host=args.host),
+            status=args.status,
+            arch=args.arch,
+            filter_name=args.filter_name,
+            vm_dir=args.vm_dir,
         ),
     )
     if args.json:
@@ -258,6 +264,9 @@ def _vm_list(args: argparse.Namespace) -> int:
         return 1 if data.errors else 0
     console = _console()
     console.print(_vm_table(data.vms, f"VMs on {data.host} ({data.vm_count})"))
+    for v in data.vms:
+        for note in v.notes:
+            console.print(f"[yellow]{v.host}/{v.name}[/]: {note}", highlight=False)
     for e in data.errors:
         console.print(f"[red]{e.host}[/]: {e.error}", highlight=False)
     return 1 if data.errors else 0
@@ -266,7 +275,7 @@ def _vm_list(args: argparse.Namespace) -> int:
 def _vm_info(args: argparse.Namespace) -> int:
     from qemu_mcp.ops.vms import get_vm_info
 
-    vm = _with_fleet(args, lambda f: get_vm_info(f, args.name, HostRef(host=args.host)))
+    vm = _with_fleet(args, lambda f: get_vm_info(f, args.name, HostRef(host=args.host), args.vm_dir))
     if args.json:
         _dump(vm)
         return 0
@@ -284,8 +293,10 @@ def _vm_info(args: argparse.Namespace) -> int:
             f"  graphics {g.type} {g.listen or ''}:{g.port if g.port is not None else 'auto'}",
             highlight=False,
         )
-    if args.xml and vm.xml:
-        print(vm.xml)
+    for note in vm.notes:
+        console.print(f"  [yellow]note[/]: {note}", highlight=False)
+    if args.xml and (vm.xml or vm.config):
+        print(vm.xml or vm.config)
     return 0
 
 

@@ -11,8 +11,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from qemu_mcp import validation
-from qemu_mcp.auth import AuthConfig
+from qemu_mcp.auth import AuthConfig, TokenStore
 from qemu_mcp.errors import ConfigError, InvalidInput, NotFound
+from qemu_mcp.policy import Policy, PolicySpec, effective
 
 T = TypeVar("T")
 DEFAULT_CONFIG = Path("~/.config/qemu-mcp/hosts.yaml")
@@ -40,6 +41,7 @@ class HostSpec(BaseModel):
     connect_timeout: float = Field(10.0, gt=0)
     command_timeout: float = Field(120.0, gt=0)
     monitor_max_duration: float = Field(3600.0, gt=0, description="Longest monitor_vm_status series, s")
+    policy: PolicySpec | None = Field(None, description="Overrides of the global policy for this host")
     # Per-call password (seed 004's ssh_pwd). Never read from a file; excluded from dumps.
     password: str | None = Field(None, exclude=True, repr=False)
 
@@ -74,6 +76,13 @@ class HostSpec(BaseModel):
     @classmethod
     def _vm_dir(cls, v: str) -> str:
         return _as_value_error(lambda s: validation.abs_path(s, "vm_dir"), v)
+
+    @field_validator("policy")
+    @classmethod
+    def _host_policy(cls, v: PolicySpec | None) -> PolicySpec | None:
+        if v is not None and v.busy_timeout is not None:
+            raise ValueError("busy_timeout applies to the whole server: set it in the top-level policy block")
+        return v
 
     @field_validator("key", "known_hosts")
     @classmethod
@@ -127,14 +136,26 @@ class InventoryFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     hosts: list[HostSpec] = Field(default_factory=list)
     auth: AuthConfig = Field(default_factory=AuthConfig)
+    policy: PolicySpec = Field(default_factory=PolicySpec)
+    audit_log: str | None = Field(None, description="JSONL audit log (default ~/.local/state/qemu-mcp/audit.jsonl)")
 
 
 class Inventory:
     """Named hosts: those of hosts.yaml plus the built-ins (a file may redefine `local`, not `demo`)."""
 
-    def __init__(self, hosts: list[HostSpec], source: str | None = None, auth: AuthConfig | None = None) -> None:
+    def __init__(
+        self,
+        hosts: list[HostSpec],
+        source: str | None = None,
+        auth: AuthConfig | None = None,
+        policy: PolicySpec | None = None,
+        audit_log: str | None = None,
+    ) -> None:
         self.source = source
         self.auth = auth or AuthConfig()
+        self.policy = policy or PolicySpec()
+        self.audit_log = audit_log
+        self._tokens: TokenStore | None = None
         self.hosts: dict[str, HostSpec] = {h.name: h for h in BUILTIN_HOSTS}
         self.file_hosts = tuple(hosts)
         for h in hosts:
@@ -146,6 +167,23 @@ class Inventory:
     def configured(self) -> list[HostSpec]:
         """Hosts a fleet-wide listing covers: the file's hosts, or `local` when the file names none."""
         return list(self.file_hosts) or [self.hosts["local"]]
+
+    def policy_for(self, spec: HostSpec) -> Policy:
+        """The effective policy of a host (an ad-hoc host has no `policy:` of its own: the global one)."""
+        return effective(spec.name, self.policy, spec.policy, spec.vm_dir)
+
+    def global_policy(self, host_name: str) -> Policy:
+        """The policy of a host named per call, which has no hosts.yaml entry."""
+        return effective(host_name, self.policy, None, None)
+
+    def token_store(self) -> TokenStore:
+        """The HTTP tokens (hashed), built once: the HTTP middleware and the tools share it."""
+        if self._tokens is None:
+            try:
+                self._tokens = TokenStore(self.auth.tokens)
+            except ValueError as e:
+                raise ConfigError(str(e)) from None
+        return self._tokens
 
     def get(self, name: str) -> HostSpec:
         try:
@@ -189,7 +227,9 @@ def load_inventory(explicit: str | None = None) -> Inventory:
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ConfigError(f"{path}: host names must be unique; repeated: {', '.join(dupes)}")
-    return Inventory(parsed.hosts, source=str(path), auth=parsed.auth)
+    return Inventory(
+        parsed.hosts, source=str(path), auth=parsed.auth, policy=parsed.policy, audit_log=parsed.audit_log
+    )
 
 
 def _explain(path: Path, raw: dict, err: ValidationError) -> str:

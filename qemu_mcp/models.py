@@ -63,10 +63,15 @@ class VmInfo(_Model):
     autostart: bool | None = None
     persistent: bool | None = None
     cpu_time_ns: int | None = Field(None, description="Total guest CPU time consumed, from domstats")
+    notes: list[str] = Field(
+        default_factory=list, description="What the backend noticed, e.g. a stale pidfile (plain QEMU)"
+    )
 
 
 class VmDetail(VmInfo):
     xml: str | None = Field(None, description="Domain XML as the backend reports it (libvirt)")
+    config: str | None = Field(None, description="The VM's vm.conf (plain QEMU)")
+    command_line: list[str] | None = Field(None, description="The running qemu's argv (plain QEMU)")
 
 
 class HostFailure(_Model):
@@ -111,6 +116,8 @@ class HostInfo(_Model):
     missing: list[str] = Field(default_factory=list, description="Tools we looked for and did not find")
     backend: Backend | None = None
     libvirt_uri: str | None = None
+    vm_dir: str | None = Field(None, description="Where plain-QEMU VMs live (backend qemu)")
+    kvm: bool | None = Field(None, description="/dev/kvm is readable and writable for the SSH user")
 
 
 class HostStatus(_Model):
@@ -150,3 +157,63 @@ class ListHostsResult(_Model):
     success: bool
     message: str
     data: ListHostsData
+
+
+# manage_vm (issue 3): what a life-cycle action did, or would do in a dry run.
+ManageAction = Literal["create", "start", "stop", "reboot", "delete", "modify"]
+
+
+class CommandRecord(_Model):
+    purpose: str = Field(description="What the command is for, e.g. 'creating the disk image'")
+    argv: list[str] = Field(description="The exact argument vector (quoted once more only at the SSH edge)")
+    stdin: str | None = Field(None, description="What was fed on stdin, e.g. the domain XML being defined")
+    changes_host: bool = Field(description="False for read-only checks, which also run in a dry run")
+    ran: bool = Field(description="False in a dry run: the command was planned, not run")
+    exit_status: int | None = None
+    duration_s: float | None = None
+
+
+class VmConfig(_Model):
+    """A VM's persistent configuration and state, before or after an action."""
+
+    status: VmStatus
+    state: str
+    arch: str | None = None
+    machine: str | None = None
+    domain_type: str | None = Field(None, description="kvm or qemu (TCG)")
+    vcpus: int | None = None
+    memory_mib: int | None = None
+    disks: list[DiskInfo] = Field(default_factory=list)
+
+
+class ManageDetails(_Model):
+    dry_run: bool = False
+    before: VmConfig | None = Field(None, description="The VM before the action (None for create)")
+    after: VmConfig | None = Field(None, description="The VM read back after the action (None if gone)")
+    requested: dict[str, int | str | None] = Field(
+        default_factory=dict, description="What the call asked for, normalised (MiB, bytes)"
+    )
+    applied: dict[str, int | str | None] = Field(
+        default_factory=dict, description="What reading the VM back showed (modify, create)"
+    )
+    disks_created: list[str] = Field(default_factory=list)
+    disks_removed: list[str] = Field(default_factory=list)
+    disks_kept: list[str] = Field(default_factory=list, description="Disk paths delete left alone, and why")
+    xml: str | None = Field(None, description="The domain XML defined (or that would be defined)")
+    config: str | None = Field(None, description="The vm.conf written (or that would be written; plain QEMU)")
+    restart_required: bool = Field(False, description="A change applies only at the VM's next boot")
+    commands: list[CommandRecord] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+
+class ManageVmData(_Model):
+    host: str
+    vm_name: str
+    action: ManageAction
+    details: ManageDetails
+
+
+class ManageVmResult(_Model):
+    success: bool
+    message: str
+    data: ManageVmData

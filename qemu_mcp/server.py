@@ -10,7 +10,8 @@ from mcp.server.mcpserver import MCPServer
 from qemu_mcp import __version__
 from qemu_mcp.config import Inventory, load_inventory
 from qemu_mcp.ops.fleet import Fleet
-from qemu_mcp.tools import read
+from qemu_mcp.tools import manage, monitor, read
+from qemu_mcp.tools.access import HideMutatingTools
 
 INSTRUCTIONS = """\
 Manage QEMU/KVM virtual machines on the hosts in this server's inventory (local or over SSH).
@@ -32,10 +33,16 @@ def build_server(inventory: Inventory | None = None, config: str | None = None) 
             await fleet.close()
 
     server: MCPServer = MCPServer(
-        name="qemu-mcp", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan
+        name="qemu-mcp",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        lifespan=lifespan,
+        middleware=[HideMutatingTools()],
     )
 
     read.register(server)
+    manage.register(server)
+    monitor.register(server)
     return server
 
 

@@ -24,13 +24,14 @@ XMLDIR=/tmp/qmcp-cap-xml
 MARK='@@qmcp-c0ffee@@'
 RUN=qmcp-cap-run
 OFF=qmcp-cap-off
+MON=qmcp-cap-mon # monitor_vm_status captures: a guest with a tap NIC (user-mode NICs have no counters)
 
 # The product runs virsh with LC_ALL=C: state words, headers and errors are translated otherwise.
 export LC_ALL=C
 
 cleanup() { # must not touch errexit: it also runs at the start
     local d
-    for d in "$RUN" "$OFF"; do
+    for d in "$RUN" "$OFF" "$MON"; do
         virsh -q -c "$SYS" destroy "$d" >/dev/null 2>&1 || true
         virsh -q -c "$SYS" undefine --nvram "$d" >/dev/null 2>&1 || true
     done
@@ -158,6 +159,61 @@ only_ours # nobody started a domain while we captured
 # One virsh process, several commands; the dumpxml in the middle fails on purpose.
 cap virsh-batch.qemu-system "${VSH[@]}" "$SYS" \
     "list --all --name; echo $MARK; domstats --raw -- $RUN; echo $MARK; dumpxml --domain qmcp-cap-nosuch; echo $MARK; nodeinfo"
+
+# ---- monitor_vm_status: the product's per-sample batch (built by qemu_mcp itself), taken twice
+# 1 s apart with a 1 MiB read of vda by QEMU's qemu-io in between (counted in rd.bytes), then
+# for a shut-off and a missing domain. Its tap NIC needs no bridge (type='ethernet').
+cat >"$XMLDIR/$MON.xml" <<EOF
+<domain type='qemu'>
+  <name>$MON</name>
+  <uuid>0c3a1f52-7d1e-4b8e-9a61-1f2e3d4c5b03</uuid>
+  <memory unit='MiB'>128</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>
+  <devices>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2'/><source file='$IMG/mon.qcow2'/><target dev='vda' bus='virtio'/>
+    </disk>
+    <interface type='ethernet'>
+      <mac address='52:54:00:c0:ff:03'/><target dev='qmcpcap0' managed='yes'/><model type='virtio'/>
+    </interface>
+    <memballoon model='virtio'><stats period='1'/></memballoon>
+  </devices>
+</domain>
+EOF
+qemu-img create -q -f qcow2 "$IMG/mon.qcow2" 64M
+virsh -q -c "$SYS" define "$XMLDIR/$MON.xml" >/dev/null
+virsh -q -c "$SYS" start "$MON" >/dev/null
+sleep 2
+monitor_batch() { # the exact virsh command string LibvirtSampler runs for domain $1
+    (cd "$ROOT" && python3 -c 'import sys; from qemu_mcp.commands import virsh as v
+print(v.script([v.domstats_groups(sys.argv[1], ["cpu", "memory", "disk", "network"]), v.domid(sys.argv[1])], sys.argv[2]))' "$1" "$MARK")
+}
+cap virsh-monitor-sample1.qemu-system "${VSH[@]}" "$SYS" "$(monitor_batch "$MON")"
+virsh -q -c "$SYS" qemu-monitor-command "$MON" --hmp \
+    'qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend "aio_read 0 1M"' >/dev/null
+sleep 1
+cap virsh-monitor-sample2.qemu-system "${VSH[@]}" "$SYS" "$(monitor_batch "$MON")"
+cap virsh-monitor-off.qemu-system "${VSH[@]}" "$SYS" "$(monitor_batch "$OFF")"
+cap virsh-monitor-nosuch.qemu-system "${VSH[@]}" "$SYS" "$(monitor_batch qmcp-cap-nosuch)"
+virsh -q -c "$SYS" destroy "$MON" >/dev/null
+
+# ---- host disks: the product's hostio script (qemu_mcp.commands.hostio), via iostat and without
+hostio_argv() { (cd "$ROOT" && python3 -c 'import sys; from qemu_mcp.commands.hostio import host_io
+print("\0".join(host_io(1, sys.argv[1])), end="")' "$1"); }
+mapfile -d '' -t HOSTIO_AUTO < <(hostio_argv auto)
+mapfile -d '' -t HOSTIO_DISKSTATS < <(hostio_argv diskstats)
+io_load() { # direct I/O on a scratch file while a capture measures, so the counters move
+    sleep 0.2
+    dd if=/dev/zero of="$IMG/io.tmp" bs=1M count=32 oflag=direct status=none
+    dd if="$IMG/io.tmp" of=/dev/null bs=1M iflag=direct status=none
+}
+io_load &
+cap hostio-iostat.host "${HOSTIO_AUTO[@]}"
+wait
+io_load &
+cap hostio-diskstats.host "${HOSTIO_DISKSTATS[@]}"
+wait
 
 # ---- libvirt's built-in test driver (state lives only as long as one virsh process)
 cap virsh-domstats-raw.test-default "${VSH[@]}" "$TEST" "domstats --raw"

@@ -30,7 +30,9 @@ quiet() {
 }
 
 # ---- system packages (apt-get update only when something is missing)
-packages=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils openssh-server sysstat genisoimage)
+# qemu-system-arm + qemu-efi-aarch64: aarch64 guests (TCG) with UEFI, which manage_vm's tests create.
+packages=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-system-arm qemu-efi-aarch64 qemu-utils
+    openssh-server sysstat genisoimage)
 # Debian ships venv without ensurepip unless python3-venv is installed.
 python3 -c 'import ensurepip, venv' 2>/dev/null || packages+=(python3 python3-venv)
 missing=()
@@ -56,10 +58,11 @@ if [ "$mode" = demo ]; then
     exec .venv/bin/qemu-mcp demo
 fi
 
-# ---- test: external MCP checkers (Node 22 + MCP Inspector from the npm registry), services, checks
-if ! [ -x .tools/node_modules/.bin/mcp-inspector ]; then
+# ---- test: external MCP checkers (Node 22, MCP Inspector, MCP conformance suite from the npm registry)
+if ! [ -x .tools/node_modules/.bin/mcp-inspector ] || ! [ -x .tools/node_modules/.bin/conformance ] ||
+    ! cmp -s tools-npm/package.json .tools/package.json; then
     command -v npm >/dev/null || quiet $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q npm
-    echo "quickstart: npm install (Node 22, MCP Inspector) into .tools"
+    echo "quickstart: npm install (Node 22, MCP Inspector, MCP conformance suite) into .tools"
     mkdir -p .tools && cp tools-npm/package.json .tools/package.json
     quiet npm install --prefix .tools --no-audit --no-fund --loglevel=error
 fi

@@ -29,6 +29,20 @@ from tests.rig import sshd as rig_sshd
 RIG_TMP_PREFIX = "qmcp-rig-"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def audit_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every Fleet (and every server process the tests start) audits into this session's file,
+    never into ~/.local/state; tests that read the audit log use their own `audit_log:`."""
+    path = tmp_path_factory.mktemp("audit") / "audit.jsonl"
+    old = os.environ.get("QEMU_MCP_AUDIT_LOG")
+    os.environ["QEMU_MCP_AUDIT_LOG"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("QEMU_MCP_AUDIT_LOG", None)
+    else:
+        os.environ["QEMU_MCP_AUDIT_LOG"] = old
+
+
 @pytest.fixture(scope="session")
 def rig_dir() -> Iterator[Path]:
     """Per-session work dir for keys, sshd configs and logs; stale dirs of dead sessions are swept."""
@@ -95,6 +109,42 @@ def nopython_sshd_host(
         virsh = ssh_exec(sshd.host, "virsh -c qemu:///system version")
         if virsh.returncode != 0:
             raise RigError(f"virsh does not work on the no-python sshd:\n{virsh.stdout}{virsh.stderr}")
+    except BaseException:
+        sshd.stop()
+        raise
+    yield sshd.host
+    sshd.stop()
+
+
+@pytest.fixture(scope="session")
+def qemu_only_sshd_host(
+    rig_dir: Path, client_key: Path, password_account: rig_sshd.PasswordAccount, libvirtd_running: None
+) -> Iterator[SshHost]:
+    """A plain-QEMU host: sshd and its sessions run in a mount namespace with no virsh, no libvirtd
+    socket and no python (libvirtd itself keeps running for the other tests), but qemu-system-x86_64
+    and qemu-img. Checked at start: `command -v` finds none of the hidden commands."""
+    rig_sshd.check_root_not_locked()
+    sshd = start_sshd(
+        rig_dir, "sshd-qemu-only", key_path=client_key, account=password_account, hide_libvirt=True
+    )
+    try:
+        # Prints nothing and exits 0 only when virsh, python and the libvirt sockets are all gone.
+        hidden = ssh_exec(
+            sshd.host,
+            "command -v virsh python python3 python2; compgen -c python; ls -A /run/libvirt;"
+            " ! command -v virsh >/dev/null && ! command -v python3 >/dev/null"
+            " && [ ! -e /run/libvirt/libvirt-sock ] && [ ! -e /var/run/libvirt/libvirt-sock ]",
+        )
+        if hidden.returncode != 0 or hidden.stdout.strip() or hidden.stderr.strip():
+            raise RigError(
+                f"virsh, python or libvirt's socket is still visible on the qemu-only sshd "
+                f"(exit {hidden.returncode}):\n{hidden.stdout}{hidden.stderr}"
+            )
+        tools = ssh_exec(sshd.host, "command -v qemu-system-x86_64 qemu-img && qemu-system-x86_64 --version")
+        if tools.returncode != 0 or len(tools.stdout.splitlines()) < 3:
+            raise RigError(
+                f"qemu-system-x86_64 or qemu-img is missing on the qemu-only sshd:\n{tools.stdout}{tools.stderr}"
+            )
     except BaseException:
         sshd.stop()
         raise

@@ -58,6 +58,26 @@ def domstats(name: str) -> list[str]:
     return ["domstats", "--raw", "--", validation.vm_name(name)]
 
 
+# monitor metric -> domstats groups (--state is always asked for: it ends a series cleanly).
+DOMSTATS_GROUPS = {
+    "cpu": ("--cpu-total", "--vcpu"),
+    "memory": ("--balloon",),
+    "disk": ("--block",),
+    "network": ("--interface",),
+}
+
+
+def domstats_groups(name: str, metrics: Sequence[str]) -> list[str]:
+    """One domain's stats for the monitor: only the groups its metrics need."""
+    flags = [f for m in metrics for f in DOMSTATS_GROUPS[m]]
+    return ["domstats", "--raw", "--state", *flags, "--", validation.vm_name(name)]
+
+
+def domid(name: str) -> list[str]:
+    """The domain ID: a new one each time the VM starts, '-' while it is shut off."""
+    return ["domid", "--domain", validation.vm_name(name)]
+
+
 def dumpxml(domain: str) -> list[str]:
     """`domain` is a name or UUID."""
     return ["dumpxml", "--domain", validation.vm_name(domain)]
@@ -73,3 +93,97 @@ def nodeinfo() -> list[str]:
 
 def version() -> list[str]:
     return ["version"]
+
+
+# Life-cycle commands (manage_vm). Domain XML goes in on stdin: `--file /dev/stdin` reads the
+# virsh process's own stdin, so no temporary file is written on the host.
+STDIN = "/dev/stdin"
+
+
+def domstate(name: str) -> list[str]:
+    return ["domstate", "--domain", validation.vm_name(name)]
+
+
+def dumpxml_inactive(name: str) -> list[str]:
+    """The persistent definition: what the next boot uses (modify reads and verifies this)."""
+    return ["dumpxml", "--inactive", "--domain", validation.vm_name(name)]
+
+
+def define_from_stdin() -> list[str]:
+    return ["define", "--file", STDIN]
+
+
+def create_from_stdin_paused_autodestroy() -> list[str]:
+    """A transient guest that never runs code and vanishes when this virsh process exits (KVM probe)."""
+    return ["create", "--file", STDIN, "--paused", "--autodestroy"]
+
+
+def undefine(name: str) -> list[str]:
+    """Drop the definition with its managed-save image, snapshot metadata and UEFI NVRAM file."""
+    return [
+        "undefine", "--domain", validation.vm_name(name), "--managed-save", "--snapshots-metadata", "--nvram",
+    ]  # fmt: skip
+
+
+def start(name: str) -> list[str]:
+    return ["start", "--domain", validation.vm_name(name)]
+
+
+def shutdown(name: str) -> list[str]:
+    """Ask the guest to power off (ACPI); returns at once, the guest may ignore it."""
+    return ["shutdown", "--domain", validation.vm_name(name)]
+
+
+def destroy(name: str) -> list[str]:
+    """Power off at once, like pulling the plug."""
+    return ["destroy", "--domain", validation.vm_name(name)]
+
+
+def reboot(name: str) -> list[str]:
+    """Ask the guest to reboot (ACPI); returns at once, the guest may ignore it."""
+    return ["reboot", "--domain", validation.vm_name(name)]
+
+
+def reset(name: str) -> list[str]:
+    """Hard reset, like pressing the reset button."""
+    return ["reset", "--domain", validation.vm_name(name)]
+
+
+def wait_event(name: str, event: str, timeout_s: int) -> list[str]:
+    """Block until the domain emits `event` (prints "event '<event>' for domain ...") or timeout_s passes."""
+    if event not in ("reboot", "lifecycle"):
+        raise ValueError(f"unsupported event {event!r}")
+    seconds = str(max(1, timeout_s))
+    return ["event", "--domain", validation.vm_name(name), "--event", event, "--timeout", seconds]
+
+
+def set_max_memory_config(name: str, kib: int) -> list[str]:
+    return ["setmaxmem", "--domain", validation.vm_name(name), "--size", f"{int(kib)}KiB", "--config"]
+
+
+def set_memory_config(name: str, kib: int) -> list[str]:
+    return ["setmem", "--domain", validation.vm_name(name), "--size", f"{int(kib)}KiB", "--config"]
+
+
+def set_max_vcpus_config(name: str, count: int) -> list[str]:
+    """Lowering the maximum below the current count lowers the count too (libvirt 9)."""
+    return [*set_vcpus_config(name, count), "--maximum"]
+
+
+def set_vcpus_config(name: str, count: int) -> list[str]:
+    return ["setvcpus", "--domain", validation.vm_name(name), "--count", str(int(count)), "--config"]
+
+
+def blockresize(name: str, target: str, size_bytes: int) -> list[str]:
+    """Live resize of a running guest's disk (virsh's default unit is KiB: give bytes explicitly)."""
+    size = f"{int(size_bytes)}B"
+    return ["blockresize", "--domain", validation.vm_name(name), "--path", target, "--size", size]
+
+
+def net_info(network: str) -> list[str]:
+    return ["net-info", "--network", network]
+
+
+def domcapabilities(virttype: str, arch: str, machine: str | None = None) -> list[str]:
+    argv = ["domcapabilities", "--virttype", virttype, "--arch", arch]
+    return [*argv, "--machine", machine] if machine else argv

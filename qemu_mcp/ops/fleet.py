@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from qemu_mcp import validation
+from qemu_mcp.audit import AuditLog, audit_path
 from qemu_mcp.config import HostSpec, Inventory, adhoc_host
 from qemu_mcp.errors import InvalidInput, NotFound
+from qemu_mcp.models_monitor import MonitorSample
+from qemu_mcp.ops.guard import OpSlots
+from qemu_mcp.ops.locks import KeyedLocks
+from qemu_mcp.policy import DEFAULT_MAX_CONCURRENT_OPS
 from qemu_mcp.transport.base import Runner
 from qemu_mcp.transport.pool import RunnerPool
 
@@ -33,6 +39,14 @@ class Fleet:
         self.inventory = inventory
         self.pool = pool or RunnerPool()
         self._backends: dict[HostSpec, str] = {}
+        # manage_vm: one action at a time per (host, VM); what a host showed us (e.g. KVM usable).
+        self.vm_locks = KeyedLocks()
+        self.host_facts: dict[tuple[HostSpec, str], str] = {}
+        # (host, VM) -> (newest monitor sample, time.time() it was cached); ops.monitor fills it.
+        self.latest_samples: dict[tuple[str, str], tuple[MonitorSample, float]] = {}
+        # Issue 6: the audit log of mutating actions, and the max_concurrent_ops slots.
+        self.audit = AuditLog(audit_path(inventory.audit_log))
+        self.op_slots = OpSlots(inventory.policy.max_concurrent_ops or DEFAULT_MAX_CONCURRENT_OPS)
 
     def resolve(self, ref: HostRef | None = None) -> HostSpec:
         ref = ref or HostRef()
@@ -53,6 +67,8 @@ class Fleet:
                 raise InvalidInput(
                     f"host '{base.name}' runs commands locally; ssh_* arguments do not apply to it"
                 )
+            self._check_call_args(ref, base)
+            _key_exists(ref)
             return adhoc_host(
                 ref.host,
                 port=ref.ssh_port,
@@ -70,9 +86,39 @@ class Fleet:
                 f"host '{ref.host}' is not in the inventory (known: {known}); "
                 "add it to hosts.yaml, or pass ssh_user (and ssh_key or ssh_pwd) to reach it ad hoc"
             )
-        return adhoc_host(
-            ref.host, port=ref.ssh_port, user=ref.ssh_user, password=ref.ssh_pwd, key=ref.ssh_key
-        )
+        validation.address(ref.host)
+        # The same machine as an inventory host keeps that host's policy (no way around protected_vms).
+        same = next((h for h in self.inventory.file_hosts
+                     if h.address == ref.host and h.port == (ref.ssh_port or 22)), None)  # fmt: skip
+        self._check_call_args(ref, same, adhoc=True)
+        _key_exists(ref)
+        spec = adhoc_host(ref.host, port=ref.ssh_port, user=ref.ssh_user, password=ref.ssh_pwd, key=ref.ssh_key)
+        return spec if same is None else spec.model_copy(update={"policy": same.policy})
+
+    def _check_call_args(self, ref: HostRef, base: HostSpec | None, adhoc: bool = False) -> None:
+        """Seed 004's per-call host/ssh_* arguments, as far as the policy allows them."""
+        assert ref.host is not None
+        policy = self.inventory.policy_for(base) if base else self.inventory.global_policy(ref.host)
+        target = f"host '{ref.host}'" + (" (not in the inventory)" if adhoc else "")
+        if ref.ssh_pwd is not None and not policy.allow_password_args:
+            raise policy.deny(
+                "allow_password_args",
+                f"ssh_pwd for {target} is refused: passwords may not be passed per call; use a key, "
+                "or password_env in hosts.yaml",
+            )
+        if policy.allow_adhoc_hosts:
+            return
+        if adhoc:
+            raise policy.deny(
+                "allow_adhoc_hosts", f"{target} is refused: only inventory hosts may be used; add it to hosts.yaml"
+            )
+        given = [k for k, v in (("ssh_port", ref.ssh_port), ("ssh_user", ref.ssh_user), ("ssh_key", ref.ssh_key))
+                 if v is not None]  # fmt: skip
+        if given:
+            raise policy.deny(
+                "allow_adhoc_hosts",
+                f"{', '.join(given)} for {target} refused: hosts are reached only as hosts.yaml says",
+            )
 
     def runner(self, spec: HostSpec) -> Runner:
         return self.pool.get(spec)
@@ -88,3 +134,11 @@ class Fleet:
 
     async def close(self) -> None:
         await self.pool.close()
+
+
+def _key_exists(ref: HostRef) -> None:
+    if ref.ssh_key is not None and not os.path.isfile(ref.ssh_key):
+        raise NotFound(
+            f"ssh_key {ref.ssh_key!r} is not a file on the machine qemu-mcp runs on; "
+            "give the path of a private key there"
+        )

@@ -54,6 +54,8 @@ async def host_info(fleet: Fleet, ref: HostRef | None = None) -> HostInfo:
         missing=missing,
         backend=backend,
         libvirt_uri=spec.libvirt_uri if backend == "libvirt" else None,
+        vm_dir=spec.vm_dir if backend == "qemu" else None,
+        kvm=p.facts.get("kvm") == "1",
     )
     if p.virsh_ok and p.nodeinfo is not None and p.version is not None:
         node = parse_nodeinfo(p.nodeinfo)

@@ -9,7 +9,8 @@ from qemu_mcp import validation
 from qemu_mcp.config import HostSpec
 from qemu_mcp.errors import InvalidInput, QemuMcpError
 from qemu_mcp.models import HostFailure, ListVmsData, VmDetail, VmInfo
-from qemu_mcp.ops.backend import with_libvirt
+from qemu_mcp.ops import qemu_read
+from qemu_mcp.ops.backend import with_backend
 from qemu_mcp.ops.fleet import Fleet, HostRef
 from qemu_mcp.ops.libvirt_read import describe_domain, list_domains
 
@@ -29,8 +30,14 @@ def _matches(vm: VmInfo, status: StatusFilter, arch: str | None, needle: str | N
     return not (needle and needle.lower() not in vm.name.lower())
 
 
-async def _list_one(fleet: Fleet, spec: HostSpec) -> list[VmInfo]:
-    return await with_libvirt(fleet, spec, lambda runner: list_domains(runner, spec))
+async def _list_one(fleet: Fleet, spec: HostSpec, vm_dir: str | None = None) -> list[VmInfo]:
+    """One host's VMs with its backend; `vm_dir` only matters on plain-QEMU hosts."""
+    return await with_backend(
+        fleet,
+        spec,
+        lambda runner: list_domains(runner, spec),
+        lambda runner: qemu_read.list_vms(runner, spec, vm_dir),
+    )
 
 
 async def list_vms(
@@ -51,7 +58,7 @@ async def list_vms(
         validation.abs_path(vm_dir, "vm_dir")
     ref = ref or HostRef()
     specs = [fleet.resolve(ref)] if ref.host or ref.has_ssh_args else fleet.inventory.configured
-    results = await asyncio.gather(*(_list_one(fleet, s) for s in specs), return_exceptions=True)
+    results = await asyncio.gather(*(_list_one(fleet, s, vm_dir) for s in specs), return_exceptions=True)
     vms: list[VmInfo] = []
     errors: list[HostFailure] = []
     for spec, result in zip(specs, results, strict=True):
@@ -67,7 +74,14 @@ async def list_vms(
     return ListVmsData(host=", ".join(s.name for s in specs), vm_count=len(vms), vms=vms, errors=errors)
 
 
-async def get_vm_info(fleet: Fleet, name: str, ref: HostRef | None = None) -> VmDetail:
+async def get_vm_info(fleet: Fleet, name: str, ref: HostRef | None = None, vm_dir: str | None = None) -> VmDetail:
     validation.vm_name(name)
+    if vm_dir is not None:
+        validation.abs_path(vm_dir, "vm_dir")
     spec = fleet.resolve(ref)
-    return await with_libvirt(fleet, spec, lambda runner: describe_domain(runner, spec, name))
+    return await with_backend(
+        fleet,
+        spec,
+        lambda runner: describe_domain(runner, spec, name),
+        lambda runner: qemu_read.describe_vm(runner, spec, name, vm_dir),
+    )

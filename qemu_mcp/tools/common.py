@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import Annotated, TypeVar
+from collections.abc import Awaitable, Mapping
+from typing import Annotated, Any, TypeVar
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
+from qemu_mcp import levels
+from qemu_mcp.auth import STDIO, Principal
 from qemu_mcp.errors import QemuMcpError
 from qemu_mcp.ops.fleet import Fleet
 
@@ -25,11 +27,40 @@ SshPwd = Annotated[str | None, Field(description="SSH password for an ad-hoc hos
 SshKey = Annotated[str | None, Field(description="Path of an SSH private key on the server's machine")]
 
 
-def read_only() -> ToolAnnotations:
-    """Reads a host's state and changes nothing; hosts are outside our world (openWorld)."""
+def tool_annotations(tool: str, *, idempotent: bool, open_world: bool) -> ToolAnnotations:
+    """readOnly/destructive hints from the levels table (qemu_mcp/levels.py)."""
     return ToolAnnotations(
-        read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True
+        read_only_hint=not levels.tool_mutates(tool),
+        destructive_hint=levels.tool_destructive(tool),
+        idempotent_hint=idempotent,
+        open_world_hint=open_world,
     )
+
+
+# HTTP without tokens (loopback only): the caller is whoever can reach the port.
+ANONYMOUS_HTTP = Principal(subject="http-anonymous")
+
+
+def principal_of(fleet: Fleet, headers: Mapping[str, Any] | None) -> Principal:
+    """Who is calling: stdio (no headers), the subject of the HTTP request's token (the same
+    TokenStore as the HTTP middleware, which has already refused requests without a known token)."""
+    if headers is None:
+        return STDIO
+    store = fleet.inventory.token_store()
+    if not store.enabled:
+        return ANONYMOUS_HTTP
+    principal = store.authenticate({str(k): str(v) for k, v in headers.items()})
+    if principal is None:  # unreachable behind the middleware; never act for an unknown caller
+        raise ToolError("this request carries no known token (send 'Authorization: Bearer TOKEN')")
+    return principal
+
+
+def caller(ctx: Context) -> Principal:
+    try:
+        headers = ctx.headers
+    except ValueError:  # no request: MCPServer.call_tool() called directly
+        headers = None
+    return principal_of(fleet_of(ctx), headers)
 
 
 async def answer(awaitable: Awaitable[T]) -> T:

@@ -11,7 +11,7 @@ from qemu_mcp.models import HostInfoResult, ListHostsResult, ListVmsResult, VmIn
 from qemu_mcp.ops import hosts as host_ops
 from qemu_mcp.ops import vms as vm_ops
 from qemu_mcp.ops.fleet import HostRef
-from qemu_mcp.tools.common import Host, SshKey, SshPort, SshPwd, SshUser, answer, fleet_of, read_only
+from qemu_mcp.tools.common import Host, SshKey, SshPort, SshPwd, SshUser, answer, fleet_of, tool_annotations
 
 
 def register(server: MCPServer) -> None:
@@ -21,10 +21,11 @@ def register(server: MCPServer) -> None:
             "List the VMs of one host, or of every inventory host when `host` is omitted and no ssh_* "
             "argument is given. Filters: status (running/stopped/paused/all), arch (x86_64, aarch64; "
             "arm64 accepted), filter_name (case-insensitive substring). Each VM has name, uuid, host, "
-            "status, arch, vcpus, memory (MiB), disks, nics, graphics, autostart, persistent. Hosts "
-            "that could not be reached are listed in data.errors; the others are still returned."
+            "status, arch, vcpus, memory (MiB), disks, nics, graphics, autostart, persistent, notes. "
+            "Libvirt hosts and plain-QEMU hosts (VMs in vm_dir, run as qemu-system processes) alike. "
+            "Hosts that could not be reached are listed in data.errors; the others are still returned."
         ),
-        annotations=read_only(),
+        annotations=tool_annotations("list_vms", idempotent=True, open_world=True),
     )
     async def list_vms(
         ctx: Context,
@@ -33,7 +34,9 @@ def register(server: MCPServer) -> None:
         ] = "all",
         arch: Annotated[str | None, Field(description="x86_64 or aarch64 (arm64)")] = None,
         filter_name: Annotated[str | None, Field(description="Keep VMs whose name contains this")] = None,
-        vm_dir: Annotated[str | None, Field(description="VM directory on plain-QEMU hosts")] = None,
+        vm_dir: Annotated[
+            str | None, Field(description="VM directory on plain-QEMU hosts (default: each host's vm_dir)")
+        ] = None,
         host: Host = None,
         ssh_port: SshPort = None,
         ssh_user: SshUser = None,
@@ -55,14 +58,18 @@ def register(server: MCPServer) -> None:
     @server.tool(
         title="Describe a virtual machine",
         description=(
-            "Everything list_vms reports for one VM, plus its domain XML. `name` is the VM's name "
-            "exactly as list_vms shows it."
+            "Everything list_vms reports for one VM, plus its domain XML (libvirt hosts) or its vm.conf "
+            "and running command line (plain-QEMU hosts). `name` is the VM's name exactly as list_vms "
+            "shows it."
         ),
-        annotations=read_only(),
+        annotations=tool_annotations("get_vm_info", idempotent=True, open_world=True),
     )
     async def get_vm_info(
         ctx: Context,
         name: Annotated[str, Field(description="VM name")],
+        vm_dir: Annotated[
+            str | None, Field(description="VM directory on plain-QEMU hosts (default: the host's)")
+        ] = None,
         host: Host = None,
         ssh_port: SshPort = None,
         ssh_user: SshUser = None,
@@ -70,7 +77,7 @@ def register(server: MCPServer) -> None:
         ssh_key: SshKey = None,
     ) -> VmInfoResult:
         ref = HostRef(host, ssh_port, ssh_user, ssh_pwd, ssh_key)
-        vm = await answer(vm_ops.get_vm_info(fleet_of(ctx), name, ref))
+        vm = await answer(vm_ops.get_vm_info(fleet_of(ctx), name, ref, vm_dir))
         return VmInfoResult(
             success=True, message=f"VM '{vm.name}' on host '{vm.host}' is {vm.state}", data=vm
         )
@@ -81,7 +88,7 @@ def register(server: MCPServer) -> None:
             "Hostname, CPU model and count, memory, libvirt and QEMU versions, which tools are present "
             "(virsh, qemu-img, qemu-system-*, iostat) and which are missing, and the backend in use."
         ),
-        annotations=read_only(),
+        annotations=tool_annotations("host_info", idempotent=True, open_world=True),
     )
     async def host_info(
         ctx: Context,
@@ -98,7 +105,7 @@ def register(server: MCPServer) -> None:
     @server.tool(
         title="List hosts",
         description="The inventory's hosts with reachability, backend and round-trip latency.",
-        annotations=read_only(),
+        annotations=tool_annotations("list_hosts", idempotent=True, open_world=True),
     )
     async def list_hosts(ctx: Context) -> ListHostsResult:
         data = await answer(host_ops.list_hosts(fleet_of(ctx)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shlex
 import time
 from typing import Any
@@ -19,6 +20,7 @@ from qemu_mcp.transport.errors import mapped_errors
 MAX_CHANNELS = 10
 READ_ATTEMPTS = 3
 CHANNEL_OPEN_ATTEMPTS = 20
+ABANDON_WAIT = 2.0  # seconds a cancelled or timed-out command's channel close is waited for
 
 
 class SSHRunner:
@@ -65,20 +67,28 @@ class SSHRunner:
             self.connects += 1
             return self._conn
 
-    async def _run_once(self, argv: list[str], stdin: str | None, timeout: float) -> CommandResult:
+    async def _run_once(
+        self, argv: list[str], stdin: str | None, timeout: float, read_only: bool = False
+    ) -> CommandResult:
         command = shlex.join(argv)  # the one place argv becomes a shell string
         async with self._channels:
             conn = await self.connection()
             start = time.monotonic()
             try:
                 with self._errors(timeout):
-                    # `async with` waits for the full channel close, so sshd has freed the session
-                    # before our slot is released (else the 11th channel can be refused).
-                    async with await self._open_channel(conn, command) as process:
+                    process = await self._open_channel(conn, command)
+                    try:
                         if stdin is not None:
                             process.stdin.write(stdin)
                         process.stdin.write_eof()
                         proc = await process.wait(timeout=timeout)
+                    except BaseException:
+                        await _abandon(process, kill=read_only)
+                        raise
+                    # Wait for the full channel close, so sshd has freed the session before our
+                    # slot is released (else the 11th channel can be refused).
+                    process.close()
+                    await process.wait_closed()
             except HostUnreachable:
                 self._drop(conn)
                 raise
@@ -131,7 +141,7 @@ class SSHRunner:
             reraise=True,
         ):
             with attempt:
-                return await self._run_once(argv, stdin, timeout)
+                return await self._run_once(argv, stdin, timeout, read_only=True)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def open_unix(self, path: str) -> tuple[StreamReader, StreamWriter]:
@@ -159,6 +169,22 @@ class SSHRunner:
         if conn is not None:
             conn.close()
             await conn.wait_closed()
+
+
+async def _abandon(process: asyncssh.SSHClientProcess, *, kill: bool) -> None:
+    """Stop waiting for a cancelled or timed-out command, without hanging on it.
+
+    sshd closes a session channel only when its command has exited. A read is killed: sshd
+    signals the session's process group (OpenSSH >= 7.9; not for root logins, which run without
+    privilege separation). A change is left to finish rather than cut in half. Closing the
+    channel makes a command that still writes die of SIGPIPE; the close is awaited briefly only.
+    """
+    if kill:
+        with contextlib.suppress(Exception):
+            process.send_signal("KILL")
+    process.close()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.shield(process.wait_closed()), ABANDON_WAIT)
 
 
 def _text(value: str | bytes | None) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -14,6 +16,7 @@ import httpx2
 import pytest
 import yaml
 from mcp import Client
+from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 
 from qemu_mcp.auth import token_hash
@@ -30,19 +33,25 @@ INIT = {
 ACCEPT = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
 
-def start(config: Path, *args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], int]:
+def start(
+    config: Path, *args: str, env: dict[str, str] | None = None, log: Path | None = None
+) -> tuple[subprocess.Popen[str], int]:
+    """The server on a free port. `log`: its stdout+stderr go to that file (a chatty server
+    must not block on a full pipe nobody reads)."""
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "qemu_mcp", "--config", str(config), "serve", "--http", "--port", str(port), *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, **(env or {})},
-    )
+    with log.open("w") if log is not None else contextlib.nullcontext() as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "qemu_mcp", "--config", str(config), "serve", "--http", "--port", str(port), *args],
+            stdout=out or subprocess.PIPE,
+            stderr=subprocess.STDOUT if log is not None else subprocess.PIPE,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"server exited: {proc.stderr.read() if proc.stderr else ''}")
+            text = log.read_text() if log is not None else proc.stderr.read() if proc.stderr else ""
+            raise AssertionError(f"server exited: {text}")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
             return proc, port
@@ -59,6 +68,7 @@ def http_server(tmp_path: Path) -> Iterator[int]:
         yaml.safe_dump(
             {
                 "hosts": [],
+                "audit_log": str(tmp_path / "audit.jsonl"),  # tests read it through their own tmp_path
                 "auth": {
                     "tokens": [
                         {"subject": "alice", "sha256": token_hash(ADMIN)},
@@ -97,6 +107,32 @@ async def test_mcp_session_with_token(http_server: int, headers: dict[str, str])
         assert "list_vms" in tools
         result = await c.call_tool("list_vms", {"host": "demo"})
         assert not result.is_error and result.structured_content["data"]["vm_count"] == 1  # type: ignore[index]
+
+
+async def test_read_only_token_cannot_mutate(http_server: int, tmp_path: Path) -> None:
+    """The same TokenStore names the caller inside the tools: a read-only token does not see
+    manage_vm and is refused when it calls it anyway; the admin token may, and is audited by name."""
+    stop = {"name": "test", "action": "stop", "host": "demo", "dry_run": True}
+    async with client(http_server, {"X-API-Key": VIEWER}) as c:
+        assert "manage_vm" not in {t.name for t in (await c.list_tools()).tools}
+        refused = await c.call_tool("manage_vm", stop)
+        assert refused.is_error
+        assert "the token of 'viewer' is read-only (refused by its `read_only` key" in refused.content[0].text  # type: ignore[union-attr]
+    async with client(http_server, {"Authorization": f"Bearer {ADMIN}"}) as c:
+        assert "manage_vm" in {t.name for t in (await c.list_tools()).tools}
+        ok = await c.call_tool("manage_vm", stop)
+        assert not ok.is_error and ok.structured_content["message"].startswith("dry run: would shut down")  # type: ignore[index]
+    audit = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    assert [(r["who"], r["outcome"]) for r in audit if r["event"] == "end"] == [("viewer", "refused"), ("alice", "ok")]
+
+
+async def test_read_only_token_over_legacy_sse(http_server: int) -> None:
+    """The legacy SSE transport carries the headers to the tools too: no way around read_only."""
+    url = f"http://127.0.0.1:{http_server}/sse"
+    async with Client(sse_client(url, headers={"X-API-Key": VIEWER})) as c:
+        assert "manage_vm" not in {t.name for t in (await c.list_tools()).tools}
+        refused = await c.call_tool("manage_vm", {"name": "test", "action": "start", "host": "demo", "dry_run": True})
+        assert refused.is_error and "the token of 'viewer' is read-only" in refused.content[0].text  # type: ignore[union-attr]
 
 
 async def test_legacy_sse_needs_the_token_too(http_server: int) -> None:

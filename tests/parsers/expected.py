@@ -10,6 +10,7 @@ The parser is chosen from the virsh command string recorded in commands.txt; for
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shlex
@@ -18,7 +19,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from qemu_mcp.commands.hostio import MARK as HOSTIO_MARK
+from qemu_mcp.ops.host_io import parse_host_io
+from qemu_mcp.parsers.diskstats import parse_diskstats
 from qemu_mcp.parsers.domain_xml import parse_domain_xml
+from qemu_mcp.parsers.domid import parse_domid
 from qemu_mcp.parsers.domstats import block_devices, cpu_time_ns, domstat_int, net_devices, parse_domstats
 from qemu_mcp.parsers.domstats import state_name as state_word
 from qemu_mcp.parsers.nodeinfo import parse_nodeinfo
@@ -52,6 +57,7 @@ def xml_view(text: str) -> dict[str, Any]:
 _COMMAND_PARSERS: list[tuple[re.Pattern[str], Callable[[str], Any]]] = [
     (re.compile(r"^domstats\b"), domstats_view),
     (re.compile(r"^dumpxml\b"), xml_view),
+    (re.compile(r"^domid\b"), parse_domid),
     (re.compile(r"^nodeinfo$"), parse_nodeinfo),
     (re.compile(r"^version\b"), parse_virsh_version),
     (re.compile(r"^list --all --(name|uuid)$"), parse_name_lines),
@@ -83,10 +89,22 @@ def split_script(script: str) -> tuple[str | None, list[str]]:
     return marker, re.split(r"\s*;\s*echo " + re.escape(marker) + r"\s*(?:;\s*|$)", script)
 
 
+def host_io_view(text: str, interval: str) -> dict[str, Any]:
+    """hostio script output: what host_stats reports, plus each /proc/diskstats read as parsed."""
+    source, devices = parse_host_io(text, int(interval))
+    view: dict[str, Any] = {"source": source, "devices": [d.model_dump() for d in devices]}
+    if source == "diskstats":
+        reads = split_sections(text, HOSTIO_MARK, 4)[2:]
+        view["reads"] = [dataclasses.asdict(parse_diskstats(r)) for r in reads]
+    return view
+
+
 def expected_for(fixture_dir: Path, name: str) -> Any:
     """The JSON-able parse of raw fixture `name` (e.g. "virsh-nodeinfo.qemu-system.txt")."""
     text = (fixture_dir / name).read_text()
     status, argv = read_commands(fixture_dir)[name]
+    if argv[:2] == ["sh", "-c"] and argv[3:4] == ["qemu-mcp-hostio"]:  # sh -c SCRIPT $0 INTERVAL SOURCE
+        return host_io_view(text, argv[4])
     marker, commands = split_script(argv[-1])  # argv: env LC_ALL=C virsh -c URI SCRIPT
     if marker is None:
         parser = parser_for(commands[0])

@@ -95,8 +95,16 @@ def check_root_not_locked() -> None:
             )
 
 
-def _hide_python_script(d: Path, sshd_argv: list[str]) -> str:
-    """A sh script that, inside a fresh mount namespace, hides every python and then execs sshd."""
+# What `hide_libvirt` hides besides python: the libvirt client and libvirtd's sockets.
+LIBVIRT_COMMANDS = ("virsh",)
+LIBVIRT_DIRS = ("/run/libvirt", "/var/run/libvirt")
+
+
+def _hide_python_script(
+    d: Path, sshd_argv: list[str], commands: tuple[str, ...] = (), dirs: tuple[str, ...] = ()
+) -> str:
+    """A sh script that, inside a fresh mount namespace, hides every python (and the `commands`,
+    and the contents of `dirs`) and then execs sshd."""
     q = shlex.quote
     lines = ["set -e", f"mount -t tmpfs qmcp-nopython {q(str(d / 'ovl'))}"]
 
@@ -108,17 +116,22 @@ def _hide_python_script(d: Path, sshd_argv: list[str]) -> str:
     # PATH dirs (the rig's and the ones sshd gives sessions) holding python*: the names must be
     # gone, not merely unexecutable (bash's `command -v` still reports a non-executable match).
     # An overlay on the dir, whose writable layer is the tmpfs above, lets us delete them there only.
+    patterns = ("python*", *commands)
     path_dirs = os.environ.get("PATH", "").split(":") + SESSION_PATH_DIRS
-    dirs = {os.path.realpath(p) for p in path_dirs if p and os.path.isdir(p)}
-    dirs = {p for p in dirs if glob.glob(os.path.join(p, "python*"))}
-    dirs = {p for p in dirs if not any(p == t or p.startswith(t + "/") for t in trees)}
-    for i, p in enumerate(sorted(dirs)):
+    found = {os.path.realpath(p) for p in path_dirs if p and os.path.isdir(p)}
+    found = {p for p in found if any(glob.glob(os.path.join(p, pat)) for pat in patterns)}
+    found = {p for p in found if not any(p == t or p.startswith(t + "/") for t in trees)}
+    for i, p in enumerate(sorted(found)):
         upper, work = q(str(d / "ovl" / f"{i}.up")), q(str(d / "ovl" / f"{i}.work"))
         lines += [
             f"mkdir {upper} {work}",
             f"mount -t overlay overlay -o lowerdir={q(p)},upperdir={upper},workdir={work} {q(p)}",
-            f"rm -rf -- {q(p)}/python*",
+            *(f"rm -rf -- {q(p)}/{pat}" for pat in patterns),
         ]
+
+    # Directories whose contents must not be seen (libvirtd's sockets): an empty tmpfs on top.
+    for p in sorted({os.path.realpath(x) for x in dirs if os.path.isdir(x)}):
+        lines.append(f"mount -t tmpfs qmcp-hidden {q(p)}")
 
     # root's ~/.bashrc (bash sources it for ssh commands) may run `pyenv init`, which would print
     # "pyenv: command not found" on every command once pyenv is hidden: use a copy without those lines.
@@ -158,9 +171,16 @@ Subsystem sftp /usr/lib/openssh/sftp-server
 
 
 def start_sshd(
-    workdir: Path, name: str, *, key_path: Path, account: PasswordAccount, hide_python: bool = False
+    workdir: Path,
+    name: str,
+    *,
+    key_path: Path,
+    account: PasswordAccount,
+    hide_python: bool = False,
+    hide_libvirt: bool = False,
 ) -> Sshd:
-    """Start `/usr/sbin/sshd -D` on a free 127.0.0.1 port with a fresh host key, under workdir/name."""
+    """Start `/usr/sbin/sshd -D` on a free 127.0.0.1 port with a fresh host key, under workdir/name.
+    hide_python: no python in its sessions; hide_libvirt: no virsh, no libvirtd socket and no python."""
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege-separation dir sshd insists on
     d = workdir / name
     d.mkdir(mode=0o755)
@@ -174,11 +194,12 @@ def start_sshd(
         (auth_dir / user).chmod(0o644)
 
     argv = [SSHD, "-D", "-f", str(d / "sshd_config"), "-E", str(d / "sshd.log")]
-    if hide_python:
+    if hide_python or hide_libvirt:
         (d / "empty-dir").mkdir(mode=0o755)
         (d / "ovl").mkdir(mode=0o755)
         script = d / "hide-python.sh"
-        script.write_text(_hide_python_script(d, argv))
+        hidden = (LIBVIRT_COMMANDS, LIBVIRT_DIRS) if hide_libvirt else ((), ())
+        script.write_text(_hide_python_script(d, argv, *hidden))
         # Private mount namespace: the bind mounts exist only for this sshd and its sessions.
         # unshare and sh both exec, so the Popen pid is sshd's.
         argv = ["unshare", "--mount", "--propagation", "private", "/bin/sh", str(script)]

@@ -1,0 +1,188 @@
+"""`qemu-mcp vm create|start|stop|reboot|delete|modify NAME ...`: manage_vm for people.
+
+Same options as the MCP tool; `--yes` stands in for confirm=true (on a terminal the CLI asks
+instead when it is missing). Long steps show a progress bar on stderr. No mcp import here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shlex
+import sys
+from typing import Any
+
+from qemu_mcp.auth import Principal
+from qemu_mcp.config import load_inventory
+from qemu_mcp.errors import ConfigError, ConfirmationRequired
+from qemu_mcp.models import ManageVmResult
+from qemu_mcp.ops.fleet import Fleet, HostRef
+from qemu_mcp.ops.manage import Consent, NeedsConfirmation, manage_vm, parse_request
+
+HELP = {
+    "create": "create a VM (disk image with qemu-img; libvirt definition or vm.conf), optionally start it",
+    "start": "start a shut-off VM",
+    "stop": "shut a VM down (ACPI, waits --timeout s); --force powers it off at once",
+    "reboot": "reboot a VM (ACPI, waits --timeout s); --force resets it at once",
+    "delete": "delete a VM and its own disk images (never ISOs or shared disks)",
+    "modify": "change memory, vCPUs or grow a disk (persistent; restarts a running VM only with --yes)",
+}
+
+
+def add_parsers(vm_sub: Any) -> None:
+    """Add the six actions to the `vm` subcommand's subparsers."""
+    for action, text in HELP.items():
+        p = vm_sub.add_parser(action, help=text, description=text)
+        p.add_argument("name", help="VM name")
+        if action == "create":
+            p.add_argument("--arch", required=True, help="x86_64 or aarch64 (arm64)")
+        if action in ("create", "modify"):
+            p.add_argument("--memory", help="e.g. 2G, 4096M, 512MiB" + (" (default 2G)" if action == "create" else ""))
+            p.add_argument("--vcpus", type=int, help="vCPU count" + (" (default 2)" if action == "create" else ""))
+            p.add_argument("--disk", help="'path=/data/vm/x.qcow2,size=20G' (parts optional)")
+        if action == "create":
+            p.add_argument("--iso", help="ISO path on the host, attached as CD-ROM and booted first")
+            p.add_argument("--start", action="store_true", help="boot the VM once created")
+        if action in ("stop", "reboot", "delete", "modify"):
+            p.add_argument("--force", action="store_true", help=_force_help(action))
+        if action in ("stop", "reboot", "modify"):
+            p.add_argument("--timeout", type=float, help="seconds to wait for the guest (default 60)")
+        p.add_argument(
+            "--vm-dir",
+            help="where plain-QEMU VMs live; libvirt hosts: create's disk directory (default: the host's vm_dir)",
+        )
+        p.add_argument("--host", help="inventory host or SSH address (default: local)")
+        p.add_argument("--ssh-port", type=int, help="SSH port of an ad-hoc host")
+        p.add_argument("--ssh-user", help="SSH user of an ad-hoc host")
+        p.add_argument("--ssh-key", help="SSH private key of an ad-hoc host")
+        p.add_argument(
+            "--ssh-pwd-env", metavar="VAR", help="environment variable holding the SSH password (never argv)"
+        )
+        p.add_argument("--yes", "-y", action="store_true", help="confirm delete, --force, modify's restart")
+        p.add_argument("--dry-run", action="store_true", help="print the commands that would run; change nothing")
+        p.add_argument("--json", action="store_true", help="print the result as JSON")
+        p.set_defaults(run=run, manage_action=action)
+
+
+def _force_help(action: str) -> str:
+    return {
+        "stop": "power off at once (like pulling the plug)",
+        "reboot": "reset at once (like the reset button)",
+        "delete": "power off a running VM first",
+        "modify": "power off (not ACPI shutdown) for the restart",
+    }[action]
+
+
+def _ref(args: argparse.Namespace) -> HostRef:
+    password = None
+    if args.ssh_pwd_env:
+        password = os.environ.get(args.ssh_pwd_env)
+        if password is None:
+            raise ConfigError(f"--ssh-pwd-env names ${args.ssh_pwd_env}, which is not set")
+    return HostRef(args.host, args.ssh_port, args.ssh_user, password, args.ssh_key)
+
+
+def run(args: argparse.Namespace) -> int:
+    opt = vars(args)
+    req = parse_request(
+        args.name,
+        args.manage_action,
+        arch=opt.get("arch"),
+        memory=opt.get("memory"),
+        disk=opt.get("disk"),
+        iso=opt.get("iso"),
+        vcpus=opt.get("vcpus"),
+        vm_dir=opt.get("vm_dir"),
+        force=bool(opt.get("force")),
+        confirm=args.yes,
+        dry_run=args.dry_run,
+        start=bool(opt.get("start")),
+        timeout=opt.get("timeout"),
+    )
+    ref = _ref(args)
+    consent = Consent(True, "cli") if args.yes else Consent()
+    interactive = sys.stdin.isatty() and sys.stderr.isatty() and not args.json
+    try:
+        result = _run(args, req, ref, consent, show_progress=sys.stderr.isatty() and not args.json)
+    except NeedsConfirmation as e:
+        if not interactive:
+            raise ConfirmationRequired(f"{e.question} Re-run with --yes to confirm; nothing was changed.") from None
+        if input(f"{e.question} [y/N] ").strip().lower() not in ("y", "yes"):
+            print("not confirmed; nothing was changed", file=sys.stderr)
+            return 1
+        result = _run(args, req, ref, Consent(True, "cli"), show_progress=True)
+    _print(result, args.json)
+    return 0
+
+
+def _run(args: argparse.Namespace, req: Any, ref: HostRef, consent: Consent, *, show_progress: bool) -> ManageVmResult:
+    async def go() -> ManageVmResult:
+        fleet = Fleet(load_inventory(args.config))
+        try:
+            if not show_progress:
+                return await manage_vm(fleet, ref, req, consent=consent, who=cli_principal())
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            with Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            ) as bar:
+                task = bar.add_task(f"{req.action} {req.name}", total=None)
+
+                async def progress(done: float, total: float | None, message: str) -> None:
+                    bar.update(task, completed=done, total=total, description=message)
+
+                return await manage_vm(fleet, ref, req, consent=consent, progress=progress, who=cli_principal())
+        finally:
+            await fleet.close()
+
+    return asyncio.run(go())
+
+
+def cli_principal() -> Principal:
+    """The audit log's `who` for the CLI: cli:<login name>."""
+    import getpass
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return Principal(subject=f"cli:{user}")
+
+
+def _print(result: ManageVmResult, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result.model_dump(mode="json"), indent=2))
+        return
+    from rich.console import Console
+
+    console = Console()
+    d = result.data.details
+    console.print(f"[green]ok[/] {result.message}", highlight=False)
+    for note in d.notes:
+        console.print(f"  note: {note}", highlight=False)
+    if d.applied:  # requested vs what reading the VM back showed
+        for key in dict.fromkeys([*d.requested, *d.applied]):
+            console.print(
+                f"  {key}: requested {d.requested.get(key, '-')}, applied {d.applied.get(key, '-')}",
+                highlight=False,
+            )
+    for path in d.disks_removed:
+        console.print(f"  removed {path}", highlight=False)
+    for kept in d.disks_kept:
+        console.print(f"  kept {kept}", highlight=False)
+    if d.dry_run:
+        console.print("commands that would change the host:", highlight=False)
+        for c in d.commands:
+            if c.changes_host:
+                console.print(f"  # {c.purpose}\n  {shlex.join(c.argv)}", highlight=False, markup=False)
+        if d.xml:
+            console.print("domain XML (on stdin of `virsh define`):", highlight=False)
+            print(d.xml)

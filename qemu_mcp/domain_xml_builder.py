@@ -1,0 +1,160 @@
+"""Build libvirt domain XML for a new VM with lxml (never by string formatting). Pure: no I/O.
+
+What a created VM gets (issue 3): the arch's usual machine (x86_64: q35, aarch64: virt with
+UEFI), KVM when the host offers it for that arch or else TCG, a virtio disk, the ISO as a
+CD-ROM booted first, a NIC on libvirt's `default` network (else user-mode), VNC on 127.0.0.1
+with autoport, and a serial console.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from lxml import etree
+
+Accel = Literal["kvm", "qemu"]  # libvirt's domain type: qemu = TCG (emulation)
+
+MACHINE = {"x86_64": "q35", "aarch64": "virt"}
+# Where a CD-ROM sits: q35 has AHCI (SATA); aarch64 virt has no IDE/AHCI, so virtio-scsi.
+CDROM_BUS = {"x86_64": "sata", "aarch64": "scsi"}
+CDROM_TARGET = {"sata": "sda", "scsi": "sda"}
+# TCG's default CPU for `virt` is a 32-bit cortex-a15, which cannot run AArch64 UEFI.
+TCG_CPU_MODEL = {"aarch64": "cortex-a57"}
+DESCRIPTION = "created by qemu-mcp"
+
+
+@dataclass(frozen=True)
+class Firmware:
+    """UEFI: read-only code and the template libvirt copies into the VM's own NVRAM file."""
+
+    code: str
+    vars_template: str
+
+
+@dataclass(frozen=True)
+class DomainSpec:
+    name: str
+    arch: str  # x86_64 or aarch64
+    accel: Accel
+    memory_mib: int
+    vcpus: int
+    disk_path: str
+    disk_format: str  # qcow2 or raw
+    iso: str | None = None
+    network: str | None = "default"  # None: user-mode networking
+    firmware: Firmware | None = None  # required for aarch64
+
+    @property
+    def machine(self) -> str:
+        return MACHINE[self.arch]
+
+
+def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrs: str) -> etree._Element:
+    el = etree.SubElement(parent, tag, attrs)
+    if text is not None:
+        el.text = text
+    return el
+
+
+def build_domain_xml(spec: DomainSpec) -> str:
+    if spec.arch not in MACHINE:
+        raise ValueError(f"unsupported arch {spec.arch!r}")
+    if spec.arch == "aarch64" and spec.firmware is None:
+        raise ValueError("aarch64 guests need UEFI firmware")
+    root = etree.Element("domain", type=spec.accel)
+    _sub(root, "name", spec.name)
+    _sub(root, "description", DESCRIPTION)
+    _sub(root, "memory", str(spec.memory_mib), unit="MiB")
+    _sub(root, "currentMemory", str(spec.memory_mib), unit="MiB")
+    _sub(root, "vcpu", str(spec.vcpus), placement="static")
+
+    os_el = _sub(root, "os")
+    _sub(os_el, "type", "hvm", arch=spec.arch, machine=spec.machine)
+    if spec.firmware is not None:
+        _sub(os_el, "loader", spec.firmware.code, readonly="yes", type="pflash")
+        _sub(os_el, "nvram", template=spec.firmware.vars_template)
+
+    features = _sub(root, "features")
+    _sub(features, "acpi")
+    if spec.arch == "x86_64":
+        _sub(features, "apic")
+    _cpu(root, spec)
+    _sub(root, "clock", offset="utc")
+    _sub(root, "on_poweroff", "destroy")
+    _sub(root, "on_reboot", "restart")
+    _sub(root, "on_crash", "destroy")
+    _devices(_sub(root, "devices"), spec)
+    return etree.tostring(root, pretty_print=True, encoding="unicode")
+
+
+def _cpu(root: etree._Element, spec: DomainSpec) -> None:
+    if spec.accel == "kvm":
+        _sub(root, "cpu", mode="host-passthrough", check="none")
+    elif spec.arch in TCG_CPU_MODEL:
+        cpu = _sub(root, "cpu", mode="custom", match="exact", check="none")
+        _sub(cpu, "model", TCG_CPU_MODEL[spec.arch], fallback="forbid")
+
+
+def _devices(dev: etree._Element, spec: DomainSpec) -> None:
+    # Boot order per device: the ISO (when given) first, then the disk.
+    order = 1
+    if spec.iso is not None:
+        bus = CDROM_BUS[spec.arch]
+        if bus == "scsi":
+            _sub(dev, "controller", type="scsi", index="0", model="virtio-scsi")
+        cdrom = _sub(dev, "disk", type="file", device="cdrom")
+        _sub(cdrom, "driver", name="qemu", type="raw")
+        _sub(cdrom, "source", file=spec.iso)
+        _sub(cdrom, "target", dev=CDROM_TARGET[bus], bus=bus)
+        _sub(cdrom, "readonly")
+        _sub(cdrom, "boot", order=str(order))
+        order += 1
+
+    disk = _sub(dev, "disk", type="file", device="disk")
+    _sub(disk, "driver", name="qemu", type=spec.disk_format)
+    _sub(disk, "source", file=spec.disk_path)
+    _sub(disk, "target", dev="vda", bus="virtio")
+    _sub(disk, "boot", order=str(order))
+
+    if spec.network is not None:
+        nic = _sub(dev, "interface", type="network")
+        _sub(nic, "source", network=spec.network)
+    else:
+        nic = _sub(dev, "interface", type="user")
+    _sub(nic, "model", type="virtio")
+
+    # aarch64 virt has no PS/2: keyboard and tablet on USB so VNC input works.
+    _sub(dev, "controller", type="usb", index="0", model="qemu-xhci")
+    _sub(dev, "input", type="tablet", bus="usb")
+    if spec.arch == "aarch64":
+        _sub(dev, "input", type="keyboard", bus="usb")
+
+    graphics = _sub(dev, "graphics", type="vnc", port="-1", autoport="yes", listen="127.0.0.1")
+    _sub(graphics, "listen", type="address", address="127.0.0.1")
+    video = _sub(dev, "video")
+    _sub(video, "model", type="virtio" if spec.arch == "aarch64" else "vga")
+
+    serial = _sub(dev, "serial", type="pty")
+    _sub(serial, "target", port="0")
+    console = _sub(dev, "console", type="pty")
+    _sub(console, "target", type="serial", port="0")
+
+    rng = _sub(dev, "rng", model="virtio")
+    _sub(rng, "backend", "/dev/urandom", model="random")
+
+
+def build_kvm_probe_xml(name: str, arch: str) -> str:
+    """A minimal KVM guest, created paused and transient, to learn whether KVM guests really start
+    (libvirt may report KVM while its qemu user cannot open /dev/kvm, e.g. in containers)."""
+    if arch not in MACHINE:
+        raise ValueError(f"unsupported arch {arch!r}")
+    root = etree.Element("domain", type="kvm")
+    _sub(root, "name", name)
+    _sub(root, "memory", "32", unit="MiB")
+    _sub(root, "vcpu", "1")
+    os_el = _sub(root, "os")
+    _sub(os_el, "type", "hvm", arch=arch, machine=MACHINE[arch])
+    _sub(root, "cpu", mode="host-passthrough", check="none")
+    _sub(root, "devices")
+    return etree.tostring(root, pretty_print=True, encoding="unicode")

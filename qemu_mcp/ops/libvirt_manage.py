@@ -1,0 +1,363 @@
+"""The libvirt backend of manage_vm: virsh commands behind `ops.manage.interface.VmBackend`.
+
+Acceleration (create): KVM only when libvirt reports KVM for the arch AND a probe guest
+(transient, paused, destroyed when its virsh exits) really starts with it; otherwise TCG.
+libvirt can report KVM while its qemu user cannot open /dev/kvm (containers, CI). The
+probe's answer is kept per host and arch for the life of the Fleet. `accel: tcg|kvm` in
+hosts.yaml skips the probe / insists on KVM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+import secrets
+
+from lxml import etree
+
+from qemu_mcp.commands import fs, virsh
+from qemu_mcp.config import HostSpec
+from qemu_mcp.domain_xml_builder import (
+    MACHINE,
+    DomainSpec,
+    Firmware,
+    build_domain_xml,
+    build_kvm_probe_xml,
+)
+from qemu_mcp.errors import NotFound
+from qemu_mcp.models import VmStatus
+from qemu_mcp.ops.fleet import Fleet
+from qemu_mcp.ops.libvirt_read import (
+    NOT_FOUND_MARKS,
+    STATUS_OF_STATE,
+    UNUSABLE_MARKS,
+    LibvirtUnusable,
+)
+from qemu_mcp.ops.manage.accel import decide_accel
+from qemu_mcp.ops.manage.interface import BackendDefaults, CreateFacts, CreatePlan, VmDisk, VmState
+from qemu_mcp.ops.manage.job import Check, Job, Undo, failure_detail
+from qemu_mcp.parsers.domain_xml import parse_domain_xml
+from qemu_mcp.parsers.dominfo import flag, parse_dominfo
+from qemu_mcp.parsers.path_status import parse_path_status
+from qemu_mcp.parsers.sections import split_sections
+from qemu_mcp.parsers.virsh_list import parse_name_lines
+from qemu_mcp.transport.base import CommandResult
+
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
+# (UEFI code, NVRAM template) pairs, first present wins: Debian/Ubuntu, then Fedora/RHEL.
+AARCH64_FIRMWARE = (
+    ("/usr/share/AAVMF/AAVMF_CODE.fd", "/usr/share/AAVMF/AAVMF_VARS.fd"),
+    ("/usr/share/edk2/aarch64/QEMU_EFI-pflash.raw", "/usr/share/edk2/aarch64/vars-template-pflash.raw"),
+)
+EMULATOR_PACKAGE = {"x86_64": "qemu-system-x86", "aarch64": "qemu-system-arm"}
+FIRMWARE_PACKAGE = {"aarch64": "qemu-efi-aarch64 (Fedora: edk2-aarch64)"}
+DEFAULT_NETWORK = "default"
+
+
+def _errors(result: CommandResult) -> list[str]:
+    return [ln.strip() for ln in result.stderr.splitlines() if ln.startswith("error:")]
+
+
+def _unusable(result: CommandResult) -> bool:
+    """virsh missing or libvirtd unreachable. Only virsh's and env's own lines count: a remote
+    shell's start-up files may print anything on stderr (e.g. pyenv's racing rehash)."""
+    own = [ln for ln in result.stderr.splitlines() if ln.startswith(("error:", "env:"))]
+    return result.exit_status == 127 or any(m in ln for ln in own for m in UNUSABLE_MARKS)
+
+
+def batch_check(job: Job, purpose: str) -> Check:
+    """virsh goes on after a failed command in a batch (exit status = the last one's): look at stderr."""
+
+    def check(result: CommandResult) -> None:
+        if result.exit_status != 0 or _errors(result):
+            raise job.step_failed(purpose, result)
+
+    return check
+
+
+def vm_disks(root: etree._Element) -> tuple[VmDisk, ...]:
+    disks = []
+    for node in root.findall("devices/disk"):
+        target, source, driver = node.find("target"), node.find("source"), node.find("driver")
+        if target is None or not target.get("dev"):
+            continue
+        path = None
+        if source is not None:
+            path = source.get("file") or source.get("dev") or source.get("name") or source.get("volume")
+        disks.append(
+            VmDisk(
+                target=target.get("dev", ""),
+                path=path,
+                format=driver.get("type") if driver is not None else None,
+                device=node.get("device", "disk"),
+                file_backed=node.get("type", "file") == "file",
+                readonly=node.find("readonly") is not None,
+                shareable=node.find("shareable") is not None,
+            )
+        )
+    return tuple(disks)
+
+
+def referenced_files(root: etree._Element) -> set[str]:
+    """Every file a domain's disks use, backing files included (a live dump lists the chain)."""
+    return {s.get("file", "") for s in root.iterfind("devices/disk//source") if s.get("file")}
+
+
+class LibvirtBackend(BackendDefaults):
+    kind = "libvirt"
+
+    def __init__(self, fleet: Fleet, spec: HostSpec) -> None:
+        self.fleet = fleet
+        self.spec = spec
+
+    def _virsh(self, *commands: list[str], marker: str | None = None) -> list[str]:
+        return virsh.virsh(self.spec.libvirt_uri, list(commands), marker)
+
+    def _raise_unusable(self, result: CommandResult) -> None:
+        if _unusable(result):
+            raise LibvirtUnusable(
+                f"libvirt is not usable on host '{self.spec.name}' at {self.spec.libvirt_uri} "
+                f"({failure_detail(result)}); check that libvirt-clients is installed and libvirtd is running",
+                host=self.spec.name,
+                exit_status=result.exit_status,
+                stderr=result.stderr,
+            )
+
+    # ---- reading
+
+    async def inspect(self, job: Job, name: str) -> VmState | None:
+        marker = virsh.new_marker()
+        result = await job.read(
+            f"reading '{name}'",
+            self._virsh(virsh.dumpxml_inactive(name), virsh.domstate(name), virsh.dominfo(name), marker=marker),
+        )
+        xml, state_s, info_s = split_sections(result.stdout, marker, 3)
+        if not xml.strip():
+            if any(m in result.stderr for m in NOT_FOUND_MARKS):
+                return None
+            self._raise_unusable(result)
+            raise job.step_failed(f"reading '{name}'", result)
+        root = etree.fromstring(xml.encode(), _PARSER)
+        d = parse_domain_xml(xml)
+        state = state_s.strip().splitlines()[0].strip() if state_s.strip() else "unknown"
+        persistent = flag(parse_dominfo(info_s), "persistent")
+        return VmState(
+            name=d.name,
+            status=STATUS_OF_STATE.get(state, "unknown"),
+            state=state,
+            persistent=persistent is not False,
+            arch=d.arch,
+            machine=d.machine,
+            domain_type=d.domain_type,
+            vcpus=d.vcpus,
+            memory_mib=d.memory_mib,
+            disks=vm_disks(root),
+            extra={
+                "max_vcpus": str(d.max_vcpus or d.vcpus or ""),
+                "max_memory_mib": str(d.max_memory_mib or d.memory_mib or ""),
+            },
+        )
+
+    async def status(self, job: Job, name: str) -> VmStatus:
+        purpose = f"polling the state of '{name}'"
+        result = await job.read(purpose, self._virsh(virsh.domstate(name)), record=False)
+        if result.exit_status != 0:
+            if any(m in result.stderr for m in NOT_FOUND_MARKS):
+                raise NotFound(f"VM '{name}' on host '{self.spec.name}' disappeared")
+            raise job.step_failed(purpose, result)
+        return STATUS_OF_STATE.get(result.stdout.strip(), "unknown")
+
+    async def disk_users(self, job: Job, name: str, paths: list[str]) -> dict[str, list[str]]:
+        purpose = "listing the other VMs on the host"
+        listed = await job.read(purpose, self._virsh(virsh.list_uuids()))
+        batch_check(job, purpose)(listed)
+        uuids = parse_name_lines(listed.stdout)
+        users: dict[str, list[str]] = {p: [] for p in paths}
+        if not uuids:
+            return users
+        marker = virsh.new_marker()
+        dumped = await job.read(
+            "reading the other VMs' disks", self._virsh(*(virsh.dumpxml(u) for u in uuids), marker=marker)
+        )
+        for xml in split_sections(dumped.stdout, marker, len(uuids)):
+            if not xml.strip():
+                continue  # undefined meanwhile
+            root = etree.fromstring(xml.encode(), _PARSER)
+            other = root.findtext("name")
+            if other == name:
+                continue
+            for path in referenced_files(root) & users.keys():
+                users[path].append(other or "?")
+        return users
+
+    # ---- create
+
+    async def prepare_create(self, job: Job, plan: CreatePlan) -> CreateFacts:
+        arch, machine = plan.arch, MACHINE[plan.arch]
+        marker = virsh.new_marker()
+        batch = self._virsh(
+            virsh.net_info(DEFAULT_NETWORK),
+            virsh.domcapabilities("qemu", arch, machine),
+            virsh.domcapabilities("kvm", arch, machine),
+            marker=marker,
+        )
+        firmware_paths = [p for pair in AARCH64_FIRMWARE for p in pair] if arch == "aarch64" else []
+        reads = [job.read(f"checking the {arch} emulator, KVM and the '{DEFAULT_NETWORK}' network", batch)]
+        if firmware_paths:
+            reads.append(job.read("looking for aarch64 UEFI firmware", fs.path_status(firmware_paths)))
+        result, *fw = await asyncio.gather(*reads)
+        self._raise_unusable(result)
+        net_s, tcg_s, kvm_s = split_sections(result.stdout, marker, 3)
+        if not tcg_s.strip():
+            raise NotFound(
+                f"host '{self.spec.name}' cannot run {arch} guests: libvirt finds no usable "
+                f"qemu-system-{arch} ({' '.join(_errors(result)) or 'no capabilities'}); "
+                f"install the package {EMULATOR_PACKAGE[arch]} on the host"
+            )
+        network = DEFAULT_NETWORK if re.search(r"^Active:\s*yes\s*$", net_s, re.M) else None
+        if network is None:
+            job.note(f"libvirt's '{DEFAULT_NETWORK}' network is missing or inactive: the NIC uses user-mode "
+                     "networking (outbound only)")  # fmt: skip
+        firmware = None
+        if fw:
+            if fw[0].exit_status != 0:
+                raise job.step_failed("looking for aarch64 UEFI firmware", fw[0])
+            kinds = parse_path_status(fw[0].stdout, firmware_paths)
+            firmware = next((pair for pair in AARCH64_FIRMWARE if all(kinds[p] == "file" for p in pair)), None)
+            if firmware is None:
+                raise NotFound(
+                    f"UEFI firmware for aarch64 guests is missing on host '{self.spec.name}' (looked for "
+                    f"{', '.join(p for p, _ in AARCH64_FIRMWARE)}); install the package "
+                    f"{FIRMWARE_PACKAGE['aarch64']} on the host"
+                )
+        accel = await self._accel(job, arch, kvm_offered=bool(kvm_s.strip()))
+        return CreateFacts(accel=accel, network=network, firmware=firmware)
+
+    async def _accel(self, job: Job, arch: str, *, kvm_offered: bool) -> str:
+        async def probe() -> str:
+            if not kvm_offered:
+                return f"libvirt offers no KVM for {arch} on this host"
+            return await self._probe_kvm(job, arch)
+
+        accel = await decide_accel(self.fleet, self.spec, job, arch, self.kind, probe)
+        return "kvm" if accel == "kvm" else "qemu"
+
+    async def _probe_kvm(self, job: Job, arch: str) -> str:
+        """'kvm' when a paused transient KVM guest starts; else why not."""
+        name = f"qmcp-kvm-probe-{secrets.token_hex(4)}"
+        result = await job.read(
+            "probing KVM with a paused transient guest (destroyed when virsh exits)",
+            self._virsh(virsh.create_from_stdin_paused_autodestroy()),
+            stdin=build_kvm_probe_xml(name, arch),
+            timeout=60,
+        )
+        if result.exit_status == 0 and not _errors(result):
+            return "kvm"
+        return f"a KVM probe guest did not start ({failure_detail(result)})"
+
+    async def define(self, job: Job, plan: CreatePlan, facts: CreateFacts) -> None:
+        xml = build_domain_xml(
+            DomainSpec(
+                name=plan.name,
+                arch=plan.arch,
+                accel="kvm" if facts.accel == "kvm" else "qemu",
+                memory_mib=plan.memory_mib,
+                vcpus=plan.vcpus,
+                disk_path=plan.disk_path,
+                disk_format=plan.disk_format,
+                iso=plan.iso,
+                network=facts.network,
+                firmware=Firmware(*facts.firmware) if facts.firmware else None,
+            )
+        )
+        facts.xml = xml
+        await job.change(
+            f"defining '{plan.name}'",
+            self._virsh(virsh.define_from_stdin()),
+            stdin=xml,
+            undo=Undo(f"removing the definition of '{plan.name}'", self._virsh(virsh.undefine(plan.name))),
+        )
+
+    # ---- power
+
+    async def start(self, job: Job, name: str) -> None:
+        await job.change(f"starting '{name}'", self._virsh(virsh.start(name)))
+
+    async def shutdown(self, job: Job, name: str) -> None:
+        await job.change(f"asking '{name}' to shut down (ACPI)", self._virsh(virsh.shutdown(name)))
+
+    async def power_off(self, job: Job, name: str) -> None:
+        await job.change(f"powering off '{name}'", self._virsh(virsh.destroy(name)))
+
+    async def reset(self, job: Job, name: str) -> None:
+        await job.change(f"resetting '{name}'", self._virsh(virsh.reset(name)))
+
+    async def reboot(self, job: Job, name: str, timeout: float) -> bool:
+        # One virsh process asks for the reboot and then listens for it: a guest with an OS takes
+        # seconds to get there, so the listener is registered long before the event comes.
+        seconds = math.ceil(timeout)
+        purpose = f"asking '{name}' to reboot (ACPI) and waiting up to {seconds} s for it"
+        argv = self._virsh(virsh.reboot(name), virsh.wait_event(name, "reboot", seconds))
+
+        def check(result: CommandResult) -> None:
+            if _errors(result):  # the event wait itself exits 1 on timeout, without an error line
+                raise job.step_failed(purpose, result)
+
+        if job.dry_run:
+            await job.change(purpose, argv)
+            return True
+        async with job.ticking(seconds, f"waiting for '{name}' to reboot"):
+            result = await job.change(purpose, argv, timeout=seconds + 30, check=check)
+        assert result is not None
+        return "event 'reboot'" in result.stdout
+
+    # ---- definition
+
+    async def undefine(self, job: Job, vm: VmState) -> None:
+        if not vm.persistent:
+            job.note(f"'{vm.name}' is transient: it has no definition left once powered off")
+            return
+        await job.change(f"removing the definition of '{vm.name}'", self._virsh(virsh.undefine(vm.name)))
+
+    async def set_memory(self, job: Job, vm: VmState, mib: int) -> None:
+        purpose = f"setting the memory of '{vm.name}' to {mib} MiB (persistent configuration)"
+        old_max = int(vm.extra.get("max_memory_mib") or vm.memory_mib or 0)
+        undo = None
+        if vm.memory_mib and old_max:
+            undo = Undo(
+                f"restoring the memory of '{vm.name}' to {vm.memory_mib} MiB",
+                self._virsh(
+                    virsh.set_max_memory_config(vm.name, old_max * 1024),
+                    virsh.set_memory_config(vm.name, vm.memory_mib * 1024),
+                ),
+            )
+        await job.change(
+            purpose,
+            self._virsh(virsh.set_max_memory_config(vm.name, mib * 1024), virsh.set_memory_config(vm.name, mib * 1024)),
+            undo=undo,
+            check=batch_check(job, purpose),
+        )
+
+    async def set_vcpus(self, job: Job, vm: VmState, count: int) -> None:
+        purpose = f"setting '{vm.name}' to {count} vCPU(s) (persistent configuration)"
+        old_max = int(vm.extra.get("max_vcpus") or vm.vcpus or 0)
+        undo = None
+        if vm.vcpus and old_max:
+            undo = Undo(
+                f"restoring '{vm.name}' to {vm.vcpus} vCPU(s)",
+                self._virsh(virsh.set_max_vcpus_config(vm.name, old_max), virsh.set_vcpus_config(vm.name, vm.vcpus)),
+            )
+        # The maximum first: raising the count above it is refused, lowering it lowers the count.
+        await job.change(
+            purpose,
+            self._virsh(virsh.set_max_vcpus_config(vm.name, count), virsh.set_vcpus_config(vm.name, count)),
+            undo=undo,
+            check=batch_check(job, purpose),
+        )
+
+    async def resize_disk_live(self, job: Job, vm: VmState, disk: VmDisk, size_bytes: int) -> None:
+        await job.change(
+            f"growing {disk.target} of the running '{vm.name}' to {size_bytes} bytes",
+            self._virsh(virsh.blockresize(vm.name, disk.target, size_bytes)),
+        )

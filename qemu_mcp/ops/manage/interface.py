@@ -1,0 +1,197 @@
+"""What a backend (libvirt: ops.libvirt_manage; plain QEMU: ops.qemu_manage) implements for manage_vm.
+
+The shared flows in `ops.manage.actions` own everything that does not depend on how VMs are
+kept: request checks, the per-VM lock, confirmation, the disk image (qemu-img) and its
+directory, waiting for a guest to stop, undo on failure, reading back and shaping the result.
+A backend supplies the primitives below. Each takes the call's Job: commands that only look
+go through `job.read`, commands that change the host through `job.change` (recorded, not run,
+in a dry run; give an `Undo` where one exists). Report failures with the `qemu_mcp.errors`
+classes, in sentences that say what to do.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from qemu_mcp.models import DiskInfo, VmConfig, VmStatus
+from qemu_mcp.ops.manage.job import Job
+
+
+@dataclass(frozen=True)
+class VmDisk:
+    target: str  # guest device name: vda, sda
+    path: str | None  # host path (file) or device
+    format: str | None  # qcow2, raw
+    device: str = "disk"  # disk, cdrom, floppy
+    file_backed: bool = True  # a plain file on the host (not a block device, not network storage)
+    readonly: bool = False
+    shareable: bool = False
+    created: bool = True  # plain QEMU: vm.conf says whether qemu-mcp made this image
+
+    @property
+    def owned_image(self) -> bool:
+        """An image delete may remove: a writable, unshared file that is a disk (never an ISO)."""
+        return (
+            self.device == "disk"
+            and self.file_backed
+            and bool(self.path)
+            and not self.readonly
+            and not self.shareable
+            and self.created
+        )
+
+
+@dataclass(frozen=True)
+class VmState:
+    """A VM as a backend reports it: its state and its *persistent* configuration (next boot)."""
+
+    name: str
+    status: VmStatus
+    state: str  # the backend's own word: libvirt's "shut off", "running", ...
+    persistent: bool = True
+    arch: str | None = None
+    machine: str | None = None
+    domain_type: str | None = None
+    vcpus: int | None = None
+    memory_mib: int | None = None
+    disks: tuple[VmDisk, ...] = ()
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def running(self) -> bool:
+        """A guest process exists (paused and shutting-down guests count)."""
+        return self.status not in ("stopped", "crashed")
+
+    def config(self, capacities: dict[str, int] | None = None) -> VmConfig:
+        caps = capacities or {}
+        return VmConfig(
+            status=self.status,
+            state=self.state,
+            arch=self.arch,
+            machine=self.machine,
+            domain_type=self.domain_type,
+            vcpus=self.vcpus,
+            memory_mib=self.memory_mib,
+            disks=[
+                DiskInfo(
+                    target=d.target,
+                    device=d.device,
+                    path=d.path,
+                    format=d.format,
+                    readonly=d.readonly,
+                    capacity_bytes=caps.get(d.path or ""),
+                )
+                for d in self.disks
+            ],
+        )
+
+
+@dataclass(frozen=True)
+class CreatePlan:
+    """A create call with every default filled in, checked against the host."""
+
+    name: str
+    arch: str
+    memory_mib: int
+    vcpus: int
+    disk_path: str
+    disk_format: str
+    disk_size: int
+    iso: str | None
+    start: bool
+    vm_dir: str = ""  # the VMs' directory (the request's, else the host's)
+    home: str | None = None  # the VM's own directory, when the backend keeps one (plain QEMU)
+
+
+@dataclass
+class CreateFacts:
+    """What the backend found out before creating: filled by `prepare_create`, read by `define`."""
+
+    accel: str  # libvirt domain type: kvm or qemu (TCG)
+    network: str | None = None  # libvirt network to attach, None for user-mode networking
+    firmware: tuple[str, str] | None = None  # UEFI code + NVRAM template (aarch64)
+    xml: str | None = None  # what `define` defined (libvirt)
+    config: str | None = None  # what `define` wrote (plain QEMU's vm.conf)
+
+
+class BackendDefaults:
+    """What a backend without a directory per VM (libvirt) does for the layout hooks."""
+
+    def layout(self, vm_dir: str, name: str) -> tuple[str | None, str]:
+        """(the VM's own directory or None, the default disk image path) for a new VM."""
+        return None, posixpath.join(vm_dir, f"{name}.qcow2")
+
+    async def claim(self, job: Job, plan: CreatePlan, facts: CreateFacts) -> None:
+        """Before the disk image is made: take the name on the host (plain QEMU: make the VM's
+        directory, exclusively, with a `creating` marker); push the undo."""
+        return None
+
+    async def remove_leftovers(self, job: Job, vm: VmState) -> None:
+        """After delete removed the disk images: what is left of the VM (plain QEMU: its directory)."""
+        return None
+
+
+class VmBackend(Protocol):
+    kind: str  # "libvirt" or "qemu"
+
+    def layout(self, vm_dir: str, name: str) -> tuple[str | None, str]: ...
+
+    async def claim(self, job: Job, plan: CreatePlan, facts: CreateFacts) -> None: ...
+
+    async def remove_leftovers(self, job: Job, vm: VmState) -> None: ...
+
+    async def inspect(self, job: Job, name: str) -> VmState | None:
+        """The VM's state and persistent configuration; None if there is no VM of that name."""
+        ...
+
+    async def status(self, job: Job, name: str) -> VmStatus:
+        """Cheap state poll (stop waits with it); call job.read(..., record=False)."""
+        ...
+
+    async def prepare_create(self, job: Job, plan: CreatePlan) -> CreateFacts:
+        """Read-only checks for a new VM: emulator and firmware present, acceleration, network."""
+        ...
+
+    async def define(self, job: Job, plan: CreatePlan, facts: CreateFacts) -> None:
+        """Register the VM (its disk image exists already); push the undo that unregisters it."""
+        ...
+
+    async def start(self, job: Job, name: str) -> None: ...
+
+    async def shutdown(self, job: Job, name: str) -> None:
+        """Ask the guest to power off (ACPI) and return at once; the shared flow waits."""
+        ...
+
+    async def power_off(self, job: Job, name: str) -> None:
+        """Stop the guest at once, like pulling the plug."""
+        ...
+
+    async def reboot(self, job: Job, name: str, timeout: float) -> bool:
+        """Ask the guest to reboot (ACPI); True once it did within `timeout`, False if not."""
+        ...
+
+    async def reset(self, job: Job, name: str) -> None:
+        """Hard reset, like pressing the reset button."""
+        ...
+
+    async def undefine(self, job: Job, vm: VmState) -> None:
+        """Remove the VM's definition and its backend metadata (NVRAM, snapshots); not its disks."""
+        ...
+
+    async def set_memory(self, job: Job, vm: VmState, mib: int) -> None:
+        """Persistent memory size (maximum and current); push an undo restoring vm.memory_mib."""
+        ...
+
+    async def set_vcpus(self, job: Job, vm: VmState, count: int) -> None:
+        """Persistent vCPU count (maximum and current); push an undo restoring vm.vcpus."""
+        ...
+
+    async def resize_disk_live(self, job: Job, vm: VmState, disk: VmDisk, size_bytes: int) -> None:
+        """Grow a disk of a running guest (the guest sees the new size at once)."""
+        ...
+
+    async def disk_users(self, job: Job, name: str, paths: list[str]) -> dict[str, list[str]]:
+        """Which OTHER VMs on the host use each path (delete keeps those)."""
+        ...

@@ -1,0 +1,223 @@
+"""One manage_vm call's commands: run or (dry run) only record them, keep undo steps, report progress.
+
+Backends write each action once. Read-only checks run even in a dry run (the plan depends on
+what they find); commands that change the host are recorded and not run, so a dry run returns
+the exact argv lists (and the XML on stdin) that a real call would run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from qemu_mcp.errors import CommandFailed, QemuMcpError
+from qemu_mcp.models import CommandRecord
+from qemu_mcp.transport.base import CommandResult, Runner
+
+# progress(done, total, message): total None when unknown. The MCP tool sends notifications,
+# the CLI draws a progress bar.
+ProgressFn = Callable[[float, float | None, str], Awaitable[None]]
+Check = Callable[[CommandResult], None]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Undo:
+    purpose: str  # "removing the disk image /x.qcow2"
+    argv: list[str]
+
+
+def program(argv: tuple[str, ...] | list[str]) -> str:
+    """The program a command runs, past `env VAR=value` (how we run virsh)."""
+    words = list(argv)
+    if words and words[0] == "env":
+        words = [w for w in words[1:] if "=" not in w] or words
+    return words[0] if words else "command"
+
+
+def failure_detail(result: CommandResult) -> str:
+    detail = " ".join(result.stderr.split()) or " ".join(result.stdout.split()) or "no output"
+    return f"{program(result.argv)} exit {result.exit_status}: {detail}"
+
+
+class Job:
+    def __init__(
+        self,
+        runner: Runner,
+        host: str,
+        *,
+        dry_run: bool = False,
+        progress: ProgressFn | None = None,
+    ) -> None:
+        self.runner = runner
+        self.host = host
+        self.dry_run = dry_run
+        self._progress = progress
+        self.commands: list[CommandRecord] = []
+        self.notes: list[str] = []
+        self._undo: list[Undo] = []
+
+    # ---- commands
+
+    async def read(
+        self,
+        purpose: str,
+        argv: list[str],
+        *,
+        stdin: str | None = None,
+        timeout: float | None = None,
+        record: bool = True,
+    ) -> CommandResult:
+        """A command that changes nothing lasting: runs in a dry run too. The caller checks the result."""
+        result = await self.runner.run(argv, stdin=stdin, timeout=timeout, read_only=True)
+        if record:
+            self._record(purpose, argv, stdin, changes_host=False, result=result)
+        return result
+
+    async def change(
+        self,
+        purpose: str,
+        argv: list[str],
+        *,
+        stdin: str | None = None,
+        undo: Undo | None = None,
+        timeout: float | None = None,
+        check: Check | None = None,
+    ) -> CommandResult | None:
+        """A command that changes the host. Dry run: recorded only (returns None). A failure raises
+        CommandFailed naming the step; `undo` is kept only once the command succeeded."""
+        if self.dry_run:
+            self._record(purpose, argv, stdin, changes_host=True, result=None)
+            return None
+        result = await self.runner.run(argv, stdin=stdin, timeout=timeout, read_only=False)
+        self._record(purpose, argv, stdin, changes_host=True, result=result)
+        (check or self._check(purpose))(result)
+        if undo is not None:
+            self._undo.append(undo)
+        return result
+
+    async def act(
+        self,
+        purpose: str,
+        what: list[str],
+        fn: Callable[[], Awaitable[T]],
+        *,
+        changes_host: bool = True,
+        undo: Undo | None = None,
+    ) -> T | None:
+        """A step that is not a command run on the host, e.g. a QMP command over the forwarded
+        socket; `what` describes it for the record (["qmp", socket, command, arguments]). In a dry
+        run a change is recorded only (returns None). An exception is recorded as exit status 1."""
+        if self.dry_run and changes_host:
+            self._record(purpose, what, None, changes_host=True, result=None)
+            return None
+        start = time.monotonic()
+        status = 1
+        try:
+            value = await fn()
+            status = 0
+        finally:
+            done = CommandResult(tuple(what), status, "", "", time.monotonic() - start, self.host)
+            self._record(purpose, what, None, changes_host=changes_host, result=done)
+        if undo is not None:
+            self._undo.append(undo)
+        return value
+
+    def _check(self, purpose: str) -> Check:
+        def check(result: CommandResult) -> None:
+            if result.exit_status != 0:
+                raise self.step_failed(purpose, result)
+
+        return check
+
+    def step_failed(self, purpose: str, result: CommandResult) -> CommandFailed:
+        return CommandFailed(
+            f"step \"{purpose}\" failed on host '{self.host}' ({failure_detail(result)})",
+            host=self.host,
+            exit_status=result.exit_status,
+            stderr=result.stderr,
+        )
+
+    def _record(
+        self,
+        purpose: str,
+        argv: list[str],
+        stdin: str | None,
+        *,
+        changes_host: bool,
+        result: CommandResult | None,
+    ) -> None:
+        self.commands.append(
+            CommandRecord(
+                purpose=purpose,
+                argv=list(argv),
+                stdin=stdin,
+                changes_host=changes_host,
+                ran=result is not None,
+                exit_status=result.exit_status if result else None,
+                duration_s=round(result.duration, 3) if result else None,
+            )
+        )
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+    # ---- undo
+
+    def push_undo(self, undo: Undo) -> None:
+        if not self.dry_run:
+            self._undo.append(undo)
+
+    def commit(self) -> None:
+        """The action finished: nothing is to be undone any more."""
+        self._undo.clear()
+
+    async def rollback(self) -> tuple[list[str], list[str]]:
+        """Run the undo steps newest first. Returns (what was undone, what could not be undone)."""
+        done: list[str] = []
+        failed: list[str] = []
+        while self._undo:
+            undo = self._undo.pop()
+            try:
+                result = await self.runner.run(undo.argv, read_only=False)
+            except QemuMcpError as e:
+                failed.append(f"{undo.purpose}: {e}")
+                continue
+            self._record(f"undo: {undo.purpose}", undo.argv, None, changes_host=True, result=result)
+            if result.exit_status == 0:
+                done.append(undo.purpose)
+            else:
+                failed.append(f"{undo.purpose} ({failure_detail(result)})")
+        return done, failed
+
+    # ---- progress
+
+    async def report(self, done: float, total: float | None, message: str) -> None:
+        """Progress must never break an action: a failing callback is ignored."""
+        if self._progress is None:
+            return
+        with contextlib.suppress(Exception):
+            await self._progress(done, total, message)
+
+    @contextlib.asynccontextmanager
+    async def ticking(self, total: float, message: str, every: float = 1.0) -> AsyncIterator[None]:
+        """Report elapsed seconds of `total` while a long command (e.g. a wait for an event) runs."""
+
+        async def tick() -> None:
+            start = time.monotonic()
+            while True:
+                elapsed = min(time.monotonic() - start, total)
+                await self.report(elapsed, total, f"{message} ({elapsed:.0f}/{total:.0f} s)")
+                await asyncio.sleep(every)
+
+        task = asyncio.create_task(tick())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

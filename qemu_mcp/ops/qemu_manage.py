@@ -1,0 +1,413 @@
+"""The plain-QEMU backend of manage_vm: VMs in <vm_dir>/<name>/ run as qemu-system-<arch> processes.
+
+Behind `ops.manage.interface.VmBackend`; the shared flows (ops.manage.actions) do validation,
+locking, confirmation, the disk image, undo and read-back. Here:
+- create: `claim` makes the VM directory exclusively with a `creating` marker holding the planned
+  vm.conf (a create killed midway is then visible, and delete removes it); `define` writes vm.conf
+  atomically and drops the marker. KVM only when /dev/kvm is usable for the SSH user, the host's
+  machine is the guest's arch, and a probe guest with the host CPU really runs (shared verdict
+  logic with libvirt: ops.manage.accel); otherwise TCG.
+- start: the argv from qemu_argv.build_argv (`-daemonize -pidfile`, QMP socket, VNC on a display
+  no other VM of ours and no listener uses), then QMP query-status must say running.
+- QMP is reached with no program on the host (the runner's open_unix: a local socket, or sshd's
+  direct-streamlocal). stop = system_powerdown (the shared flow waits); force = quit, then
+  SIGKILL if the process is still there; reboot = powerdown + wait + start; force = system_reset.
+- modify: vm.conf (atomically; undo restores the previous text); a running VM's disk grows live
+  with QMP block_resize. delete: the VM's own files, the images it created, its empty directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from qemu_mcp.commands import fs, qemu_host
+from qemu_mcp.config import HostSpec
+from qemu_mcp.errors import CommandFailed, Conflict, HostUnreachable, InvalidInput, NotFound, QemuMcpError
+from qemu_mcp.models import VmStatus
+from qemu_mcp.ops.fleet import Fleet
+from qemu_mcp.ops.libvirt_manage import AARCH64_FIRMWARE, EMULATOR_PACKAGE, FIRMWARE_PACKAGE
+from qemu_mcp.ops.manage.accel import decide_accel
+from qemu_mcp.ops.manage.interface import BackendDefaults, CreateFacts, CreatePlan, VmDisk, VmState
+from qemu_mcp.ops.manage.job import Job, Undo
+from qemu_mcp.ops.qemu_read import QemuVm, build_vm, qmp_status, vm_dir_of
+from qemu_mcp.parsers.path_status import parse_path_status
+from qemu_mcp.parsers.qemu_host import listening_ports, parse_key_values, parse_read
+from qemu_mcp.qemu_argv import MACHINE, MAX_VNC_DISPLAY, VNC_BASE_PORT, build_argv, kvm_probe_argv
+from qemu_mcp.qmp import QMPClient
+from qemu_mcp.transport.base import CommandResult
+from qemu_mcp.vmconf import (
+    DEFAULT_DISK,
+    EFI_VARS,
+    MAX_SOCKET_PATH,
+    ConfDisk,
+    ConfNic,
+    Home,
+    VmConf,
+    parse,
+    render,
+)
+
+QMP_TIMEOUT = 10.0
+START_TIMEOUT = 60.0
+QUIT_WAIT = 5.0  # seconds a QMP quit may take before SIGKILL
+POLL = 0.25
+START_ATTEMPTS = 3  # a VNC display taken between our check and qemu's bind: try the next one
+UNAME_ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
+
+
+def _vnc_taken(result: CommandResult) -> bool:
+    err = result.stderr.lower()
+    return "vnc" in err and ("in use" in err or "failed to" in err or "address" in err)
+
+
+class QemuBackend(BackendDefaults):
+    kind = "qemu"
+
+    def __init__(self, fleet: Fleet, spec: HostSpec, vm_dir: str | None = None) -> None:
+        self.fleet = fleet
+        self.spec = spec
+        self.vm_dir = vm_dir_of(spec, vm_dir)
+        self._vms: dict[str, QemuVm] = {}  # what the last read showed, per VM
+        self._planned: dict[str, VmConf] = {}  # create: the configuration define writes (dry runs start it)
+
+    def home(self, name: str) -> Home:
+        return Home(self.vm_dir, name)
+
+    def _where(self, name: str) -> str:
+        return f"VM '{name}' on host '{self.spec.name}'"
+
+    # ---- reading
+
+    async def _read(self, job: Job, names: tuple[str, ...] = (), *, record: bool = True) -> list[QemuVm]:
+        """VMs below vm_dir in one command; stale pidfiles are removed unless this is a dry run."""
+        marker = f"@@qmcp-{secrets.token_hex(6)}@@"
+        what = f"reading '{names[0]}'" if len(names) == 1 else f"reading the VMs in {self.vm_dir}"
+        argv = qemu_host.read_vms(self.vm_dir, marker, names, clean=not job.dry_run)
+        result = await job.read(what, argv, record=record)
+        if result.exit_status != 0:
+            raise job.step_failed(what, result)
+        _exists, raws = parse_read(result.stdout, marker)
+        vms = [build_vm(r, self.vm_dir) for r in raws]
+        for vm in vms:
+            self._vms[vm.name] = vm
+        return vms
+
+    async def _one(self, job: Job, name: str, *, record: bool = True) -> QemuVm | None:
+        if "/" in name or name in (".", ".."):
+            return None
+        found = [v for v in await self._read(job, (name,), record=record) if v.name == name]
+        return found[0] if found else None
+
+    def _state(self, vm: QemuVm) -> VmState:
+        conf = vm.conf
+        disks: list[VmDisk] = []
+        if conf is not None:
+            if conf.iso:
+                disks.append(VmDisk("sda", conf.iso, "raw", device="cdrom", readonly=True))
+            disks += [VmDisk(d.target, d.path, d.format, created=d.owned) for d in conf.disks]
+        return VmState(
+            name=vm.name,
+            status=vm.status,
+            state=vm.state,
+            persistent=True,
+            arch=conf.arch if conf else None,
+            machine=conf.machine if conf else None,
+            domain_type=conf.domain_type if conf else None,
+            vcpus=conf.vcpus if conf else None,
+            memory_mib=conf.memory_mib if conf else None,
+            disks=tuple(disks),
+            extra={"home": vm.home.dir, **({"pid": str(vm.pid)} if vm.alive and vm.pid else {})},
+        )
+
+    async def inspect(self, job: Job, name: str) -> VmState | None:
+        vm = await self._one(job, name)
+        if vm is None:
+            return None
+        for note in vm.notes:
+            job.note(note)
+        await qmp_status(job.runner, vm)
+        return self._state(vm)
+
+    async def status(self, job: Job, name: str) -> VmStatus:
+        vm = await self._one(job, name, record=False)
+        if vm is None:
+            raise NotFound(f"{self._where(name)} disappeared")
+        return "running" if vm.alive else "stopped"
+
+    def _usable(self, name: str, job: Job | None = None) -> tuple[QemuVm, VmConf]:
+        vm = self._vms.get(name)
+        if vm is None and job is not None and job.dry_run and name in self._planned:
+            vm = QemuVm(name=name, home=self.home(name), conf=self._planned[name])  # a dry-run create
+        if vm is None:
+            raise NotFound(f"{self._where(name)} does not exist; list_vms shows the names that exist")
+        if vm.incomplete:
+            raise Conflict(
+                f"{self._where(name)} was never finished (its create was interrupted): delete it "
+                "(action=delete) and create it again"
+            )
+        if vm.conf is None:
+            raise InvalidInput(f"{self._where(name)} has an unusable {vm.home.conf}: {'; '.join(vm.notes)}")
+        return vm, vm.conf
+
+    async def disk_users(self, job: Job, name: str, paths: list[str]) -> dict[str, list[str]]:
+        users: dict[str, list[str]] = {p: [] for p in paths}
+        for vm in await self._read(job):
+            if vm.name == name or vm.conf is None:
+                continue
+            for d in vm.conf.disks:
+                if d.path in users:
+                    users[d.path].append(vm.name)
+        return users
+
+    # ---- create
+
+    def layout(self, vm_dir: str, name: str) -> tuple[str | None, str]:
+        home = Home(vm_dir_of(self.spec, vm_dir), name)
+        return home.dir, home.file(DEFAULT_DISK)
+
+    async def prepare_create(self, job: Job, plan: CreatePlan) -> CreateFacts:
+        arch = plan.arch
+        home = self.home(plan.name)
+        if len(home.qmp.encode()) > MAX_SOCKET_PATH:
+            raise InvalidInput(
+                f"vm_dir {self.vm_dir} is too long: the VM's QMP socket {home.qmp} would exceed the "
+                f"{MAX_SOCKET_PATH}-byte limit of a unix socket path; choose a shorter vm_dir or name"
+            )
+        firmware_paths = [p for pair in AARCH64_FIRMWARE for p in pair] if arch == "aarch64" else []
+        reads = [job.read(f"checking qemu-system-{arch}, qemu-img and /dev/kvm", qemu_host.check_host(arch))]
+        if firmware_paths:
+            reads.append(job.read("looking for aarch64 UEFI firmware", fs.path_status(firmware_paths)))
+        checked, *fw = await asyncio.gather(*reads)
+        if checked.exit_status != 0:
+            raise job.step_failed(f"checking qemu-system-{arch}", checked)
+        facts = parse_key_values(checked.stdout)
+        if not facts.get("emulator"):
+            raise NotFound(
+                f"host '{self.spec.name}' cannot run {arch} guests: qemu-system-{arch} is not installed "
+                f"(not on the SSH user's PATH); install the package {EMULATOR_PACKAGE[arch]} on the host"
+            )
+        if not facts.get("qemu_img"):
+            raise NotFound(f"host '{self.spec.name}' has no qemu-img; install the package qemu-utils on the host")
+        firmware = None
+        if fw:
+            if fw[0].exit_status != 0:
+                raise job.step_failed("looking for aarch64 UEFI firmware", fw[0])
+            kinds = parse_path_status(fw[0].stdout, firmware_paths)
+            firmware = next((pair for pair in AARCH64_FIRMWARE if all(kinds[p] == "file" for p in pair)), None)
+            if firmware is None:
+                raise NotFound(
+                    f"UEFI firmware for aarch64 guests is missing on host '{self.spec.name}' (looked for "
+                    f"{', '.join(p for p, _ in AARCH64_FIRMWARE)}); install the package "
+                    f"{FIRMWARE_PACKAGE['aarch64']} on the host"
+                )
+
+        async def probe() -> str:
+            machine = UNAME_ARCH.get(facts.get("machine", ""), facts.get("machine", "?"))
+            if machine != arch:
+                return f"the host is {facts.get('machine') or 'of unknown arch'}: KVM runs only {machine} guests"
+            if facts.get("kvm") != "usable":
+                why = "does not exist" if facts.get("kvm") == "missing" else "is not readable and writable"
+                return f"/dev/kvm {why} for the SSH user (add it to group kvm)"
+            return await self._probe_kvm(job, arch)
+
+        accel = await decide_accel(self.fleet, self.spec, job, arch, self.kind, probe)
+        return CreateFacts(accel="kvm" if accel == "kvm" else "qemu", network=None, firmware=firmware)
+
+    async def _probe_kvm(self, job: Job, arch: str) -> str:
+        """'kvm' when a guest with the host CPU runs for a second under KVM; else why not."""
+        result = await job.read(
+            "probing KVM with a tiny guest (QMP on stdio, quits after a second)",
+            qemu_host.kvm_probe(kvm_probe_argv(arch)),
+            timeout=60,
+        )
+        if result.exit_status == 0 and '"running": true' in result.stdout:
+            return "kvm"
+        lines = [ln for ln in result.stdout.splitlines() if ln.strip() and not ln.startswith("{")]
+        detail = " ".join(" ".join(lines).split())[:300] or f"exit {result.exit_status}"
+        return f"a KVM probe guest did not run ({detail})"
+
+    def _new_conf(self, plan: CreatePlan, facts: CreateFacts) -> VmConf:
+        home = self.home(plan.name)
+        mac = "52:54:00:" + ":".join(f"{b:02x}" for b in secrets.token_bytes(3))
+        return VmConf(
+            name=plan.name,
+            uuid=str(uuid.uuid4()),
+            arch=plan.arch,
+            machine=MACHINE[plan.arch],
+            accel="kvm" if facts.accel == "kvm" else "tcg",
+            memory_mib=plan.memory_mib,
+            vcpus=plan.vcpus,
+            disks=(ConfDisk("vda", plan.disk_path, plan.disk_format, owned=True),),
+            iso=plan.iso,
+            nics=(ConfNic("user", "virtio-net-pci", mac),),
+            firmware_code=facts.firmware[0] if facts.firmware else None,
+            firmware_vars=home.file(EFI_VARS) if facts.firmware else None,
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+
+    async def claim(self, job: Job, plan: CreatePlan, facts: CreateFacts) -> None:
+        home = self.home(plan.name)
+        text = render(self._new_conf(plan, facts))
+        facts.config = text
+        await job.change(
+            f"making the VM directory {home.dir} (with a 'creating' marker)",
+            qemu_host.claim(home, text),
+            undo=Undo(f"removing the VM directory {home.dir}", qemu_host.unclaim(home)),
+        )
+
+    async def define(self, job: Job, plan: CreatePlan, facts: CreateFacts) -> None:
+        home = self.home(plan.name)
+        if facts.config is None:  # claim was not called (a caller outside the shared flow)
+            facts.config = render(self._new_conf(plan, facts))
+        if facts.firmware:
+            await job.change(
+                f"copying the UEFI variable store for '{plan.name}'",
+                qemu_host.copy_file(facts.firmware[1], home.file(EFI_VARS)),
+            )
+        await job.change(f"writing {home.conf}", qemu_host.write_conf(home, facts.config))
+        self._planned[plan.name] = parse(facts.config)
+
+    # ---- power
+
+    async def _qmp(
+        self, job: Job, name: str, command: str, arguments: dict[str, Any] | None = None, *,
+        purpose: str, changes_host: bool = True, timeout: float = QMP_TIMEOUT,
+    ) -> Any:  # fmt: skip
+        sock = self.home(name).qmp
+
+        async def run() -> Any:
+            async with await QMPClient.connect(job.runner, sock, timeout=QMP_TIMEOUT) as qmp:
+                return await qmp.execute(command, arguments, timeout=timeout)
+
+        what = ["qmp", sock, command, *([json.dumps(arguments, sort_keys=True)] if arguments else [])]
+        try:
+            return await job.act(purpose, what, run, changes_host=changes_host)
+        except NotFound as e:
+            raise CommandFailed(
+                f"step \"{purpose}\" failed on host '{self.spec.name}': {e}; the VM may have just stopped",
+                host=self.spec.name,
+            ) from None
+
+    async def start(self, job: Job, name: str) -> None:
+        ports_read = job.read("listing the TCP ports in use (VNC display)", qemu_host.tcp_listeners())
+        vms, ports_result = await asyncio.gather(self._read(job), ports_read)
+        vm, conf = self._usable(name, job)
+        if vm.alive:
+            raise Conflict(f"{self._where(name)} is already running (pid {vm.pid}); nothing to start")
+        home = vm.home
+        if len(home.qmp.encode()) > MAX_SOCKET_PATH:
+            raise InvalidInput(f"the QMP socket path {home.qmp} is longer than a unix socket allows")
+        ports = listening_ports(ports_result.stdout)
+        used = {v.runtime.vnc_display for v in vms if v.alive and v.runtime and v.runtime.vnc_display is not None}
+        free = [n for n in range(MAX_VNC_DISPLAY + 1) if n not in used and VNC_BASE_PORT + n not in ports]
+        if conf.display == "vnc" and not free:
+            raise Conflict(f"no free VNC display (5900-{VNC_BASE_PORT + MAX_VNC_DISPLAY}) on host '{self.spec.name}'")
+        displays: list[int | None] = list(free[:START_ATTEMPTS]) if conf.display == "vnc" else [None]
+        purpose = f"starting '{name}' (qemu-system-{conf.arch}, {'KVM' if conf.accel == 'kvm' else 'TCG'})"
+        for i, display in enumerate(displays):
+            argv = build_argv(conf, home, vnc_display=display)
+            result = await job.change(purpose, argv, timeout=START_TIMEOUT, check=lambda r: None)
+            if result is None:  # dry run
+                return
+            if result.exit_status == 0:
+                break
+            if not (_vnc_taken(result) and i + 1 < len(displays)):
+                raise job.step_failed(purpose, result)
+            job.note(f"VNC display :{display} was taken meanwhile; trying :{displays[i + 1]}")
+        job.push_undo(Undo(f"stopping '{name}' again (SIGKILL)", qemu_host.kill(home, conf.uuid)))
+        status = await self._qmp(job, name, "query-status", purpose=f"confirming '{name}' runs (QMP)",
+                                 changes_host=False)  # fmt: skip
+        state = status.get("status") if isinstance(status, dict) else None
+        if state != "running":
+            raise CommandFailed(f"{self._where(name)} was started but QMP reports '{state}'", host=self.spec.name)
+
+    async def shutdown(self, job: Job, name: str) -> None:
+        await self._qmp(job, name, "system_powerdown", purpose=f"asking '{name}' to shut down (ACPI, QMP)")
+
+    async def power_off(self, job: Job, name: str) -> None:
+        home = self.home(name)
+        wait = QUIT_WAIT
+        try:
+            await self._qmp(job, name, "quit", purpose=f"powering off '{name}' (QMP quit)")
+        except HostUnreachable:
+            pass  # qemu may close the socket before its answer arrives: the wait below tells
+        except QemuMcpError as e:
+            job.note(f"QMP quit did not work ({e}): the process is killed instead")
+            wait = 0
+        if job.dry_run:
+            job.note(f"would SIGKILL the qemu process if it still ran {QUIT_WAIT:g} s after QMP quit")
+            return
+        deadline = time.monotonic() + wait
+        while True:
+            if await self.status(job, name) == "stopped":
+                return
+            if time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(POLL)
+        vm = self._vms.get(name)
+        uuid = vm.conf.uuid if vm is not None and vm.conf is not None else None
+        await job.change(f"killing the qemu process of '{name}' (SIGKILL)", qemu_host.kill(home, uuid))
+
+    async def reset(self, job: Job, name: str) -> None:
+        await self._qmp(job, name, "system_reset", purpose=f"resetting '{name}' (QMP system_reset)")
+
+    async def reboot(self, job: Job, name: str, timeout: float) -> bool:
+        """Plain QEMU has no ACPI reboot request: power down (ACPI), wait for qemu to exit, start."""
+        await self.shutdown(job, name)
+        if job.dry_run:
+            job.note(f"would wait up to {timeout:g} s for the guest to power off, then start it again")
+            await self.start(job, name)
+            return True
+        start = time.monotonic()
+        while await self.status(job, name) != "stopped":
+            elapsed = time.monotonic() - start
+            if elapsed >= timeout:
+                return False
+            await job.report(elapsed, timeout, f"waiting for '{name}' to power off ({elapsed:.0f}/{timeout:.0f} s)")
+            await asyncio.sleep(min(POLL * 2, timeout - elapsed))
+        await self.start(job, name)
+        return True
+
+    # ---- configuration
+
+    async def undefine(self, job: Job, vm: VmState) -> None:
+        home = self.home(vm.name)
+        await job.change(f"removing the configuration and runtime files of '{vm.name}'",
+                         qemu_host.remove_own_files(home))  # fmt: skip
+
+    async def remove_leftovers(self, job: Job, vm: VmState) -> None:
+        home = self.home(vm.name)
+        result = await job.change(f"removing the VM directory {home.dir}", qemu_host.remove_dir_if_empty(home))
+        left = result.stdout.split() if result is not None else []
+        if left:
+            job.note(f"kept the directory {home.dir}: it holds files qemu-mcp did not make ({', '.join(left[:10])})")
+
+    async def _write(self, job: Job, name: str, new: VmConf, purpose: str) -> None:
+        vm, conf = self._usable(name)
+        old_text = vm.conf_text or render(conf)
+        text = render(new)
+        await job.change(
+            purpose,
+            qemu_host.write_conf(vm.home, text),
+            undo=Undo(f"restoring {vm.home.conf}", qemu_host.write_conf(vm.home, old_text)),
+        )
+        vm.conf, vm.conf_text = new, text
+
+    async def set_memory(self, job: Job, vm: VmState, mib: int) -> None:
+        _, conf = self._usable(vm.name)
+        await self._write(job, vm.name, conf.with_(memory_mib=mib),
+                          f"setting the memory of '{vm.name}' to {mib} MiB (vm.conf)")  # fmt: skip
+
+    async def set_vcpus(self, job: Job, vm: VmState, count: int) -> None:
+        _, conf = self._usable(vm.name)
+        await self._write(job, vm.name, conf.with_(vcpus=count), f"setting '{vm.name}' to {count} vCPU(s) (vm.conf)")
+
+    async def resize_disk_live(self, job: Job, vm: VmState, disk: VmDisk, size_bytes: int) -> None:
+        purpose = f"growing {disk.target} of the running '{vm.name}' to {size_bytes} bytes (QMP)"
+        await self._qmp(job, vm.name, "block_resize", {"node-name": disk.target, "size": size_bytes}, purpose=purpose)

@@ -1,0 +1,170 @@
+"""monitor_vm_status on plain-QEMU hosts: the Sampler of a VM that runs as a qemu-system process.
+
+Each reading is ONE remote command (commands.qemu_host.SAMPLE_SCRIPT: vm.conf, the pidfile and the
+process's cmdline, /proc/<pid>/{stat,status,io}, every thread's stat, the tap counters of the VM's
+tap NICs and the disk images' sizes) plus, concurrently, one QMP session over the forwarded socket
+(no program on the host): query-status and query-blockstats. Mapped onto the RawCounters the
+libvirt sampler fills:
+- run_id = pid:starttime (a restart, even with a reused pid, is a new run);
+- CPU: the process's utime+stime; vCPU time = the threads named "CPU n/KVM|TCG" (-name
+  debug-threads=on); the vCPU count from the running command line;
+- memory: the guest's size (from the command line) and the process's RSS (there is no balloon);
+- disks: QMP query-blockstats per node (vda, ...), sizes from the image files; when QMP does not
+  answer, the process's read_bytes/write_bytes (/proc/<pid>/io) stand in as one device "qemu-io";
+- network: tap devices (vm.conf nic.N.ifname), counters from the guest's view like libvirt's
+  (the host's tx is the guest's rx). User-mode NICs have no host device: nothing to report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from qemu_mcp.commands import qemu_host
+from qemu_mcp.config import HostSpec
+from qemu_mcp.errors import CommandFailed, QemuMcpError
+from qemu_mcp.models_monitor import Metric
+from qemu_mcp.ops.sampler import GONE, DiskCounters, MemoryCounters, NetCounters, RawCounters
+from qemu_mcp.parsers.qemu_host import RawSample, parse_io, parse_sample, parse_stat, parse_status_kib
+from qemu_mcp.qemu_argv import parse_runtime
+from qemu_mcp.qmp import QMPClient
+from qemu_mcp.transport.base import Runner
+from qemu_mcp.vmconf import ConfError, Home, VmConf, parse
+
+NS = 1_000_000_000
+# QMP query-status -> the state words the monitor loop knows (libvirt's).
+STATE_OF_QMP = {"running": "running", "paused": "paused", "guest-panicked": "crashed", "shutdown": "in shutdown"}
+
+
+def _ns(ticks: int | None, clk: int) -> int | None:
+    return None if ticks is None else ticks * NS // clk
+
+
+def counters_from_sample(
+    raw: RawSample,
+    qmp: dict[str, Any] | None,
+    *,
+    started: float,
+    taken_at: float,
+    wall: datetime,
+) -> RawCounters:
+    """Map one reading (script output + QMP answers) to RawCounters (pure)."""
+    if raw.gone or raw.conf is None:
+        return RawCounters(started=started, taken_at=taken_at, wall=wall, state=GONE)
+    try:
+        conf: VmConf | None = parse(raw.conf)
+    except ConfError:
+        conf = None
+    stat = parse_stat(raw.stat) if raw.pid is not None else None
+    if raw.pid is None or stat is None:
+        return RawCounters(started=started, taken_at=taken_at, wall=wall, state="shut off")
+    clk = raw.clk_tck or 100
+    runtime = parse_runtime(raw.cmdline)
+    status = (qmp or {}).get("status")
+    state = STATE_OF_QMP.get(str(status), str(status)) if status else "running"
+    vcpu_ticks = [t.utime + t.stime for t in map(parse_stat, raw.tasks) if t and t.comm.startswith("CPU ")]
+    memory_mib = runtime.memory_mib or (conf.memory_mib if conf else None)
+    memory = MemoryCounters(
+        current=memory_mib * 1024 if memory_mib else None,
+        maximum=memory_mib * 1024 if memory_mib else None,
+        rss=parse_status_kib(raw.status, "VmRSS"),
+    )
+    paths = {d.target: d.path for d in conf.disks} if conf else {}
+    formats = {d.path: d.format for d in conf.disks} if conf else {}
+    disks: list[DiskCounters] = []
+    blockstats = (qmp or {}).get("blockstats")
+    if isinstance(blockstats, list):
+        for entry in blockstats:
+            name = entry.get("node-name") or entry.get("device")
+            if not name or name in ("pflash0", "pflash1"):
+                continue  # the UEFI firmware is not a disk
+            s = entry.get("stats") or {}
+            path = paths.get(name) or (conf.iso if conf and name == "sda" else None)
+            facts = raw.files.get(path or "")
+            disks.append(
+                DiskCounters(
+                    name=name,
+                    path=path,
+                    rd_bytes=s.get("rd_bytes"),
+                    wr_bytes=s.get("wr_bytes"),
+                    rd_reqs=s.get("rd_operations"),
+                    wr_reqs=s.get("wr_operations"),
+                    capacity=facts.capacity(formats.get(path or "")) if facts else None,
+                    allocation=facts.allocated if facts else None,
+                    physical=facts.size if facts else None,
+                )
+            )
+    else:
+        io = parse_io(raw.io)
+        if io:
+            disks.append(DiskCounters(name="qemu-io", rd_bytes=io.get("read_bytes"), wr_bytes=io.get("write_bytes")))
+    nets = []
+    for ifname, v in raw.taps.items():
+        rx_b, rx_p, rx_e, rx_d, tx_b, tx_p, tx_e, tx_d = (v + [None] * 8)[:8]
+        # The host's transmit is the guest's receive (libvirt reports taps the same way).
+        nets.append(NetCounters(ifname, tx_b, tx_p, tx_e, tx_d, rx_b, rx_p, rx_e, rx_d))
+    return RawCounters(
+        started=started,
+        taken_at=taken_at,
+        wall=wall,
+        state=state,
+        run_id=f"{raw.pid}:{stat.starttime}",
+        vcpus=runtime.vcpus or (conf.vcpus if conf else None),
+        cpu_time_ns=_ns(stat.utime + stat.stime, clk),
+        cpu_user_ns=_ns(stat.utime, clk),
+        cpu_system_ns=_ns(stat.stime, clk),
+        vcpu_time_ns=_ns(sum(vcpu_ticks), clk) if vcpu_ticks else None,
+        memory=memory,
+        disks=tuple(disks),
+        nets=tuple(nets),
+    )
+
+
+class QemuSampler:
+    """One VM in <vm_dir>/<name>/: one command + one QMP session per reading."""
+
+    def __init__(
+        self,
+        runner: Runner,
+        spec: HostSpec,
+        name: str,
+        metrics: Sequence[Metric],
+        timeout: float,
+        vm_dir: str | None = None,
+    ) -> None:
+        self.runner, self.spec, self.name, self.timeout = runner, spec, name, timeout
+        self.metrics = tuple(metrics)
+        self.home = Home((vm_dir or spec.vm_dir).rstrip("/") or "/", name)
+        self.marker = f"@@qmcp-{secrets.token_hex(6)}@@"
+        self.argv = qemu_host.sample(self.home, self.marker)
+
+    async def _qmp(self) -> dict[str, Any] | None:
+        try:
+            async with await QMPClient.connect(self.runner, self.home.qmp, timeout=self.timeout) as qmp:
+                out: dict[str, Any] = {"status": (await qmp.execute("query-status", timeout=self.timeout))["status"]}
+                if "disk" in self.metrics:
+                    out["blockstats"] = await qmp.execute("query-blockstats", timeout=self.timeout)
+                return out
+        except (QemuMcpError, OSError, KeyError, TypeError, ValueError):
+            return None  # stopped meanwhile, or the socket is gone: the process facts decide
+
+    async def read(self) -> RawCounters:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        result, qmp = await asyncio.gather(
+            self.runner.run(self.argv, timeout=self.timeout, read_only=True), self._qmp()
+        )
+        taken_at, wall = loop.time(), datetime.now(UTC)
+        if result.exit_status != 0:
+            raise CommandFailed(
+                f"reading the counters of VM '{self.name}' on host '{self.spec.name}' failed "
+                f"(sh exit {result.exit_status}: {' '.join(result.stderr.split()) or 'no output'})",
+                host=self.spec.name,
+                exit_status=result.exit_status,
+                stderr=result.stderr,
+            )
+        raw = parse_sample(result.stdout, self.marker)
+        return counters_from_sample(raw, qmp, started=started, taken_at=taken_at, wall=wall)

@@ -1,0 +1,204 @@
+"""Raw counters of one VM, read with ONE remote command per reading, behind a small interface.
+
+`Sampler` is what the monitor loop needs from a backend. The libvirt sampler reads
+`virsh domstats` (+ `domid`, to see restarts) in one virsh process. The plain-QEMU sampler
+(ops.qemu_sampler) fills the same RawCounters from one read of /proc/<pid>/{stat,status,io},
+the tap counters and QMP query-blockstats: run_id = pid + process start time, state from
+QMP query-status ("shut off" when the process is gone, "gone" when the VM is).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from qemu_mcp.commands import virsh
+from qemu_mcp.config import HostSpec
+from qemu_mcp.errors import CommandFailed
+from qemu_mcp.models_monitor import Metric
+from qemu_mcp.ops.libvirt_read import NOT_FOUND_MARKS, _check_batch
+from qemu_mcp.parsers.domid import parse_domid
+from qemu_mcp.parsers.domstats import (
+    block_devices,
+    cpu_time_ns,
+    domstat_int,
+    net_devices,
+    parse_domstats,
+    state_name,
+)
+from qemu_mcp.parsers.sections import split_sections
+from qemu_mcp.transport.base import Runner
+
+GONE = "gone"  # the domain no longer exists (a transient VM was destroyed, or it was undefined)
+STOPPED_STATES = ("shut off", "crashed", GONE)
+
+
+@dataclass(frozen=True)
+class DiskCounters:
+    name: str
+    path: str | None = None
+    rd_bytes: int | None = None
+    wr_bytes: int | None = None
+    rd_reqs: int | None = None
+    wr_reqs: int | None = None
+    capacity: int | None = None
+    allocation: int | None = None
+    physical: int | None = None
+
+
+@dataclass(frozen=True)
+class NetCounters:
+    name: str
+    rx_bytes: int | None = None
+    rx_pkts: int | None = None
+    rx_errs: int | None = None
+    rx_drop: int | None = None
+    tx_bytes: int | None = None
+    tx_pkts: int | None = None
+    tx_errs: int | None = None
+    tx_drop: int | None = None
+
+
+@dataclass(frozen=True)
+class MemoryCounters:
+    """KiB, as the balloon reports them."""
+
+    current: int | None = None
+    maximum: int | None = None
+    available: int | None = None
+    unused: int | None = None
+    usable: int | None = None
+    rss: int | None = None
+
+
+@dataclass(frozen=True)
+class RawCounters:
+    """One reading. Times: `started`/`taken_at` on the event loop's clock, `wall` in UTC."""
+
+    started: float
+    taken_at: float
+    wall: datetime
+    state: str  # libvirt's state word ("running", "paused", "shut off", ...) or GONE
+    run_id: str | None = None  # changes whenever the VM (re)starts
+    vcpus: int | None = None
+    cpu_time_ns: int | None = None  # whole QEMU process
+    cpu_user_ns: int | None = None
+    cpu_system_ns: int | None = None
+    vcpu_time_ns: int | None = None  # sum over vCPU threads
+    memory: MemoryCounters | None = None
+    disks: tuple[DiskCounters, ...] = field(default_factory=tuple)
+    nets: tuple[NetCounters, ...] = field(default_factory=tuple)
+
+    @property
+    def stopped(self) -> bool:
+        return self.state in STOPPED_STATES
+
+
+class Sampler(Protocol):
+    """Reads one VM's counters; each read is one remote command. Backends: libvirt, plain QEMU."""
+
+    async def read(self) -> RawCounters: ...
+
+
+def _i(d: dict[str, Any], key: str) -> int | None:
+    v = d.get(key)
+    return v if isinstance(v, int) else None
+
+
+def counters_from_domstats(
+    stats: dict[str, str], domid: int | None, *, started: float, taken_at: float, wall: datetime
+) -> RawCounters:
+    """Map one domain's `virsh domstats --raw` keys to RawCounters (pure)."""
+    code = domstat_int(stats, "state.state")
+    state = state_name(code) if code is not None else "no state"
+    vcpus = domstat_int(stats, "vcpu.current")
+    vcpu_times = [domstat_int(stats, f"vcpu.{i}.time") for i in range(vcpus or 0)]
+    balloon = None
+    if any(k.startswith("balloon.") for k in stats):
+        balloon = MemoryCounters(
+            **{
+                k: domstat_int(stats, f"balloon.{k}")
+                for k in ("current", "maximum", "available", "unused", "usable", "rss")
+            }
+        )
+    disks = tuple(
+        DiskCounters(
+            name=str(b["name"]),
+            path=b.get("path"),
+            rd_bytes=_i(b, "rd.bytes"),
+            wr_bytes=_i(b, "wr.bytes"),
+            rd_reqs=_i(b, "rd.reqs"),
+            wr_reqs=_i(b, "wr.reqs"),
+            capacity=_i(b, "capacity"),
+            allocation=_i(b, "allocation"),
+            physical=_i(b, "physical"),
+        )
+        for b in block_devices(stats)
+        if b.get("name")
+    )
+    # A user-mode NIC has no host device, hence no net.N.* keys at all: nothing to report.
+    nets = tuple(
+        NetCounters(
+            name=str(n["name"]),
+            **{
+                f"{d}_{c}": _i(n, f"{d}.{c}") for d in ("rx", "tx") for c in ("bytes", "pkts", "errs", "drop")
+            },
+        )
+        for n in net_devices(stats)
+        if n.get("name")
+    )
+    running = code is not None and state not in STOPPED_STATES
+    return RawCounters(
+        started=started,
+        taken_at=taken_at,
+        wall=wall,
+        state=state,
+        run_id=str(domid) if domid is not None else None,
+        vcpus=vcpus,
+        cpu_time_ns=cpu_time_ns(stats) if running else None,
+        cpu_user_ns=domstat_int(stats, "cpu.user") if running else None,
+        cpu_system_ns=domstat_int(stats, "cpu.system") if running else None,
+        vcpu_time_ns=sum(t for t in vcpu_times if t is not None)
+        if vcpu_times and None not in vcpu_times
+        else None,
+        memory=balloon,
+        disks=disks,
+        nets=nets,
+    )
+
+
+class LibvirtSampler:
+    """`virsh domstats --raw --state <groups> -- NAME; domid NAME` in one virsh process per read."""
+
+    def __init__(
+        self, runner: Runner, spec: HostSpec, name: str, metrics: Sequence[Metric], timeout: float
+    ) -> None:
+        self.runner, self.spec, self.name, self.timeout = runner, spec, name, timeout
+        self.marker = virsh.new_marker()
+        self.argv = virsh.virsh(
+            spec.libvirt_uri, [virsh.domstats_groups(name, metrics), virsh.domid(name)], self.marker
+        )
+
+    async def read(self) -> RawCounters:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        result = await self.runner.run(self.argv, timeout=self.timeout, read_only=True)
+        taken_at, wall = loop.time(), datetime.now(UTC)
+        stats_s, id_s = split_sections(result.stdout, self.marker, 2)
+        if not stats_s:
+            if any(m in result.stderr for m in NOT_FOUND_MARKS):
+                return RawCounters(started=started, taken_at=taken_at, wall=wall, state=GONE)
+            _check_batch(result, self.spec, f"reading the stats of domain '{self.name}'")
+        domains = parse_domstats(stats_s)
+        if len(domains) != 1:
+            _check_batch(result, self.spec, f"reading the stats of domain '{self.name}'")
+            raise CommandFailed(
+                f"virsh domstats for domain '{self.name}' on host '{self.spec.name}' printed "
+                f"{len(domains)} domains instead of one",
+                host=self.spec.name,
+            )
+        stats = next(iter(domains.values()))
+        return counters_from_domstats(stats, parse_domid(id_s), started=started, taken_at=taken_at, wall=wall)

@@ -1,0 +1,214 @@
+"""The qemu-system-<arch> command line of a plain-QEMU VM, built from its vm.conf. Pure: no I/O.
+
+What a VM gets (the same as a libvirt VM made by manage_vm): the arch's usual machine (x86_64:
+q35, aarch64: virt with UEFI), KVM with the host's CPU or TCG, virtio disks (QEMU node name =
+guest device name, so QMP block_resize and query-blockstats name them vda, vdb), the ISO as a
+CD-ROM booted first, a virtio NIC (user-mode networking, or a tap device named in vm.conf),
+VNC on 127.0.0.1:<display>, a USB tablet, a virtio RNG, the serial console in serial.log, QMP on
+qmp.sock, `-daemonize -pidfile`. Disks use `-blockdev` JSON, so no path is ever parsed as QEMU
+options; the few option strings that hold a path double their commas (QEMU's escape).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from dataclasses import dataclass
+
+from qemu_mcp.vmconf import Home, VmConf
+
+MACHINE = {"x86_64": "q35", "aarch64": "virt"}
+TCG_CPU = {"aarch64": "cortex-a57"}  # TCG's default for virt is a 32-bit cortex-a15
+VNC_BASE_PORT = 5900
+MAX_VNC_DISPLAY = 99
+_IFNAME = re.compile(r"[A-Za-z0-9_.-]{1,15}")
+_MAC = re.compile(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}")
+_TARGET = re.compile(r"[a-z][a-z0-9]{1,15}")
+
+
+def opt(value: str) -> str:
+    """A value inside a QEMU option string: ',' is the separator, ',,' a literal comma."""
+    return value.replace(",", ",,")
+
+
+def _blockdev(spec: dict[str, object]) -> list[str]:
+    return ["-blockdev", json.dumps(spec, separators=(",", ":"))]
+
+
+def cpu_args(conf: VmConf) -> list[str]:
+    if conf.accel == "kvm":
+        return ["-cpu", "host"]
+    if conf.arch in TCG_CPU:
+        return ["-cpu", TCG_CPU[conf.arch]]
+    return []
+
+
+def machine_arg(conf: VmConf) -> str:
+    machine = conf.machine or MACHINE[conf.arch]
+    parts = [machine]
+    if conf.arch == "aarch64" and conf.accel == "kvm":
+        parts.append("gic-version=max")
+    if conf.firmware_code:
+        parts += ["pflash0=pflash0", "pflash1=pflash1"]
+    return ",".join(parts)
+
+
+def build_argv(conf: VmConf, home: Home, *, vnc_display: int | None, daemonize: bool = True) -> list[str]:
+    """The full argv. `vnc_display` N listens on 127.0.0.1:(5900+N); None: no VNC."""
+    if conf.arch not in MACHINE:
+        raise ValueError(f"unsupported arch {conf.arch!r}")
+    if conf.arch == "aarch64" and not (conf.firmware_code and conf.firmware_vars):
+        raise ValueError("aarch64 guests need UEFI firmware (firmware_code and firmware_vars)")
+    argv = [
+        f"qemu-system-{conf.arch}",
+        "-name", f"guest={opt(conf.name)},debug-threads=on",
+        "-uuid", conf.uuid,
+        "-no-user-config", "-nodefaults",
+        "-machine", machine_arg(conf),
+        "-accel", "kvm" if conf.accel == "kvm" else "tcg",
+        *cpu_args(conf),
+        "-m", f"{conf.memory_mib}M",
+        "-smp", str(conf.vcpus),
+    ]  # fmt: skip
+    if conf.firmware_code and conf.firmware_vars:
+        argv += _blockdev({"driver": "file", "filename": conf.firmware_code, "node-name": "pflash0-file",
+                           "read-only": True})  # fmt: skip
+        argv += _blockdev({"driver": "raw", "file": "pflash0-file", "node-name": "pflash0", "read-only": True})
+        argv += _blockdev({"driver": "file", "filename": conf.firmware_vars, "node-name": "pflash1-file"})
+        argv += _blockdev({"driver": "raw", "file": "pflash1-file", "node-name": "pflash1"})
+
+    boot = 0
+    if conf.iso:
+        argv += _blockdev({"driver": "file", "filename": conf.iso, "node-name": "cd0-file", "read-only": True})
+        argv += _blockdev({"driver": "raw", "file": "cd0-file", "node-name": "sda", "read-only": True})
+        if conf.arch == "x86_64":  # q35's AHCI controller
+            argv += ["-device", f"ide-cd,drive=sda,id=sda,bus=ide.0,bootindex={boot}"]
+        else:  # virt has no IDE/AHCI
+            argv += ["-device", "virtio-scsi-pci,id=scsi0",
+                     "-device", f"scsi-cd,drive=sda,id=sda,bus=scsi0.0,bootindex={boot}"]  # fmt: skip
+        boot += 1
+    for disk in conf.disks:
+        if not _TARGET.fullmatch(disk.target):
+            raise ValueError(f"disk target {disk.target!r} is not a device name like vda")
+        if disk.format not in ("qcow2", "raw"):
+            raise ValueError(f"disk format {disk.format!r} is not qcow2 or raw")
+        file_node = f"{disk.target}-file"
+        argv += _blockdev({"driver": "file", "filename": disk.path, "node-name": file_node})
+        argv += _blockdev({"driver": disk.format, "file": file_node, "node-name": disk.target})
+        argv += ["-device", f"virtio-blk-pci,drive={disk.target},id={disk.target},bootindex={boot}"]
+        boot += 1
+
+    for i, nic in enumerate(conf.nics):
+        if nic.type == "tap":
+            if not nic.ifname or not _IFNAME.fullmatch(nic.ifname):
+                raise ValueError(f"tap NIC {i}: ifname {nic.ifname!r} is not a network device name")
+            argv += ["-netdev", f"tap,id=net{i},ifname={nic.ifname},script=no,downscript=no"]
+        else:
+            argv += ["-netdev", f"user,id=net{i}"]
+        if not re.fullmatch(r"[a-z0-9-]{1,40}", nic.model):
+            raise ValueError(f"NIC {i}: model {nic.model!r} is not a QEMU device name")
+        device = f"{nic.model},netdev=net{i},id=net{i}"
+        if nic.mac:
+            if not _MAC.fullmatch(nic.mac):
+                raise ValueError(f"NIC {i}: {nic.mac!r} is not a MAC address")
+            device += f",mac={nic.mac}"
+        argv += ["-device", device]
+
+    # aarch64 virt has no PS/2: keyboard and tablet on USB so VNC input works.
+    argv += ["-device", "qemu-xhci,id=usb", "-device", "usb-tablet,bus=usb.0"]
+    if conf.arch == "aarch64":
+        argv += ["-device", "usb-kbd,bus=usb.0"]
+    argv += ["-device", "virtio-gpu-pci" if conf.arch == "aarch64" else "VGA"]
+    if conf.display == "vnc" and vnc_display is not None:
+        listen = str(ipaddress.ip_address(conf.vnc_listen))
+        if ":" in listen:
+            listen = f"[{listen}]"
+        if not 0 <= vnc_display <= MAX_VNC_DISPLAY:
+            raise ValueError(f"VNC display {vnc_display} is out of range")
+        argv += ["-vnc", f"{listen}:{vnc_display}"]
+    else:
+        argv += ["-display", "none"]
+    argv += [
+        "-object", "rng-random,id=rng0,filename=/dev/urandom", "-device", "virtio-rng-pci,rng=rng0",
+        "-chardev", f"file,id=serial0,path={opt(home.serial)}", "-serial", "chardev:serial0",
+        "-chardev", f"socket,id=qmp,path={opt(home.qmp)},server=on,wait=off", "-mon", "chardev=qmp,mode=control",
+        "-pidfile", home.pidfile,
+    ]  # fmt: skip
+    if daemonize:
+        argv.append("-daemonize")
+    return argv
+
+
+def kvm_probe_argv(arch: str) -> list[str]:
+    """A tiny KVM guest with the CPU a real one gets (the host's): QMP on stdio, no devices."""
+    machine = MACHINE[arch] + (",gic-version=max" if arch == "aarch64" else "")
+    return [
+        f"qemu-system-{arch}", "-machine", machine, "-accel", "kvm", "-cpu", "host", "-m", "32M",
+        "-nodefaults", "-no-user-config", "-display", "none", "-serial", "none", "-qmp", "stdio",
+    ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What a running VM's command line says (it wins over vm.conf for the running guest)."""
+
+    pidfile: str | None = None
+    uuid: str | None = None
+    name: str | None = None
+    memory_mib: int | None = None
+    vcpus: int | None = None
+    accel: str | None = None
+    vnc_display: int | None = None
+    vnc_listen: str | None = None
+
+
+def _after(argv: list[str], flag: str) -> str | None:
+    for i, word in enumerate(argv[:-1]):
+        if word == flag:
+            return argv[i + 1]
+    return None
+
+
+def _size_mib(text: str) -> int | None:
+    text = text.split(",")[0].removeprefix("size=")
+    m = re.fullmatch(r"([0-9]+)([KMGT]?)[bB]?", text.strip(), re.I)
+    if not m:
+        return None
+    n = int(m[1])
+    unit = m[2].upper() or "M"
+    factor = {"K": 1 / 1024, "M": 1, "G": 1024, "T": 1024 * 1024}[unit]
+    return int(n * factor)
+
+
+def parse_runtime(argv: list[str]) -> Runtime:
+    name = _after(argv, "-name")
+    if name is not None:
+        first = re.split(r"(?<!,),(?!,)", name)[0]
+        name = first.removeprefix("guest=").replace(",,", ",")
+    smp = _after(argv, "-smp")
+    vcpus = None
+    if smp:
+        m = re.match(r"(?:cpus=)?([0-9]+)", smp)
+        vcpus = int(m[1]) if m else None
+    mem = _after(argv, "-m")
+    vnc = _after(argv, "-vnc")
+    display = listen = None
+    if vnc:
+        host, _, rest = vnc.split(",")[0].rpartition(":")
+        if rest.isdigit():
+            display, listen = int(rest), host.strip("[]")
+    accel = _after(argv, "-accel")
+    if accel is None:
+        machine = _after(argv, "-machine") or ""
+        accel = "kvm" if "accel=kvm" in machine else "tcg" if machine else None
+    return Runtime(
+        pidfile=_after(argv, "-pidfile"),
+        uuid=_after(argv, "-uuid"),
+        name=name,
+        memory_mib=_size_mib(mem) if mem else None,
+        vcpus=vcpus,
+        accel=(accel or "").split(",")[0] or None,
+        vnc_display=display,
+        vnc_listen=listen,
+    )

@@ -1,0 +1,153 @@
+"""The manage_vm tool: create, start, stop, reboot, delete, modify (seed 004). Thin: parse, confirm, call ops."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from mcp.server.mcpserver import Context, Elicit, ElicitationResult, MCPServer, Resolve
+from pydantic import Field
+
+from qemu_mcp.errors import QemuMcpError
+from qemu_mcp.models import ManageVmResult
+from qemu_mcp.ops import manage as manage_ops
+from qemu_mcp.ops.fleet import HostRef
+from qemu_mcp.ops.manage import Consent
+from qemu_mcp.tools.common import Host, SshKey, SshPort, SshPwd, SshUser, answer, caller, fleet_of, tool_annotations
+from qemu_mcp.tools.confirm import ConfirmAnswer, ask, consent_from
+
+Action = Literal["create", "start", "stop", "reboot", "delete", "modify"]
+
+DESCRIPTION = """\
+Life-cycle of one VM (seed 004's manage_vm). `action`:
+- create: new VM `name` ([A-Za-z0-9][A-Za-z0-9._-]{0,63}). Needs `arch` (x86_64 or aarch64/arm64).
+  memory (default 2G; units K/M/G/T, e.g. 4096M, 512MiB), vcpus (default 2), disk
+  'path=/data/vm/x.qcow2,size=20G' (both optional: default <vm_dir>/<name>.qcow2 on libvirt hosts,
+  <vm_dir>/<name>/disk0.qcow2 on plain-QEMU hosts, 20G; qcow2 or raw by extension), iso (attached as
+  CD-ROM, booted first), vm_dir (default: the host's, /var/lib/qemu), start=true to boot it. Refuses
+  an existing name or disk file; on any failure removes what it made.
+- start / reboot: reboot waits up to `timeout` s for the guest to reboot; force=true resets it.
+- stop: ACPI shutdown, waiting up to `timeout` s (default 60); force=true powers off at once.
+- delete: removes the definition and the VM's own disk images (never ISOs or shared disks).
+  A running VM needs force=true.
+- modify: memory, vcpus and/or disk 'size=40G' (grow only; 'path=...' picks a disk). Saved in the
+  persistent configuration and read back. A running VM is restarted to apply memory/vcpus only
+  when confirmed; otherwise they apply at its next boot.
+delete, force stop/reboot and the restart of modify need confirmation: confirm=true, or the user is
+asked when the client supports elicitation. dry_run=true returns the exact commands (and domain XML)
+that would run, and changes nothing. data.details has before/after configuration and commands run.
+Plain-QEMU hosts (no libvirt; backend qemu, or auto without a usable virsh) take the same arguments:
+VMs live in <vm_dir>/<name>/ (vm.conf, pid, qmp.sock, serial.log, disks) and run as qemu-system
+processes; `vm_dir` names that directory for every action there."""
+
+
+def _ref(
+    host: str | None, ssh_port: int | None, ssh_user: str | None, ssh_pwd: str | None, ssh_key: str | None
+) -> HostRef:
+    return HostRef(host, ssh_port, ssh_user, ssh_pwd, ssh_key)
+
+
+async def manage_consent(
+    ctx: Context,
+    name: str,
+    action: str,
+    arch: str | None,
+    memory: str | None,
+    disk: str | None,
+    iso: str | None,
+    vcpus: int | None,
+    vm_dir: str | None,
+    force: bool,
+    confirm: bool,
+    dry_run: bool,
+    start: bool,
+    timeout: float | None,
+    host: str | None,
+    ssh_port: int | None,
+    ssh_user: str | None,
+    ssh_pwd: str | None,
+    ssh_key: str | None,
+) -> Elicit[ConfirmAnswer] | Consent:
+    """Runs before the tool body (and on each retry round): ask only when this call would do
+    something dangerous to a VM that exists. Never raises: the body reports bad input, so a
+    call that will be refused anyway asks nothing."""
+    if confirm or dry_run:
+        return Consent(confirm, "confirm" if confirm else "none")
+    try:
+        req = manage_ops.parse_request(
+            name, action, arch=arch, memory=memory, disk=disk, iso=iso, vcpus=vcpus, vm_dir=vm_dir,
+            force=force, start=start, timeout=timeout,
+        )  # fmt: skip
+        question = await manage_ops.confirmation_question(
+            fleet_of(ctx), _ref(host, ssh_port, ssh_user, ssh_pwd, ssh_key), req, who=caller(ctx)
+        )
+    except QemuMcpError:
+        return Consent()
+    return ask(ctx, question)
+
+
+def register(server: MCPServer) -> None:
+    @server.tool(
+        title="Manage a virtual machine",
+        description=DESCRIPTION,
+        annotations=tool_annotations("manage_vm", idempotent=False, open_world=False),
+    )
+    async def manage_vm(
+        ctx: Context,
+        name: Annotated[str, Field(description="VM name")],
+        action: Annotated[Action, Field(description="create, start, stop, reboot, delete or modify")],
+        consent: Annotated[ElicitationResult[ConfirmAnswer], Resolve(manage_consent)],
+        arch: Annotated[str | None, Field(description="create: x86_64 or aarch64 (arm64)")] = None,
+        memory: Annotated[str | None, Field(description="create/modify: e.g. 2G, 4096M (default 2G)")] = None,
+        disk: Annotated[
+            str | None, Field(description="create/modify: 'path=/data/vm/x.qcow2,size=20G' (parts optional)")
+        ] = None,
+        iso: Annotated[str | None, Field(description="create: ISO path on the host, booted first")] = None,
+        vcpus: Annotated[int | None, Field(description="create/modify: vCPU count (default 2)")] = None,
+        vm_dir: Annotated[
+            str | None,
+            Field(description="Plain-QEMU hosts: where the VMs live (any action); libvirt: create's disk dir"),
+        ] = None,
+        host: Host = None,
+        ssh_port: SshPort = None,
+        ssh_user: SshUser = None,
+        ssh_pwd: SshPwd = None,
+        ssh_key: SshKey = None,
+        force: Annotated[
+            bool, Field(description="stop: power off at once; reboot: reset; delete: a running VM")
+        ] = False,
+        confirm: Annotated[bool, Field(description="Confirm delete, force stop/reboot, modify's restart")] = False,
+        dry_run: Annotated[bool, Field(description="Only return the commands that would run")] = False,
+        start: Annotated[bool, Field(description="create: boot the new VM")] = False,
+        timeout: Annotated[
+            float | None, Field(description="stop/reboot: seconds to wait for the guest (default 60)")
+        ] = None,
+    ) -> ManageVmResult:
+        async def progress(done: float, total: float | None, message: str) -> None:
+            await ctx.report_progress(done, total, message)
+
+        async def run() -> ManageVmResult:
+            req = manage_ops.parse_request(
+                name,
+                action,
+                arch=arch,
+                memory=memory,
+                disk=disk,
+                iso=iso,
+                vcpus=vcpus,
+                vm_dir=vm_dir,
+                force=force,
+                confirm=confirm,
+                dry_run=dry_run,
+                start=start,
+                timeout=timeout,
+            )
+            return await manage_ops.manage_vm(
+                fleet_of(ctx),
+                _ref(host, ssh_port, ssh_user, ssh_pwd, ssh_key),
+                req,
+                consent=consent_from(consent, confirm),
+                progress=progress,
+                who=caller(ctx),
+            )
+
+        return await answer(run())
