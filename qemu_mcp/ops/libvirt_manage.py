@@ -16,7 +16,7 @@ import secrets
 
 from lxml import etree
 
-from qemu_mcp.commands import fs, virsh
+from qemu_mcp.commands import virsh
 from qemu_mcp.config import HostSpec
 from qemu_mcp.domain_xml_builder import (
     MACHINE,
@@ -35,23 +35,16 @@ from qemu_mcp.ops.libvirt_read import (
     LibvirtUnusable,
 )
 from qemu_mcp.ops.manage.accel import decide_accel
+from qemu_mcp.ops.manage.firmware import EMULATOR_PACKAGE, pick_firmware, read_firmware
 from qemu_mcp.ops.manage.interface import BackendDefaults, CreateFacts, CreatePlan, VmDisk, VmState
 from qemu_mcp.ops.manage.job import Check, Job, Undo, failure_detail
 from qemu_mcp.parsers.domain_xml import parse_domain_xml
 from qemu_mcp.parsers.dominfo import flag, parse_dominfo
-from qemu_mcp.parsers.path_status import parse_path_status
 from qemu_mcp.parsers.sections import split_sections
 from qemu_mcp.parsers.virsh_list import parse_name_lines
 from qemu_mcp.transport.base import CommandResult
 
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
-# (UEFI code, NVRAM template) pairs, first present wins: Debian/Ubuntu, then Fedora/RHEL.
-AARCH64_FIRMWARE = (
-    ("/usr/share/AAVMF/AAVMF_CODE.fd", "/usr/share/AAVMF/AAVMF_VARS.fd"),
-    ("/usr/share/edk2/aarch64/QEMU_EFI-pflash.raw", "/usr/share/edk2/aarch64/vars-template-pflash.raw"),
-)
-EMULATOR_PACKAGE = {"x86_64": "qemu-system-x86", "aarch64": "qemu-system-arm"}
-FIRMWARE_PACKAGE = {"aarch64": "qemu-efi-aarch64 (Fedora: edk2-aarch64)"}
 DEFAULT_NETWORK = "default"
 
 
@@ -202,11 +195,8 @@ class LibvirtBackend(BackendDefaults):
             virsh.domcapabilities("kvm", arch, machine),
             marker=marker,
         )
-        firmware_paths = [p for pair in AARCH64_FIRMWARE for p in pair] if arch == "aarch64" else []
-        reads = [job.read(f"checking the {arch} emulator, KVM and the '{DEFAULT_NETWORK}' network", batch)]
-        if firmware_paths:
-            reads.append(job.read("looking for aarch64 UEFI firmware", fs.path_status(firmware_paths)))
-        result, *fw = await asyncio.gather(*reads)
+        checks = job.read(f"checking the {arch} emulator, KVM and the '{DEFAULT_NETWORK}' network", batch)
+        result, *fw = await asyncio.gather(checks, *read_firmware(job, arch))
         self._raise_unusable(result)
         net_s, tcg_s, kvm_s = split_sections(result.stdout, marker, 3)
         if not tcg_s.strip():
@@ -219,18 +209,7 @@ class LibvirtBackend(BackendDefaults):
         if network is None:
             job.note(f"libvirt's '{DEFAULT_NETWORK}' network is missing or inactive: the NIC uses user-mode "
                      "networking (outbound only)")  # fmt: skip
-        firmware = None
-        if fw:
-            if fw[0].exit_status != 0:
-                raise job.step_failed("looking for aarch64 UEFI firmware", fw[0])
-            kinds = parse_path_status(fw[0].stdout, firmware_paths)
-            firmware = next((pair for pair in AARCH64_FIRMWARE if all(kinds[p] == "file" for p in pair)), None)
-            if firmware is None:
-                raise NotFound(
-                    f"UEFI firmware for aarch64 guests is missing on host '{self.spec.name}' (looked for "
-                    f"{', '.join(p for p, _ in AARCH64_FIRMWARE)}); install the package "
-                    f"{FIRMWARE_PACKAGE['aarch64']} on the host"
-                )
+        firmware = pick_firmware(job, self.spec.name, arch, fw)
         accel = await self._accel(job, arch, kvm_offered=bool(kvm_s.strip()))
         return CreateFacts(accel=accel, network=network, firmware=firmware)
 

@@ -26,17 +26,16 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from qemu_mcp.commands import fs, qemu_host
+from qemu_mcp.commands import qemu_host
 from qemu_mcp.config import HostSpec
 from qemu_mcp.errors import CommandFailed, Conflict, HostUnreachable, InvalidInput, NotFound, QemuMcpError
 from qemu_mcp.models import VmStatus
 from qemu_mcp.ops.fleet import Fleet
-from qemu_mcp.ops.libvirt_manage import AARCH64_FIRMWARE, EMULATOR_PACKAGE, FIRMWARE_PACKAGE
 from qemu_mcp.ops.manage.accel import decide_accel
+from qemu_mcp.ops.manage.firmware import EMULATOR_PACKAGE, pick_firmware, read_firmware
 from qemu_mcp.ops.manage.interface import BackendDefaults, CreateFacts, CreatePlan, VmDisk, VmState
 from qemu_mcp.ops.manage.job import Job, Undo
 from qemu_mcp.ops.qemu_read import QemuVm, build_vm, qmp_status, vm_dir_of
-from qemu_mcp.parsers.path_status import parse_path_status
 from qemu_mcp.parsers.qemu_host import listening_ports, parse_key_values, parse_read
 from qemu_mcp.qemu_argv import MACHINE, MAX_VNC_DISPLAY, VNC_BASE_PORT, build_argv, kvm_probe_argv
 from qemu_mcp.qmp import QMPClient
@@ -179,11 +178,8 @@ class QemuBackend(BackendDefaults):
                 f"vm_dir {self.vm_dir} is too long: the VM's QMP socket {home.qmp} would exceed the "
                 f"{MAX_SOCKET_PATH}-byte limit of a unix socket path; choose a shorter vm_dir or name"
             )
-        firmware_paths = [p for pair in AARCH64_FIRMWARE for p in pair] if arch == "aarch64" else []
-        reads = [job.read(f"checking qemu-system-{arch}, qemu-img and /dev/kvm", qemu_host.check_host(arch))]
-        if firmware_paths:
-            reads.append(job.read("looking for aarch64 UEFI firmware", fs.path_status(firmware_paths)))
-        checked, *fw = await asyncio.gather(*reads)
+        checks = job.read(f"checking qemu-system-{arch}, qemu-img and /dev/kvm", qemu_host.check_host(arch))
+        checked, *fw = await asyncio.gather(checks, *read_firmware(job, arch))
         if checked.exit_status != 0:
             raise job.step_failed(f"checking qemu-system-{arch}", checked)
         facts = parse_key_values(checked.stdout)
@@ -194,18 +190,7 @@ class QemuBackend(BackendDefaults):
             )
         if not facts.get("qemu_img"):
             raise NotFound(f"host '{self.spec.name}' has no qemu-img; install the package qemu-utils on the host")
-        firmware = None
-        if fw:
-            if fw[0].exit_status != 0:
-                raise job.step_failed("looking for aarch64 UEFI firmware", fw[0])
-            kinds = parse_path_status(fw[0].stdout, firmware_paths)
-            firmware = next((pair for pair in AARCH64_FIRMWARE if all(kinds[p] == "file" for p in pair)), None)
-            if firmware is None:
-                raise NotFound(
-                    f"UEFI firmware for aarch64 guests is missing on host '{self.spec.name}' (looked for "
-                    f"{', '.join(p for p, _ in AARCH64_FIRMWARE)}); install the package "
-                    f"{FIRMWARE_PACKAGE['aarch64']} on the host"
-                )
+        firmware = pick_firmware(job, self.spec.name, arch, fw)
 
         async def probe() -> str:
             machine = UNAME_ARCH.get(facts.get("machine", ""), facts.get("machine", "?"))

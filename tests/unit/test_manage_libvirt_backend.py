@@ -10,7 +10,8 @@ import pytest
 from qemu_mcp.config import HostSpec, Inventory
 from qemu_mcp.errors import InvalidInput, NotFound
 from qemu_mcp.ops.fleet import Fleet
-from qemu_mcp.ops.libvirt_manage import AARCH64_FIRMWARE, LibvirtBackend
+from qemu_mcp.ops.libvirt_manage import LibvirtBackend
+from qemu_mcp.ops.manage.firmware import AARCH64_FIRMWARE
 from qemu_mcp.ops.manage.interface import CreatePlan
 from qemu_mcp.ops.manage.job import Job
 from qemu_mcp.transport.base import CommandResult
