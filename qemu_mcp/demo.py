@@ -32,7 +32,7 @@ async def _run(config: str | None, console: Console) -> int:
         tools = await client.list_tools()
         t = Table(title="MCP tools")
         for col in ("tool", "title", "read-only", "destructive", "output schema"):
-            t.add_column(col)
+            t.add_column(col, no_wrap=col == "tool")
         for tool in tools.tools:
             a = tool.annotations
             t.add_row(

@@ -6,7 +6,7 @@
                accepted elicitation, or the CLI's --yes)
 
 The table drives the tools' annotations (tools/common.py), which manage_vm calls ask for
-confirmation (ops/manage/actions.py), what a read-only policy or token hides and refuses
+confirmation (ops/manage/call.py), what a read-only policy or token hides and refuses
 (every non-safe operation mutates), and the README's table (`markdown_table`, checked by a test).
 No mcp import here: the CLI uses it too.
 """

@@ -14,6 +14,7 @@ from qemu_mcp import levels
 from qemu_mcp.config import Inventory
 from qemu_mcp.ops.fleet import Fleet, HostRef
 from qemu_mcp.ops.manage import Consent, NeedsConfirmation, actions, confirmation_question, manage_vm, parse_request
+from qemu_mcp.ops.manage.call import operation
 from qemu_mcp.ops.manage.request import ACTIONS
 from qemu_mcp.policy import PolicySpec
 from qemu_mcp.server import build_server
@@ -100,7 +101,7 @@ async def test_confirmation_follows_the_level(monkeypatch: pytest.MonkeyPatch, o
     s = SCENARIOS[op.name]
     name = "vm1"
     req = parse_request(name, op.action or "", **s.kwargs)
-    assert actions.operation(req, vm(name, s.vm_status) if s.vm_status else None) == op  # the scenario is this row
+    assert operation(req, vm(name, s.vm_status) if s.vm_status else None) == op  # the scenario is this row
 
     # 1. The question an MCP client is asked (elicitation) before the call: only for dangerous ones.
     fleet, _ = setup(monkeypatch, name, s)

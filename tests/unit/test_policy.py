@@ -17,6 +17,7 @@ from qemu_mcp.config import HostSpec, Inventory, load_inventory
 from qemu_mcp.errors import ConfigError, PolicyDenied
 from qemu_mcp.ops.fleet import Fleet, HostRef
 from qemu_mcp.ops.manage import actions, manage_vm, parse_request
+from qemu_mcp.ops.manage.interface import VmDisk
 from qemu_mcp.policy import PolicySpec
 from qemu_mcp.server import build_server
 from tests.unit.test_manage_flows import FakeBackend, FakeRunner, vm
@@ -170,7 +171,7 @@ async def test_allowed_paths_on_create(paths, kwargs: dict[str, Any], refused: s
 
 async def test_allowed_paths_on_modify(paths) -> None:  # type: ignore[no-untyped-def]
     fleet, backend, _ = paths
-    backend.vms = {"old": vm("old", disks=(actions.VmDisk("vda", "/srv/old.qcow2", "qcow2"),))}
+    backend.vms = {"old": vm("old", disks=(VmDisk("vda", "/srv/old.qcow2", "qcow2"),))}
     with pytest.raises(PolicyDenied, match=r"^disk image /srv/old.qcow2 on host 'local' is outside the allowed paths"):
         await manage_vm(fleet, HostRef(), parse_request("old", "modify", disk="size=40G"))
     # memory alone touches no path

@@ -1,5 +1,6 @@
-"""manage_vm (issue 3): life-cycle actions, shared by every backend. See `actions` for the flows,
-`interface` for what a backend implements, `job` for dry runs, undo and progress."""
+"""manage_vm (issue 3): life-cycle actions, shared by every backend. `actions`: the entry point;
+`create`, `power`, `change`: the flows; `call`: confirmation and shared steps; `interface`: what a
+backend implements; `job`: dry runs, undo and progress."""
 
 from qemu_mcp.ops.manage.actions import Consent, NeedsConfirmation, confirmation_question, manage_vm
 from qemu_mcp.ops.manage.job import ProgressFn
