@@ -50,10 +50,6 @@ def list_uuids(*flags: str) -> list[str]:
     return ["list", "--all", "--uuid", *flags]
 
 
-def domstats_all() -> list[str]:
-    return ["domstats", "--raw"]
-
-
 def domstats(name: str) -> list[str]:
     return ["domstats", "--raw", "--", validation.vm_name(name)]
 
@@ -85,14 +81,6 @@ def dumpxml(domain: str) -> list[str]:
 
 def dominfo(domain: str) -> list[str]:
     return ["dominfo", "--domain", validation.vm_name(domain)]
-
-
-def nodeinfo() -> list[str]:
-    return ["nodeinfo"]
-
-
-def version() -> list[str]:
-    return ["version"]
 
 
 # Life-cycle commands (manage_vm). Domain XML goes in on stdin: `--file /dev/stdin` reads the

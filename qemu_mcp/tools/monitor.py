@@ -6,7 +6,6 @@ from typing import Annotated, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError
-from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from qemu_mcp.errors import QemuMcpError
@@ -14,16 +13,9 @@ from qemu_mcp.models_monitor import HostStatsResult, MonitorResult, MonitorSampl
 from qemu_mcp.ops import host_io as host_io_ops
 from qemu_mcp.ops import monitor as monitor_ops
 from qemu_mcp.ops.fleet import HostRef
-from qemu_mcp.tools.common import Host, SshKey, SshPort, SshPwd, SshUser, answer, fleet_of
+from qemu_mcp.tools.common import Host, SshKey, SshPort, SshPwd, SshUser, answer, fleet_of, tool_annotations
 
 MetricWord = Literal["cpu", "memory", "disk", "network", "all"]
-
-
-def sampling() -> ToolAnnotations:
-    """Reads only; not idempotent in the MCP sense because every call returns new samples."""
-    return ToolAnnotations(
-        read_only_hint=True, destructive_hint=False, idempotent_hint=False, open_world_hint=True
-    )
 
 
 def register(server: MCPServer) -> None:
@@ -40,7 +32,7 @@ def register(server: MCPServer) -> None:
             "sample is also sent as a progress notification. A restart between readings is flagged "
             "(counter_reset), never shown as a negative rate; a VM that stops ends the series with a note."
         ),
-        annotations=sampling(),
+        annotations=tool_annotations("monitor_vm_status", idempotent=False, open_world=True),
     )
     async def monitor_vm_status(
         ctx: Context,
@@ -80,7 +72,7 @@ def register(server: MCPServer) -> None:
             "the host has it, else computes the same from two reads of /proc/diskstats (source says "
             "which; source=diskstats forces the fallback)."
         ),
-        annotations=sampling(),
+        annotations=tool_annotations("host_stats", idempotent=False, open_world=True),
     )
     async def host_stats(
         ctx: Context,
