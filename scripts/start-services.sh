@@ -25,6 +25,15 @@ if ! grep -qF "$MARK" "$CONF" && ! grep -qE '^\s*auth_unix_rw\s*=' "$CONF"; then
     did+=("libvirtd.conf: group libvirt may use $SOCK")
 fi
 
+# A normal host (udev rule 'KVM' in systemd) gives /dev/kvm to group kvm, mode 0660. Without
+# udev it may be root-only; libvirtd then finds KVM unusable for its qemu user and re-probes
+# QEMU's capabilities on every call (virsh define: 90 s, virsh version: 4 s). Match a normal host.
+if [ -c /dev/kvm ] && getent group kvm >/dev/null \
+    && [ "$(stat -c '%G %a' /dev/kvm)" != "kvm 660" ]; then
+    $SUDO chgrp kvm /dev/kvm && $SUDO chmod 660 /dev/kvm
+    did+=("/dev/kvm: group kvm, mode 660")
+fi
+
 if ! running virtlogd /run/virtlogd.pid; then
     $SUDO virtlogd -d
     did+=("virtlogd started")
