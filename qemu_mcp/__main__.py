@@ -1,3 +1,3 @@
-from qemu_mcp.cli import main
+from qemu_mcp.frontends.cli.main import main
 
 raise SystemExit(main())

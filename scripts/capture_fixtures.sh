@@ -186,7 +186,7 @@ virsh -q -c "$SYS" define "$XMLDIR/$MON.xml" >/dev/null
 virsh -q -c "$SYS" start "$MON" >/dev/null
 sleep 2
 monitor_batch() { # the exact virsh command string LibvirtSampler runs for domain $1
-    (cd "$ROOT" && python3 -c 'import sys; from qemu_mcp.commands import virsh as v
+    (cd "$ROOT" && python3 -c 'import sys; from qemu_mcp.host import virsh as v
 print(v.script([v.domstats_groups(sys.argv[1], ["cpu", "memory", "disk", "network"]), v.domid(sys.argv[1])], sys.argv[2]))' "$1" "$MARK")
 }
 cap virsh-monitor-sample1.qemu-system "${VSH[@]}" "$SYS" "$(monitor_batch "$MON")"
@@ -198,8 +198,8 @@ cap virsh-monitor-off.qemu-system "${VSH[@]}" "$SYS" "$(monitor_batch "$OFF")"
 cap virsh-monitor-nosuch.qemu-system "${VSH[@]}" "$SYS" "$(monitor_batch qmcp-cap-nosuch)"
 virsh -q -c "$SYS" destroy "$MON" >/dev/null
 
-# ---- host disks: the product's hostio script (qemu_mcp.commands.hostio), via iostat and without
-hostio_argv() { (cd "$ROOT" && python3 -c 'import sys; from qemu_mcp.commands.hostio import host_io
+# ---- host disks: the product's hostio script (qemu_mcp.host.iostat), via iostat and without
+hostio_argv() { (cd "$ROOT" && python3 -c 'import sys; from qemu_mcp.host.iostat import host_io
 print("\0".join(host_io(1, sys.argv[1])), end="")' "$1"); }
 mapfile -d '' -t HOSTIO_AUTO < <(hostio_argv auto)
 mapfile -d '' -t HOSTIO_DISKSTATS < <(hostio_argv diskstats)
@@ -239,7 +239,7 @@ odd odd5 5e1f0000-0000-4000-8000-000000000005 "ünï cødé &amp; &lt;tag&gt;"
 odd odd6 5e1f0000-0000-4000-8000-000000000006 "日本語 vm"
 DEFINES="define $XMLDIR/odd1.xml; define $XMLDIR/odd2.xml; define $XMLDIR/odd3.xml; define $XMLDIR/odd4.xml; define $XMLDIR/odd5.xml; define $XMLDIR/odd6.xml"
 # Setup starts by UUID; the reads address names quoted as the product quotes them
-# (qemu_mcp.commands.virsh.quote: sh-style single quotes), which virsh's parser accepts.
+# (qemu_mcp.backends.libvirt.virsh.quote: sh-style single quotes), which virsh's parser accepts.
 cap virsh-batch-oddnames.test-default "${VSH[@]}" "$TEST" \
     "$DEFINES; start 5e1f0000-0000-4000-8000-000000000001; start 5e1f0000-0000-4000-8000-000000000004; echo $MARK; list --all; echo $MARK; list --all --name; echo $MARK; list --all --uuid; echo $MARK; domstats --raw; echo $MARK; domstats --raw -- $(vq "$ODD1"); echo $MARK; dumpxml --domain $(vq "$ODD2"); echo $MARK; dumpxml --domain 5e1f0000-0000-4000-8000-000000000005"
 # Under LC_ALL=C virsh's table prints each byte of a non-ASCII name as a literal \xff;

@@ -10,18 +10,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from qemu_mcp.commands import virsh
+from qemu_mcp.backends.libvirt import virsh
+from qemu_mcp.backends.libvirt.errors import LibvirtUnusable, check_batch
 from qemu_mcp.config import HostSpec
-from qemu_mcp.errors import QemuMcpError
 from qemu_mcp.ops.fleet import Fleet
-from qemu_mcp.ops.libvirt_read import LibvirtUnusable, _check_batch
 from qemu_mcp.transport.base import Runner
 
 T = TypeVar("T")
-
-
-class BackendUnavailable(QemuMcpError):
-    pass
 
 
 async def with_backend(
@@ -55,7 +50,7 @@ async def backend_of(fleet: Fleet, spec: HostSpec) -> str:
         return backend
     result = await fleet.runner(spec).run(virsh.virsh(spec.libvirt_uri, [["uri"]]), read_only=True)
     try:
-        _check_batch(result, spec, "checking libvirt")
+        check_batch(result, spec, "checking libvirt")
     except LibvirtUnusable:
         backend = "qemu"
     else:

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 
 from qemu_mcp import validation
 from qemu_mcp.audit import AuditLog, audit_path
+from qemu_mcp.backends.accel import AccelVerdicts
 from qemu_mcp.config import HostSpec, Inventory, adhoc_host
 from qemu_mcp.errors import InvalidInput, NotFound
+from qemu_mcp.locks import KeyedLocks
 from qemu_mcp.models_monitor import MonitorSample
 from qemu_mcp.ops.guard import OpSlots
-from qemu_mcp.ops.locks import KeyedLocks
 from qemu_mcp.policy import DEFAULT_MAX_CONCURRENT_OPS
 from qemu_mcp.transport.base import Runner
 from qemu_mcp.transport.pool import RunnerPool
@@ -39,9 +40,9 @@ class Fleet:
         self.inventory = inventory
         self.pool = pool or RunnerPool()
         self._backends: dict[HostSpec, str] = {}
-        # manage_vm: one action at a time per (host, VM); what a host showed us (e.g. KVM usable).
+        # manage_vm: one action at a time per (host, VM); whether KVM guests run, per host and arch.
         self.vm_locks = KeyedLocks()
-        self.host_facts: dict[tuple[HostSpec, str], str] = {}
+        self.accel_verdicts = AccelVerdicts()
         # (host, VM) -> (newest monitor sample, time.time() it was cached); ops.monitor fills it.
         self.latest_samples: dict[tuple[str, str], tuple[MonitorSample, float]] = {}
         # Issue 6: the audit log of mutating actions, and the max_concurrent_ops slots.

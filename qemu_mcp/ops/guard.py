@@ -6,14 +6,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
 
-from qemu_mcp.commands import fs
+from qemu_mcp.backends.job import Job
 from qemu_mcp.errors import PolicyDenied
+from qemu_mcp.host import fs
 from qemu_mcp.policy import DEFAULT_MAX_CONCURRENT_OPS, Policy
-
-if TYPE_CHECKING:  # ops.manage imports the Fleet, which imports this module
-    from qemu_mcp.ops.manage.job import Job
 
 
 async def check_paths(job: Job, policy: Policy, paths: dict[str, str | None]) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from qemu_mcp.commands.hostio import MARK, Source, host_io
 from qemu_mcp.errors import CommandFailed
+from qemu_mcp.host.iostat import MARK, Source, host_io
 from qemu_mcp.models_monitor import HostDiskStat, HostStatsData
 from qemu_mcp.ops.fleet import Fleet, HostRef
 from qemu_mcp.parsers.diskstats import DiskstatsRead, parse_diskstats

@@ -6,9 +6,9 @@ import asyncio
 import time
 from typing import Any
 
-from qemu_mcp.commands.probe import probe
 from qemu_mcp.config import HostSpec
 from qemu_mcp.errors import QemuMcpError
+from qemu_mcp.host.probe import probe
 from qemu_mcp.models import HostInfo, HostStatus, HostTools, ListHostsData
 from qemu_mcp.ops.fleet import Fleet, HostRef
 from qemu_mcp.parsers.nodeinfo import parse_nodeinfo

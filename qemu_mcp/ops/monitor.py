@@ -13,6 +13,9 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 
 from qemu_mcp import validation
+from qemu_mcp.backends.counters import GONE, RawCounters, Sampler
+from qemu_mcp.backends.libvirt.sampler import LibvirtSampler
+from qemu_mcp.backends.qemu.sampler import QemuSampler
 from qemu_mcp.config import HostSpec
 from qemu_mcp.errors import Conflict, HostError, InvalidInput, NotFound
 from qemu_mcp.models_monitor import (
@@ -25,9 +28,7 @@ from qemu_mcp.models_monitor import (
 )
 from qemu_mcp.ops.backend import with_backend
 from qemu_mcp.ops.fleet import Fleet, HostRef
-from qemu_mcp.ops.qemu_sampler import QemuSampler
 from qemu_mcp.ops.rates import build_sample
-from qemu_mcp.ops.sampler import GONE, LibvirtSampler, RawCounters, Sampler
 
 # (sample number, total or None, the sample) -> awaited before the next reading is scheduled.
 ProgressFn = Callable[[int, int | None, MonitorSample], Awaitable[None]]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from qemu_mcp.backends.counters import DiskCounters, NetCounters, RawCounters
 from qemu_mcp.models_monitor import (
     CpuSample,
     DiskDeviceSample,
@@ -20,7 +21,6 @@ from qemu_mcp.models_monitor import (
     NetInterfaceSample,
     NetSample,
 )
-from qemu_mcp.ops.sampler import DiskCounters, NetCounters, RawCounters
 
 NS = 1_000_000_000
 

@@ -6,13 +6,13 @@ import asyncio
 from typing import Literal
 
 from qemu_mcp import validation
+from qemu_mcp.backends.libvirt.read import describe_domain, list_domains
+from qemu_mcp.backends.qemu import read as qemu_read
 from qemu_mcp.config import HostSpec
 from qemu_mcp.errors import InvalidInput, QemuMcpError
 from qemu_mcp.models import HostFailure, ListVmsData, VmDetail, VmInfo
-from qemu_mcp.ops import qemu_read
 from qemu_mcp.ops.backend import with_backend
 from qemu_mcp.ops.fleet import Fleet, HostRef
-from qemu_mcp.ops.libvirt_read import describe_domain, list_domains
 
 StatusFilter = Literal["running", "stopped", "paused", "all"]
 STOPPED = ("stopped", "crashed")

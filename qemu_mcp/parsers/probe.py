@@ -1,10 +1,10 @@
-"""Parse the host probe's output (see qemu_mcp.commands.probe)."""
+"""Parse the host probe's output (see qemu_mcp.host.probe)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from qemu_mcp.commands.probe import SECTION
+SECTION = "@@qmcp-probe@@"  # between the probe script's parts (qemu_mcp.host.probe)
 
 
 @dataclass

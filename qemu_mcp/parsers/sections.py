@@ -14,6 +14,13 @@ So a failed command's section is whitespace only; it is returned as ''.
 
 from __future__ import annotations
 
+import secrets
+
+
+def new_marker() -> str:
+    """A token no command output will contain by chance; printed between batched commands."""
+    return f"@@qmcp-{secrets.token_hex(6)}@@"
+
 
 def split_sections(stdout: str, marker: str, expected: int) -> list[str]:
     """Exactly `expected` sections; missing trailing ones are ''. ValueError if too many."""

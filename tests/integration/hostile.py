@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from mcp import Client
 
 from qemu_mcp.config import Inventory
-from qemu_mcp.server import build_server
+from qemu_mcp.frontends.mcp.server import build_server
 
 ACCEPT = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 PROTOCOL = "2025-06-18"

@@ -57,7 +57,8 @@ def test_config_error_is_clear(tmp_path) -> None:  # type: ignore[no-untyped-def
 
 def test_cli_does_not_import_mcp() -> None:
     code = (
-        "import sys; from qemu_mcp.cli import main; rc = main(['vm', 'list', '--host', 'demo', '--json']);"
+        "import sys; from qemu_mcp.frontends.cli.main import main;"
+        "rc = main(['vm', 'list', '--host', 'demo', '--json']);"
         "assert 'mcp' not in sys.modules, 'mcp imported'; sys.exit(rc)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

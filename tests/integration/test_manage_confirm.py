@@ -13,7 +13,7 @@ import pytest
 from mcp import Client
 
 from qemu_mcp.config import HostSpec, Inventory
-from qemu_mcp.server import build_server
+from qemu_mcp.frontends.mcp.server import build_server
 from tests.integration.manage_helpers import Area, data, domstate, error, exists, manage_area
 
 pytestmark = pytest.mark.integration

@@ -12,9 +12,9 @@ from mcp import Client
 
 from qemu_mcp.config import HostSpec, Inventory
 from qemu_mcp.errors import CommandFailed
+from qemu_mcp.frontends.mcp.server import build_server
 from qemu_mcp.ops.fleet import Fleet, HostRef
 from qemu_mcp.ops.manage import manage_vm, parse_request
-from qemu_mcp.server import build_server
 from qemu_mcp.transport.base import CommandResult
 from tests.integration.conftest import key_host
 from tests.integration.manage_helpers import Area, error, exists, manage_area

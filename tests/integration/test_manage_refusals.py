@@ -11,7 +11,7 @@ import pytest
 from mcp import Client
 
 from qemu_mcp.config import Inventory
-from qemu_mcp.server import build_server
+from qemu_mcp.frontends.mcp.server import build_server
 from tests.integration.conftest import key_host
 from tests.integration.manage_helpers import Area, data, domstate, error, image_size, manage_area, virsh
 

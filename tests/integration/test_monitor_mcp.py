@@ -21,7 +21,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from qemu_mcp.config import HostSpec, Inventory
-from qemu_mcp.server import build_server
+from qemu_mcp.frontends.mcp.server import build_server
 
 pytestmark = pytest.mark.integration
 

@@ -22,11 +22,11 @@ import yaml
 from mcp import Client
 
 from qemu_mcp.config import Inventory
+from qemu_mcp.frontends.mcp.server import build_server
 from qemu_mcp.ops.fleet import Fleet, HostRef
 from qemu_mcp.ops.manage import manage_vm, parse_request
 from qemu_mcp.ops.vms import list_vms
 from qemu_mcp.policy import PolicySpec
-from qemu_mcp.server import build_server
 from qemu_mcp.transport.ssh import SSHRunner
 from tests.integration.conftest import key_host
 from tests.integration.manage_helpers import data, error, image_size, make_iso

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from qemu_mcp.backends.qemu.qmp import QMPClient, QMPError
 from qemu_mcp.config import HostSpec
 from qemu_mcp.errors import NotFound
-from qemu_mcp.qmp import QMPClient, QMPError
 from qemu_mcp.transport.local import LocalRunner
 from qemu_mcp.transport.ssh import SSHRunner
 

@@ -17,7 +17,7 @@ from mcp import Client
 
 from qemu_mcp.auth import token_hash
 from qemu_mcp.config import HostSpec, Inventory
-from qemu_mcp.server import build_server
+from qemu_mcp.frontends.mcp.server import build_server
 from tests.integration.hostile import RawSession
 from tests.integration.test_http import start
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from qemu_mcp.commands.hostio import MARK as HOSTIO_MARK
+from qemu_mcp.host.iostat import MARK as HOSTIO_MARK
 from qemu_mcp.ops.host_io import parse_host_io
 from qemu_mcp.parsers.diskstats import parse_diskstats
 from qemu_mcp.parsers.domain_xml import parse_domain_xml

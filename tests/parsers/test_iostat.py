@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from qemu_mcp.commands.hostio import MARK
+from qemu_mcp.host.iostat import MARK
 from qemu_mcp.ops.host_io import diskstats_rates, parse_host_io
 from qemu_mcp.parsers.diskstats import parse_diskstats
 from qemu_mcp.parsers.iostat import parse_iostat

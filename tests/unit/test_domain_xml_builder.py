@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from qemu_mcp.domain_xml_builder import DomainSpec, Firmware, build_domain_xml, build_kvm_probe_xml
+from qemu_mcp.backends.libvirt.domain_xml_builder import DomainSpec, Firmware, build_domain_xml, build_kvm_probe_xml
 from qemu_mcp.parsers.domain_xml import parse_domain_xml
 
 AAVMF = Firmware("/usr/share/AAVMF/AAVMF_CODE.fd", "/usr/share/AAVMF/AAVMF_VARS.fd")

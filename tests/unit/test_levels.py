@@ -12,12 +12,12 @@ import pytest
 
 from qemu_mcp import levels
 from qemu_mcp.config import Inventory
+from qemu_mcp.frontends.mcp.server import build_server
 from qemu_mcp.ops.fleet import Fleet, HostRef
 from qemu_mcp.ops.manage import Consent, NeedsConfirmation, actions, confirmation_question, manage_vm, parse_request
 from qemu_mcp.ops.manage.call import operation
 from qemu_mcp.ops.manage.request import ACTIONS
 from qemu_mcp.policy import PolicySpec
-from qemu_mcp.server import build_server
 from tests.unit.test_manage_flows import FakeBackend, FakeRunner, vm
 
 README = Path(__file__).resolve().parents[2] / "README.md"

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from qemu_mcp.commands import fs, qemu_img, virsh
+from qemu_mcp.backends.libvirt import virsh
 from qemu_mcp.errors import InvalidInput
+from qemu_mcp.host import fs, qemu_img
 from qemu_mcp.parsers.path_status import parse_path_status
 from qemu_mcp.parsers.qemu_img import virtual_size
 

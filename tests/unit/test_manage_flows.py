@@ -8,12 +8,12 @@ from dataclasses import dataclass, field, replace
 
 import pytest
 
+from qemu_mcp.backends.base import BackendDefaults, CreateFacts, CreatePlan, VmDisk, VmState
+from qemu_mcp.backends.job import Job, Undo
 from qemu_mcp.config import Inventory
 from qemu_mcp.errors import CommandFailed, CommandTimeout, Conflict
 from qemu_mcp.ops.fleet import Fleet, HostRef
 from qemu_mcp.ops.manage import Consent, NeedsConfirmation, actions, manage_vm, parse_request
-from qemu_mcp.ops.manage.interface import BackendDefaults, CreateFacts, CreatePlan, VmDisk, VmState
-from qemu_mcp.ops.manage.job import Job, Undo
 from qemu_mcp.policy import PolicySpec
 from qemu_mcp.transport.base import CommandResult
 

@@ -7,13 +7,13 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from qemu_mcp.backends.base import CreatePlan
+from qemu_mcp.backends.firmware import AARCH64_FIRMWARE
+from qemu_mcp.backends.job import Job
+from qemu_mcp.backends.libvirt.manage import LibvirtBackend
 from qemu_mcp.config import HostSpec, Inventory
 from qemu_mcp.errors import InvalidInput, NotFound
 from qemu_mcp.ops.fleet import Fleet
-from qemu_mcp.ops.libvirt_manage import LibvirtBackend
-from qemu_mcp.ops.manage.firmware import AARCH64_FIRMWARE
-from qemu_mcp.ops.manage.interface import CreatePlan
-from qemu_mcp.ops.manage.job import Job
 from qemu_mcp.transport.base import CommandResult
 
 PYENV_NOISE = "rm: cannot remove '/root/.pyenv/shims/.pyenv-shim': No such file or directory\n"
@@ -70,7 +70,7 @@ def plan(arch: str = "x86_64") -> CreatePlan:
 def setup(accel: str = "auto", **host) -> tuple[LibvirtBackend, ScriptedHost, Fleet]:  # type: ignore[no-untyped-def]
     spec = HostSpec(name="lab", address="192.0.2.1", accel=accel)  # type: ignore[arg-type]
     fleet = Fleet(Inventory([spec]))
-    return LibvirtBackend(fleet, spec), ScriptedHost(**host), fleet
+    return LibvirtBackend(fleet.accel_verdicts, spec), ScriptedHost(**host), fleet
 
 
 async def test_kvm_when_the_probe_guest_starts_and_the_verdict_is_kept() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from qemu_mcp.cli_monitor import History, fmt, sparkline
+from qemu_mcp.frontends.cli.monitor import History, fmt, sparkline
 from qemu_mcp.models_monitor import CpuSample, DiskDeviceSample, DiskSample, MonitorSample
 
 
@@ -40,7 +40,8 @@ def test_history_rows() -> None:
 
 def test_cli_side_does_not_import_mcp() -> None:
     code = (
-        "import sys, qemu_mcp.cli, qemu_mcp.cli_monitor, qemu_mcp.ops.monitor, qemu_mcp.ops.host_io;"
+        "import sys, qemu_mcp.frontends.cli.main, qemu_mcp.frontends.cli.monitor;"
+        "import qemu_mcp.ops.monitor, qemu_mcp.ops.host_io;"
         "assert 'mcp' not in sys.modules, 'mcp imported'"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

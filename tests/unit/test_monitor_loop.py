@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from qemu_mcp.backends.counters import GONE, RawCounters
 from qemu_mcp.errors import HostUnreachable, InvalidInput
 from qemu_mcp.models_monitor import ALL_METRICS, MonitorSample
 from qemu_mcp.ops.monitor import check_schedule, parse_metrics, run_series
-from qemu_mcp.ops.sampler import GONE, RawCounters
 
 
 class FakeSampler:

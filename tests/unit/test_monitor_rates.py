@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from qemu_mcp.backends.counters import DiskCounters, NetCounters, RawCounters
+from qemu_mcp.backends.libvirt.sampler import counters_from_domstats
 from qemu_mcp.models_monitor import ALL_METRICS
 from qemu_mcp.ops.rates import build_sample, rate, restarted
-from qemu_mcp.ops.sampler import DiskCounters, NetCounters, RawCounters, counters_from_domstats
 from qemu_mcp.parsers.domid import parse_domid
 from qemu_mcp.parsers.domstats import parse_domstats
 from qemu_mcp.parsers.sections import split_sections

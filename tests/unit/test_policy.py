@@ -13,13 +13,13 @@ import yaml
 from mcp import Client
 
 from qemu_mcp.auth import Principal
+from qemu_mcp.backends.base import VmDisk
 from qemu_mcp.config import HostSpec, Inventory, load_inventory
 from qemu_mcp.errors import ConfigError, PolicyDenied
+from qemu_mcp.frontends.mcp.server import build_server
 from qemu_mcp.ops.fleet import Fleet, HostRef
 from qemu_mcp.ops.manage import actions, manage_vm, parse_request
-from qemu_mcp.ops.manage.interface import VmDisk
 from qemu_mcp.policy import PolicySpec
-from qemu_mcp.server import build_server
 from tests.unit.test_manage_flows import FakeBackend, FakeRunner, vm
 
 
@@ -224,7 +224,7 @@ async def test_tools_list_hides_mutating_tools_when_read_only_everywhere() -> No
 def test_principal_from_headers() -> None:
     from qemu_mcp.auth import TokenSpec, token_hash
     from qemu_mcp.config import AuthConfig
-    from qemu_mcp.tools.common import ANONYMOUS_HTTP, principal_of
+    from qemu_mcp.frontends.mcp.tools.common import ANONYMOUS_HTTP, principal_of
 
     fleet = Fleet(Inventory([]))
     assert principal_of(fleet, None).subject == "stdio"

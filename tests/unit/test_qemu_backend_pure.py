@@ -12,15 +12,18 @@ from pathlib import Path
 
 import pytest
 
-from qemu_mcp.commands import qemu_host
+from qemu_mcp.backends.accel import AccelVerdicts
+from qemu_mcp.backends.base import CreatePlan
+from qemu_mcp.backends.job import Job
+from qemu_mcp.backends.qemu import scripts as qemu_host
+from qemu_mcp.backends.qemu.argv import build_argv, parse_runtime
+from qemu_mcp.backends.qemu.manage import QemuBackend
+from qemu_mcp.backends.qemu.read import build_vm
+from qemu_mcp.backends.qemu.sampler import counters_from_sample
+from qemu_mcp.backends.qemu.vmconf import ConfDisk, ConfError, ConfNic, Home, VmConf, parse, render
 from qemu_mcp.config import HostSpec, Inventory
 from qemu_mcp.errors import InvalidInput
 from qemu_mcp.ops.fleet import Fleet
-from qemu_mcp.ops.manage.interface import CreatePlan
-from qemu_mcp.ops.manage.job import Job
-from qemu_mcp.ops.qemu_manage import QemuBackend
-from qemu_mcp.ops.qemu_read import build_vm
-from qemu_mcp.ops.qemu_sampler import counters_from_sample
 from qemu_mcp.parsers.qemu_host import (
     FileFacts,
     RawSample,
@@ -29,10 +32,8 @@ from qemu_mcp.parsers.qemu_host import (
     parse_read,
     parse_stat,
 )
-from qemu_mcp.qemu_argv import build_argv, parse_runtime
 from qemu_mcp.transport.base import CommandResult
 from qemu_mcp.transport.local import LocalRunner
-from qemu_mcp.vmconf import ConfDisk, ConfError, ConfNic, Home, VmConf, parse, render
 
 UUID = "6a0526b8-68f4-4d75-ac11-8957f868540c"
 
@@ -270,7 +271,7 @@ class ScriptedHost:
 
 def _backend(accel: str = "auto") -> QemuBackend:
     spec = HostSpec(name="lab", address="192.0.2.1", accel=accel, backend="qemu", vm_dir="/vms")  # type: ignore[arg-type]
-    return QemuBackend(Fleet(Inventory([spec])), spec)
+    return QemuBackend(AccelVerdicts(), spec)
 
 
 PLAN = CreatePlan("web1", "x86_64", 512, 1, "/vms/web1/disk0.qcow2", "qcow2", 1 << 30, None, False, "/vms", "/vms/web1")
@@ -296,7 +297,7 @@ async def test_kvm_only_when_the_probe_guest_runs() -> None:
 
 async def test_socket_path_limit() -> None:
     spec = HostSpec(name="lab", backend="qemu", vm_dir="/" + "d" * 100)
-    backend = QemuBackend(Fleet(Inventory([spec])), spec)
+    backend = QemuBackend(AccelVerdicts(), spec)
     with pytest.raises(InvalidInput, match="unix socket path"):
         await backend.prepare_create(Job(LocalRunner(), "lab"), PLAN)
 

@@ -8,9 +8,10 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from qemu_mcp.commands import virsh
-from qemu_mcp.commands.probe import probe
+from qemu_mcp.backends.libvirt import virsh
 from qemu_mcp.errors import InvalidInput
+from qemu_mcp.host.probe import probe
+from qemu_mcp.parsers.sections import new_marker
 
 NASTY = [
     "plain",
@@ -75,4 +76,4 @@ def test_bad_uri_rejected_before_any_command(uri: str) -> None:
 
 
 def test_markers_are_unique() -> None:
-    assert len({virsh.new_marker() for _ in range(100)}) == 100
+    assert len({new_marker() for _ in range(100)}) == 100

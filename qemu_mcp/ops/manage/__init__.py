@@ -2,8 +2,8 @@
 `create`, `power`, `change`: the flows; `call`: confirmation and shared steps; `interface`: what a
 backend implements; `job`: dry runs, undo and progress."""
 
+from qemu_mcp.backends.job import ProgressFn
 from qemu_mcp.ops.manage.actions import Consent, NeedsConfirmation, confirmation_question, manage_vm
-from qemu_mcp.ops.manage.job import ProgressFn
 from qemu_mcp.ops.manage.request import ManageRequest, parse_request
 
 __all__ = [

@@ -13,6 +13,11 @@ from collections.abc import Awaitable, Callable, Hashable
 from qemu_mcp import levels
 from qemu_mcp.audit import AuditEntry
 from qemu_mcp.auth import STDIO, Principal
+from qemu_mcp.backends.base import VmBackend
+from qemu_mcp.backends.job import Job, ProgressFn
+from qemu_mcp.backends.libvirt.errors import LibvirtUnusable
+from qemu_mcp.backends.libvirt.manage import LibvirtBackend
+from qemu_mcp.backends.qemu.manage import QemuBackend
 from qemu_mcp.config import HostSpec
 from qemu_mcp.errors import (
     ConfirmationRequired,
@@ -21,13 +26,11 @@ from qemu_mcp.errors import (
     QemuMcpError,
 )
 from qemu_mcp.models import ManageDetails, ManageVmData, ManageVmResult
+from qemu_mcp.ops.backend import backend_of
 from qemu_mcp.ops.fleet import Fleet, HostRef
-from qemu_mcp.ops.libvirt_read import LibvirtUnusable
 from qemu_mcp.ops.manage.call import Call, Consent, NeedsConfirmation, may_need_consent, question
 from qemu_mcp.ops.manage.change import delete, modify
 from qemu_mcp.ops.manage.create import create
-from qemu_mcp.ops.manage.interface import VmBackend
-from qemu_mcp.ops.manage.job import Job, ProgressFn
 from qemu_mcp.ops.manage.power import reboot, start, stop
 from qemu_mcp.ops.manage.request import ManageRequest
 
@@ -40,22 +43,15 @@ __all__ = ["Consent", "NeedsConfirmation", "backend_for", "confirmation_question
 async def backend_for(fleet: Fleet, spec: HostSpec, req: ManageRequest | None = None) -> VmBackend:
     """The host's backend; on an auto host not seen yet, one `virsh uri` decides (and is remembered):
     libvirt when virsh answers, plain QEMU (VMs in vm_dir) when virsh is missing or unusable."""
-    # Imported here: the backends import this package's interface, so a top-level import is a cycle.
-    from qemu_mcp.ops.backend import backend_of
-
     vm_dir = req.vm_dir if req is not None else None
     if await backend_of(fleet, spec) == "qemu":
-        from qemu_mcp.ops.qemu_manage import QemuBackend
-
-        return QemuBackend(fleet, spec, vm_dir)
+        return QemuBackend(fleet.accel_verdicts, spec, vm_dir)
     if req is not None and vm_dir is not None and req.action != "create":
         raise InvalidInput(
             f"vm_dir does not apply to action={req.action} on host '{spec.name}', a libvirt host (libvirt "
             "finds VMs by name); it is used by create there, and by every action on plain-QEMU hosts"
         )
-    from qemu_mcp.ops.libvirt_manage import LibvirtBackend
-
-    return LibvirtBackend(fleet, spec)
+    return LibvirtBackend(fleet.accel_verdicts, spec)
 
 
 def lock_key(spec: HostSpec, name: str, scope: str | None = None) -> Hashable:

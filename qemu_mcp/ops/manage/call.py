@@ -8,12 +8,12 @@ import time
 from dataclasses import dataclass
 
 from qemu_mcp import levels
-from qemu_mcp.commands import fs, qemu_img
+from qemu_mcp.backends.base import VmBackend, VmDisk, VmState
+from qemu_mcp.backends.job import Job
 from qemu_mcp.config import HostSpec
 from qemu_mcp.errors import CommandTimeout, ConfirmationRequired, NotFound
+from qemu_mcp.host import fs, qemu_img
 from qemu_mcp.models import ManageDetails
-from qemu_mcp.ops.manage.interface import VmBackend, VmDisk, VmState
-from qemu_mcp.ops.manage.job import Job
 from qemu_mcp.ops.manage.request import ManageRequest
 from qemu_mcp.parsers.path_status import parse_path_status
 from qemu_mcp.parsers.qemu_img import virtual_size

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from qemu_mcp import sizes
-from qemu_mcp.commands import fs, qemu_img
+from qemu_mcp.backends.base import VmDisk, VmState
 from qemu_mcp.errors import CommandFailed, Conflict, InvalidInput, NotFound
+from qemu_mcp.host import fs, qemu_img
 from qemu_mcp.ops import guard
 from qemu_mcp.ops.manage.call import (
     Call,
@@ -15,7 +16,6 @@ from qemu_mcp.ops.manage.call import (
     require_consent,
     stop_guest,
 )
-from qemu_mcp.ops.manage.interface import VmDisk, VmState
 from qemu_mcp.ops.manage.request import ManageRequest
 
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 import posixpath
 
 from qemu_mcp import sizes
-from qemu_mcp.commands import fs, qemu_img
+from qemu_mcp.backends.base import CreatePlan
+from qemu_mcp.backends.job import Undo
 from qemu_mcp.errors import CommandFailed, Conflict, InvalidInput, NotFound
+from qemu_mcp.host import fs, qemu_img
 from qemu_mcp.ops import guard
 from qemu_mcp.ops.manage.call import (
     Call,
     path_kinds,
     read_back,
 )
-from qemu_mcp.ops.manage.interface import CreatePlan
-from qemu_mcp.ops.manage.job import Undo
 
 
 async def create(call: Call) -> str:

@@ -16,7 +16,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from qemu_mcp.vmconf import Home, VmConf
+from qemu_mcp.backends.qemu.vmconf import Home, VmConf
 
 MACHINE = {"x86_64": "q35", "aarch64": "virt"}
 TCG_CPU = {"aarch64": "cortex-a57"}  # TCG's default for virt is a 32-bit cortex-a15

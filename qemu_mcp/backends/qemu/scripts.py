@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from qemu_mcp import validation
-from qemu_mcp.vmconf import OWN_FILES, Home
+from qemu_mcp.backends.qemu.vmconf import OWN_FILES, Home
 
 # Lines starting with "<marker> " are ours; everything else belongs to the section above.
 READ_SCRIPT = r"""

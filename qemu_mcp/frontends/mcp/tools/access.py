@@ -11,9 +11,9 @@ from mcp.types import ListToolsResult
 
 from qemu_mcp import levels
 from qemu_mcp.auth import Principal
+from qemu_mcp.frontends.mcp.tools.common import principal_of
 from qemu_mcp.ops.fleet import Fleet
 from qemu_mcp.policy import any_host_may_mutate
-from qemu_mcp.tools.common import principal_of
 
 
 def may_mutate(fleet: Fleet, who: Principal) -> bool:

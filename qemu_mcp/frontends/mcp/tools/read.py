@@ -7,11 +7,20 @@ from typing import Annotated, Literal
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
+from qemu_mcp.frontends.mcp.tools.common import (
+    Host,
+    SshKey,
+    SshPort,
+    SshPwd,
+    SshUser,
+    answer,
+    fleet_of,
+    tool_annotations,
+)
 from qemu_mcp.models import HostInfoResult, ListHostsResult, ListVmsResult, VmInfoResult
 from qemu_mcp.ops import hosts as host_ops
 from qemu_mcp.ops import vms as vm_ops
 from qemu_mcp.ops.fleet import HostRef
-from qemu_mcp.tools.common import Host, SshKey, SshPort, SshPwd, SshUser, answer, fleet_of, tool_annotations
 
 
 def register(server: MCPServer) -> None:

@@ -26,21 +26,15 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from qemu_mcp.commands import qemu_host
-from qemu_mcp.config import HostSpec
-from qemu_mcp.errors import CommandFailed, Conflict, HostUnreachable, InvalidInput, NotFound, QemuMcpError
-from qemu_mcp.models import VmStatus
-from qemu_mcp.ops.fleet import Fleet
-from qemu_mcp.ops.manage.accel import decide_accel
-from qemu_mcp.ops.manage.firmware import EMULATOR_PACKAGE, pick_firmware, read_firmware
-from qemu_mcp.ops.manage.interface import BackendDefaults, CreateFacts, CreatePlan, VmDisk, VmState
-from qemu_mcp.ops.manage.job import Job, Undo
-from qemu_mcp.ops.qemu_read import QemuVm, build_vm, qmp_status, vm_dir_of
-from qemu_mcp.parsers.qemu_host import listening_ports, parse_key_values, parse_read
-from qemu_mcp.qemu_argv import MACHINE, MAX_VNC_DISPLAY, VNC_BASE_PORT, build_argv, kvm_probe_argv
-from qemu_mcp.qmp import QMPClient
-from qemu_mcp.transport.base import CommandResult
-from qemu_mcp.vmconf import (
+from qemu_mcp.backends.accel import AccelVerdicts, decide_accel
+from qemu_mcp.backends.base import BackendDefaults, CreateFacts, CreatePlan, VmDisk, VmState
+from qemu_mcp.backends.firmware import EMULATOR_PACKAGE, pick_firmware, read_firmware
+from qemu_mcp.backends.job import Job, Undo
+from qemu_mcp.backends.qemu import scripts as qemu_host
+from qemu_mcp.backends.qemu.argv import MACHINE, MAX_VNC_DISPLAY, VNC_BASE_PORT, build_argv, kvm_probe_argv
+from qemu_mcp.backends.qemu.qmp import QMPClient
+from qemu_mcp.backends.qemu.read import QemuVm, build_vm, qmp_status, vm_dir_of
+from qemu_mcp.backends.qemu.vmconf import (
     DEFAULT_DISK,
     EFI_VARS,
     MAX_SOCKET_PATH,
@@ -51,6 +45,11 @@ from qemu_mcp.vmconf import (
     parse,
     render,
 )
+from qemu_mcp.config import HostSpec
+from qemu_mcp.errors import CommandFailed, Conflict, HostUnreachable, InvalidInput, NotFound, QemuMcpError
+from qemu_mcp.models import VmStatus
+from qemu_mcp.parsers.qemu_host import listening_ports, parse_key_values, parse_read
+from qemu_mcp.transport.base import CommandResult
 
 QMP_TIMEOUT = 10.0
 START_TIMEOUT = 60.0
@@ -68,8 +67,8 @@ def _vnc_taken(result: CommandResult) -> bool:
 class QemuBackend(BackendDefaults):
     kind = "qemu"
 
-    def __init__(self, fleet: Fleet, spec: HostSpec, vm_dir: str | None = None) -> None:
-        self.fleet = fleet
+    def __init__(self, verdicts: AccelVerdicts, spec: HostSpec, vm_dir: str | None = None) -> None:
+        self.verdicts = verdicts
         self.spec = spec
         self.vm_dir = vm_dir_of(spec, vm_dir)
         self._vms: dict[str, QemuVm] = {}  # what the last read showed, per VM
@@ -201,7 +200,7 @@ class QemuBackend(BackendDefaults):
                 return f"/dev/kvm {why} for the SSH user (add it to group kvm)"
             return await self._probe_kvm(job, arch)
 
-        accel = await decide_accel(self.fleet, self.spec, job, arch, self.kind, probe)
+        accel = await decide_accel(self.verdicts, self.spec, job, arch, self.kind, probe)
         return CreateFacts(accel="kvm" if accel == "kvm" else "qemu", network=None, firmware=firmware)
 
     async def _probe_kvm(self, job: Job, arch: str) -> str:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 
-from qemu_mcp.commands import fs
+from qemu_mcp.backends.job import Job
 from qemu_mcp.errors import NotFound
-from qemu_mcp.ops.manage.job import Job
+from qemu_mcp.host import fs
 from qemu_mcp.parsers.path_status import parse_path_status
 from qemu_mcp.transport.base import CommandResult
 

@@ -9,11 +9,20 @@ from mcp.server.mcpserver.exceptions import ResourceError
 from pydantic import Field
 
 from qemu_mcp.errors import QemuMcpError
+from qemu_mcp.frontends.mcp.tools.common import (
+    Host,
+    SshKey,
+    SshPort,
+    SshPwd,
+    SshUser,
+    answer,
+    fleet_of,
+    tool_annotations,
+)
 from qemu_mcp.models_monitor import HostStatsResult, MonitorResult, MonitorSample
 from qemu_mcp.ops import host_io as host_io_ops
 from qemu_mcp.ops import monitor as monitor_ops
 from qemu_mcp.ops.fleet import HostRef
-from qemu_mcp.tools.common import Host, SshKey, SshPort, SshPwd, SshUser, answer, fleet_of, tool_annotations
 
 MetricWord = Literal["cpu", "memory", "disk", "network", "all"]
 

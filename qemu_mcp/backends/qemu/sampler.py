@@ -23,16 +23,16 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from qemu_mcp.commands import qemu_host
+from qemu_mcp.backends.counters import GONE, DiskCounters, MemoryCounters, NetCounters, RawCounters
+from qemu_mcp.backends.qemu import scripts as qemu_host
+from qemu_mcp.backends.qemu.argv import parse_runtime
+from qemu_mcp.backends.qemu.qmp import QMPClient
+from qemu_mcp.backends.qemu.vmconf import ConfError, Home, VmConf, parse
 from qemu_mcp.config import HostSpec
 from qemu_mcp.errors import CommandFailed, QemuMcpError
 from qemu_mcp.models_monitor import Metric
-from qemu_mcp.ops.sampler import GONE, DiskCounters, MemoryCounters, NetCounters, RawCounters
 from qemu_mcp.parsers.qemu_host import RawSample, parse_io, parse_sample, parse_stat, parse_status_kib
-from qemu_mcp.qemu_argv import parse_runtime
-from qemu_mcp.qmp import QMPClient
 from qemu_mcp.transport.base import Runner
-from qemu_mcp.vmconf import ConfError, Home, VmConf, parse
 
 NS = 1_000_000_000
 # QMP query-status -> the state words the monitor loop knows (libvirt's).

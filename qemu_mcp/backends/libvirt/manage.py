@@ -16,31 +16,26 @@ import secrets
 
 from lxml import etree
 
-from qemu_mcp.commands import virsh
-from qemu_mcp.config import HostSpec
-from qemu_mcp.domain_xml_builder import (
+from qemu_mcp.backends.accel import AccelVerdicts, decide_accel
+from qemu_mcp.backends.base import BackendDefaults, CreateFacts, CreatePlan, VmDisk, VmState
+from qemu_mcp.backends.firmware import EMULATOR_PACKAGE, pick_firmware, read_firmware
+from qemu_mcp.backends.job import Check, Job, Undo, failure_detail
+from qemu_mcp.backends.libvirt import virsh
+from qemu_mcp.backends.libvirt.domain_xml_builder import (
     MACHINE,
     DomainSpec,
     Firmware,
     build_domain_xml,
     build_kvm_probe_xml,
 )
+from qemu_mcp.backends.libvirt.errors import NOT_FOUND_MARKS, UNUSABLE_MARKS, LibvirtUnusable
+from qemu_mcp.backends.libvirt.states import STATUS_OF_STATE
+from qemu_mcp.config import HostSpec
 from qemu_mcp.errors import NotFound
 from qemu_mcp.models import VmStatus
-from qemu_mcp.ops.fleet import Fleet
-from qemu_mcp.ops.libvirt_read import (
-    NOT_FOUND_MARKS,
-    STATUS_OF_STATE,
-    UNUSABLE_MARKS,
-    LibvirtUnusable,
-)
-from qemu_mcp.ops.manage.accel import decide_accel
-from qemu_mcp.ops.manage.firmware import EMULATOR_PACKAGE, pick_firmware, read_firmware
-from qemu_mcp.ops.manage.interface import BackendDefaults, CreateFacts, CreatePlan, VmDisk, VmState
-from qemu_mcp.ops.manage.job import Check, Job, Undo, failure_detail
 from qemu_mcp.parsers.domain_xml import parse_domain_xml
 from qemu_mcp.parsers.dominfo import flag, parse_dominfo
-from qemu_mcp.parsers.sections import split_sections
+from qemu_mcp.parsers.sections import new_marker, split_sections
 from qemu_mcp.parsers.virsh_list import parse_name_lines
 from qemu_mcp.transport.base import CommandResult
 
@@ -100,8 +95,8 @@ def referenced_files(root: etree._Element) -> set[str]:
 class LibvirtBackend(BackendDefaults):
     kind = "libvirt"
 
-    def __init__(self, fleet: Fleet, spec: HostSpec) -> None:
-        self.fleet = fleet
+    def __init__(self, verdicts: AccelVerdicts, spec: HostSpec) -> None:
+        self.verdicts = verdicts
         self.spec = spec
 
     def _virsh(self, *commands: list[str], marker: str | None = None) -> list[str]:
@@ -120,7 +115,7 @@ class LibvirtBackend(BackendDefaults):
     # ---- reading
 
     async def inspect(self, job: Job, name: str) -> VmState | None:
-        marker = virsh.new_marker()
+        marker = new_marker()
         result = await job.read(
             f"reading '{name}'",
             self._virsh(virsh.dumpxml_inactive(name), virsh.domstate(name), virsh.dominfo(name), marker=marker),
@@ -169,7 +164,7 @@ class LibvirtBackend(BackendDefaults):
         users: dict[str, list[str]] = {p: [] for p in paths}
         if not uuids:
             return users
-        marker = virsh.new_marker()
+        marker = new_marker()
         dumped = await job.read(
             "reading the other VMs' disks", self._virsh(*(virsh.dumpxml(u) for u in uuids), marker=marker)
         )
@@ -188,7 +183,7 @@ class LibvirtBackend(BackendDefaults):
 
     async def prepare_create(self, job: Job, plan: CreatePlan) -> CreateFacts:
         arch, machine = plan.arch, MACHINE[plan.arch]
-        marker = virsh.new_marker()
+        marker = new_marker()
         batch = self._virsh(
             virsh.net_info(DEFAULT_NETWORK),
             virsh.domcapabilities("qemu", arch, machine),
@@ -219,7 +214,7 @@ class LibvirtBackend(BackendDefaults):
                 return f"libvirt offers no KVM for {arch} on this host"
             return await self._probe_kvm(job, arch)
 
-        accel = await decide_accel(self.fleet, self.spec, job, arch, self.kind, probe)
+        accel = await decide_accel(self.verdicts, self.spec, job, arch, self.kind, probe)
         return "kvm" if accel == "kvm" else "qemu"
 
     async def _probe_kvm(self, job: Job, arch: str) -> str:

@@ -15,8 +15,8 @@ import posixpath
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from qemu_mcp.backends.job import Job
 from qemu_mcp.models import DiskInfo, VmConfig, VmStatus
-from qemu_mcp.ops.manage.job import Job
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,13 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from qemu_mcp import __version__, cli_manage, cli_monitor, cli_safety
+from qemu_mcp import __version__
 from qemu_mcp.config import load_inventory
 from qemu_mcp.errors import InvalidInput, QemuMcpError
+from qemu_mcp.frontends.cli import manage as cli_manage
+from qemu_mcp.frontends.cli import monitor as cli_monitor
+from qemu_mcp.frontends.cli import render
+from qemu_mcp.frontends.cli import safety as cli_safety
 from qemu_mcp.ops.fleet import Fleet, HostRef
 
 
@@ -106,12 +110,12 @@ def _console():
 
 def _serve(args: argparse.Namespace) -> int:
     if not args.http:
-        from qemu_mcp.server import serve_stdio
+        from qemu_mcp.frontends.mcp.server import serve_stdio
 
         serve_stdio(args.config)
         return 0
-    from qemu_mcp.http import serve_http
-    from qemu_mcp.server import build_server
+    from qemu_mcp.frontends.mcp.http import serve_http
+    from qemu_mcp.frontends.mcp.server import build_server
 
     inventory = load_inventory(args.config)
     store = inventory.token_store()  # the same store the tools use to name the caller
@@ -218,33 +222,6 @@ def _hosts_check(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _vm_table(vms: list[Any], title: str):
-    from rich.table import Table
-
-    t = Table(title=title)
-    for col in ("host", "name", "status", "arch", "vcpus", "memory MiB", "disks", "autostart"):
-        t.add_column(col, no_wrap=col in ("host", "name"))  # names must stay copy-pasteable
-    colour = {"running": "green", "stopped": "dim", "paused": "yellow", "crashed": "red"}
-    for v in vms:
-        disks = ", ".join(f"{d.target}:{_gib(d.capacity_bytes)}" for d in v.disks if d.device == "disk")
-        c = colour.get(v.status, "white")
-        t.add_row(
-            v.host,
-            v.name,
-            f"[{c}]{v.state}[/]",
-            v.arch or "",
-            str(v.vcpus),
-            str(v.memory),
-            disks,
-            {True: "yes", False: "no", None: "?"}[v.autostart],
-        )
-    return t
-
-
-def _gib(n: int | None) -> str:
-    return "?" if n is None else f"{n / 2**30:.1f}G"
-
-
 def _vm_list(args: argparse.Namespace) -> int:
     from qemu_mcp.ops.vms import list_vms
 
@@ -263,7 +240,7 @@ def _vm_list(args: argparse.Namespace) -> int:
         _dump(data)
         return 1 if data.errors else 0
     console = _console()
-    console.print(_vm_table(data.vms, f"VMs on {data.host} ({data.vm_count})"))
+    console.print(render.vm_table(data.vms, f"VMs on {data.host} ({data.vm_count})"))
     for v in data.vms:
         for note in v.notes:
             console.print(f"[yellow]{v.host}/{v.name}[/]: {note}", highlight=False)
@@ -280,7 +257,7 @@ def _vm_info(args: argparse.Namespace) -> int:
         _dump(vm)
         return 0
     console = _console()
-    console.print(_vm_table([vm], f"{vm.name} ({vm.uuid})"))
+    console.print(render.vm_table([vm], f"{vm.name} ({vm.uuid})"))
     for d in vm.disks:
         console.print(
             f"  disk {d.target} ({d.device}, {d.bus or '?'}): {d.path or '-'} [{d.format or '?'}]",
@@ -301,7 +278,7 @@ def _vm_info(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from qemu_mcp.demo import run_demo
+    from qemu_mcp.frontends.cli.demo import run_demo
 
     return run_demo(args.config)
 

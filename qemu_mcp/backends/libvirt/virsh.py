@@ -7,7 +7,6 @@ virsh here; the whole argv is then quoted once more, for the remote shell, at th
 from __future__ import annotations
 
 import re
-import secrets
 from collections.abc import Sequence
 
 from qemu_mcp import validation
@@ -20,11 +19,6 @@ def quote(word: str) -> str:
     if _SAFE.fullmatch(word):
         return word
     return "'" + word.replace("'", "'\\''") + "'"
-
-
-def new_marker() -> str:
-    """A token no command output will contain by chance; printed between batched commands."""
-    return f"@@qmcp-{secrets.token_hex(6)}@@"
 
 
 def script(commands: Sequence[Sequence[str]], marker: str | None = None) -> str:

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from qemu_mcp.config import load_inventory
+from qemu_mcp.frontends.cli.render import vm_table
 from qemu_mcp.ops.fleet import Fleet, HostRef
 from qemu_mcp.ops.vms import list_vms
 
@@ -16,8 +17,7 @@ from qemu_mcp.ops.vms import list_vms
 async def _run(config: str | None, console: Console) -> int:
     from mcp import Client
 
-    from qemu_mcp.cli import _vm_table
-    from qemu_mcp.server import build_server
+    from qemu_mcp.frontends.mcp.server import build_server
 
     inventory = load_inventory(config)
     fleet = Fleet(inventory)
@@ -25,7 +25,7 @@ async def _run(config: str | None, console: Console) -> int:
         data = await list_vms(fleet, HostRef(host="demo"))
     finally:
         await fleet.close()
-    console.print(_vm_table(data.vms, f"VMs on host 'demo' (libvirt test driver), {data.vm_count} found"))
+    console.print(vm_table(data.vms, f"VMs on host 'demo' (libvirt test driver), {data.vm_count} found"))
 
     console.print("\n[bold]The same, asked by an MCP client[/] (in-process session):")
     async with Client(build_server(inventory)) as client:

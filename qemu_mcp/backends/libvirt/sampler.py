@@ -1,25 +1,18 @@
-"""Raw counters of one VM, read with ONE remote command per reading, behind a small interface.
-
-`Sampler` is what the monitor loop needs from a backend. The libvirt sampler reads
-`virsh domstats` (+ `domid`, to see restarts) in one virsh process. The plain-QEMU sampler
-(ops.qemu_sampler) fills the same RawCounters from one read of /proc/<pid>/{stat,status,io},
-the tap counters and QMP query-blockstats: run_id = pid + process start time, state from
-QMP query-status ("shut off" when the process is gone, "gone" when the VM is).
-"""
+"""The libvirt sampler: `virsh domstats` (+ `domid`, to see restarts) in one virsh process."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
-from qemu_mcp.commands import virsh
+from qemu_mcp.backends.counters import GONE, STOPPED_STATES, DiskCounters, MemoryCounters, NetCounters, RawCounters
+from qemu_mcp.backends.libvirt import virsh
+from qemu_mcp.backends.libvirt.errors import NOT_FOUND_MARKS, check_batch
 from qemu_mcp.config import HostSpec
 from qemu_mcp.errors import CommandFailed
 from qemu_mcp.models_monitor import Metric
-from qemu_mcp.ops.libvirt_read import NOT_FOUND_MARKS, _check_batch
 from qemu_mcp.parsers.domid import parse_domid
 from qemu_mcp.parsers.domstats import (
     block_devices,
@@ -29,78 +22,8 @@ from qemu_mcp.parsers.domstats import (
     parse_domstats,
     state_name,
 )
-from qemu_mcp.parsers.sections import split_sections
+from qemu_mcp.parsers.sections import new_marker, split_sections
 from qemu_mcp.transport.base import Runner
-
-GONE = "gone"  # the domain no longer exists (a transient VM was destroyed, or it was undefined)
-STOPPED_STATES = ("shut off", "crashed", GONE)
-
-
-@dataclass(frozen=True)
-class DiskCounters:
-    name: str
-    path: str | None = None
-    rd_bytes: int | None = None
-    wr_bytes: int | None = None
-    rd_reqs: int | None = None
-    wr_reqs: int | None = None
-    capacity: int | None = None
-    allocation: int | None = None
-    physical: int | None = None
-
-
-@dataclass(frozen=True)
-class NetCounters:
-    name: str
-    rx_bytes: int | None = None
-    rx_pkts: int | None = None
-    rx_errs: int | None = None
-    rx_drop: int | None = None
-    tx_bytes: int | None = None
-    tx_pkts: int | None = None
-    tx_errs: int | None = None
-    tx_drop: int | None = None
-
-
-@dataclass(frozen=True)
-class MemoryCounters:
-    """KiB, as the balloon reports them."""
-
-    current: int | None = None
-    maximum: int | None = None
-    available: int | None = None
-    unused: int | None = None
-    usable: int | None = None
-    rss: int | None = None
-
-
-@dataclass(frozen=True)
-class RawCounters:
-    """One reading. Times: `started`/`taken_at` on the event loop's clock, `wall` in UTC."""
-
-    started: float
-    taken_at: float
-    wall: datetime
-    state: str  # libvirt's state word ("running", "paused", "shut off", ...) or GONE
-    run_id: str | None = None  # changes whenever the VM (re)starts
-    vcpus: int | None = None
-    cpu_time_ns: int | None = None  # whole QEMU process
-    cpu_user_ns: int | None = None
-    cpu_system_ns: int | None = None
-    vcpu_time_ns: int | None = None  # sum over vCPU threads
-    memory: MemoryCounters | None = None
-    disks: tuple[DiskCounters, ...] = field(default_factory=tuple)
-    nets: tuple[NetCounters, ...] = field(default_factory=tuple)
-
-    @property
-    def stopped(self) -> bool:
-        return self.state in STOPPED_STATES
-
-
-class Sampler(Protocol):
-    """Reads one VM's counters; each read is one remote command. Backends: libvirt, plain QEMU."""
-
-    async def read(self) -> RawCounters: ...
 
 
 def _i(d: dict[str, Any], key: str) -> int | None:
@@ -177,7 +100,7 @@ class LibvirtSampler:
         self, runner: Runner, spec: HostSpec, name: str, metrics: Sequence[Metric], timeout: float
     ) -> None:
         self.runner, self.spec, self.name, self.timeout = runner, spec, name, timeout
-        self.marker = virsh.new_marker()
+        self.marker = new_marker()
         self.argv = virsh.virsh(
             spec.libvirt_uri, [virsh.domstats_groups(name, metrics), virsh.domid(name)], self.marker
         )
@@ -191,10 +114,10 @@ class LibvirtSampler:
         if not stats_s:
             if any(m in result.stderr for m in NOT_FOUND_MARKS):
                 return RawCounters(started=started, taken_at=taken_at, wall=wall, state=GONE)
-            _check_batch(result, self.spec, f"reading the stats of domain '{self.name}'")
+            check_batch(result, self.spec, f"reading the stats of domain '{self.name}'")
         domains = parse_domstats(stats_s)
         if len(domains) != 1:
-            _check_batch(result, self.spec, f"reading the stats of domain '{self.name}'")
+            check_batch(result, self.spec, f"reading the stats of domain '{self.name}'")
             raise CommandFailed(
                 f"virsh domstats for domain '{self.name}' on host '{self.spec.name}' printed "
                 f"{len(domains)} domains instead of one",

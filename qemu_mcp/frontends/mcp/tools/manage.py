@@ -8,12 +8,22 @@ from mcp.server.mcpserver import Context, Elicit, ElicitationResult, MCPServer, 
 from pydantic import Field
 
 from qemu_mcp.errors import QemuMcpError
+from qemu_mcp.frontends.mcp.tools.common import (
+    Host,
+    SshKey,
+    SshPort,
+    SshPwd,
+    SshUser,
+    answer,
+    caller,
+    fleet_of,
+    tool_annotations,
+)
+from qemu_mcp.frontends.mcp.tools.confirm import ConfirmAnswer, ask, consent_from
 from qemu_mcp.models import ManageVmResult
 from qemu_mcp.ops import manage as manage_ops
 from qemu_mcp.ops.fleet import HostRef
 from qemu_mcp.ops.manage import Consent
-from qemu_mcp.tools.common import Host, SshKey, SshPort, SshPwd, SshUser, answer, caller, fleet_of, tool_annotations
-from qemu_mcp.tools.confirm import ConfirmAnswer, ask, consent_from
 
 Action = Literal["create", "start", "stop", "reboot", "delete", "modify"]
 

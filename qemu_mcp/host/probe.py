@@ -6,8 +6,7 @@ No user text is interpolated: the libvirt URI is passed as the script's position
 from __future__ import annotations
 
 from qemu_mcp import validation
-
-SECTION = "@@qmcp-probe@@"
+from qemu_mcp.parsers.probe import SECTION
 
 # Output: key=value lines, then (if virsh works) SECTION, `virsh nodeinfo`, SECTION, `virsh version`.
 PROBE_SCRIPT = r"""

@@ -1,4 +1,4 @@
-"""The MCP server: owns the Fleet for its lifetime; tools live in `qemu_mcp.tools.*` (thin, over ops)."""
+"""The MCP server: owns the Fleet for its lifetime; tools live in `qemu_mcp.frontends.mcp.tools.*` (thin, over ops)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from mcp.server.mcpserver import MCPServer
 
 from qemu_mcp import __version__
 from qemu_mcp.config import Inventory, load_inventory
+from qemu_mcp.frontends.mcp.tools import manage, monitor, read
+from qemu_mcp.frontends.mcp.tools.access import HideMutatingTools
 from qemu_mcp.ops.fleet import Fleet
-from qemu_mcp.tools import manage, monitor, read
-from qemu_mcp.tools.access import HideMutatingTools
 
 INSTRUCTIONS = """\
 Manage QEMU/KVM virtual machines on the hosts in this server's inventory (local or over SSH).

@@ -2,78 +2,33 @@
 
 from __future__ import annotations
 
-from qemu_mcp.commands import listing, virsh
+from qemu_mcp.backends.libvirt import listing, virsh
+from qemu_mcp.backends.libvirt.errors import NOT_FOUND_MARKS, check_batch, error_lines
+from qemu_mcp.backends.libvirt.states import STATUS_OF_STATE
 from qemu_mcp.config import HostSpec
-from qemu_mcp.errors import CommandFailed, NotFound
+from qemu_mcp.errors import NotFound
 from qemu_mcp.models import DiskInfo, VmDetail, VmInfo, VmStatus
 from qemu_mcp.parsers.domain_xml import DomainDefinition, parse_domain_xml
 from qemu_mcp.parsers.dominfo import flag, parse_dominfo
 from qemu_mcp.parsers.domstats import block_devices, cpu_time_ns, domstat_int, parse_domstats, state_name
-from qemu_mcp.parsers.sections import split_sections
+from qemu_mcp.parsers.sections import new_marker, split_sections
 from qemu_mcp.parsers.virsh_list import parse_name_lines
-from qemu_mcp.transport.base import CommandResult, Runner
-
-STATUS_OF_STATE: dict[str, VmStatus] = {
-    "running": "running",
-    "idle": "running",  # blocked on I/O: still running
-    "paused": "paused",
-    "in shutdown": "shutting-down",
-    "shut off": "stopped",
-    "crashed": "crashed",
-    "pmsuspended": "suspended",
-}
-NOT_FOUND_MARKS = ("failed to get domain", "Domain not found", "domain not found")
-UNUSABLE_MARKS = ("failed to connect to the hypervisor", "not found", "No such file or directory")
-
-
-class LibvirtUnusable(CommandFailed):
-    """virsh is missing or cannot reach libvirtd: a backend=auto host may be a plain-QEMU host."""
-
-
-# Lines a failing virsh, env or sh prints. Other stderr (a login shell's rc-file noise, e.g. pyenv's
-# racing rehash) must never be mistaken for a virsh failure.
-ERROR_PREFIXES = ("error:", "env:", "sh:", "virsh:")
-
-
-def _errors(result: CommandResult) -> list[str]:
-    return [ln for ln in result.stderr.splitlines() if ln.startswith(ERROR_PREFIXES)]
-
-
-def _check_batch(result: CommandResult, spec: HostSpec, what: str) -> None:
-    """virsh keeps going after a failed command in a batch; its errors are on stderr."""
-    errs = _errors(result)
-    if result.exit_status == 127 or any(m in line for line in errs for m in UNUSABLE_MARKS):
-        raise LibvirtUnusable(
-            f"libvirt is not usable on host '{spec.name}' at {spec.libvirt_uri} "
-            f"(virsh exit {result.exit_status}: {' '.join(errs) or result.stderr.strip()}); "
-            "check that libvirt-clients is installed and libvirtd is running, or set backend: qemu",
-            host=spec.name,
-            exit_status=result.exit_status,
-            stderr=result.stderr,
-        )
-    if errs or result.exit_status != 0:
-        detail = " ".join(errs) or result.stderr.strip() or "no output"
-        raise CommandFailed(
-            f"{what} failed on host '{spec.name}' (virsh exit {result.exit_status}: {detail})",
-            host=spec.name,
-            exit_status=result.exit_status,
-            stderr=result.stderr,
-        )
+from qemu_mcp.transport.base import Runner
 
 
 async def list_domains(runner: Runner, spec: HostSpec) -> list[VmInfo]:
-    """Every domain on the host, in one round trip (see qemu_mcp.commands.listing)."""
-    marker = virsh.new_marker()
+    """Every domain on the host, in one round trip (see qemu_mcp.backends.libvirt.listing)."""
+    marker = new_marker()
     result = await runner.run(listing.list_all_domains(spec.libvirt_uri, marker), read_only=True)
     if not result.stdout.strip() or (result.exit_status != 0 and marker not in result.stdout):
-        _check_batch(result, spec, "listing domains")
+        check_batch(result, spec, "listing domains")
         return []  # no output and no error: no domains
     head = result.stdout.split(f"\n{marker}\n", 1)[0]
     uuids = [u for u in parse_name_lines(head) if u.strip()]
     sections = split_sections(result.stdout, marker, listing.FIXED_SECTIONS + len(uuids))
     _uuids, autostart_s, persistent_s, stats_s = sections[: listing.FIXED_SECTIONS]
-    if not stats_s.strip() and _errors(result):
-        _check_batch(result, spec, "listing domains")
+    if not stats_s.strip() and error_lines(result):
+        check_batch(result, spec, "listing domains")
     autostart, persistent = set(parse_name_lines(autostart_s)), set(parse_name_lines(persistent_s))
     stats = parse_domstats(stats_s)
     vms: list[VmInfo] = []
@@ -95,7 +50,7 @@ async def list_domains(runner: Runner, spec: HostSpec) -> list[VmInfo]:
 
 async def describe_domain(runner: Runner, spec: HostSpec, name: str) -> VmDetail:
     """One domain with its XML, in one round trip."""
-    marker = virsh.new_marker()
+    marker = new_marker()
     result = await runner.run(
         virsh.virsh(
             spec.libvirt_uri, [virsh.dumpxml(name), virsh.domstats(name), virsh.dominfo(name)], marker
@@ -106,10 +61,10 @@ async def describe_domain(runner: Runner, spec: HostSpec, name: str) -> VmDetail
     if not xml.strip():
         if any(m in result.stderr for m in NOT_FOUND_MARKS):
             raise NotFound(
-                f"domain '{name}' not found on host '{spec.name}' (virsh: {' '.join(_errors(result))}); "
+                f"domain '{name}' not found on host '{spec.name}' (virsh: {' '.join(error_lines(result))}); "
                 "list_vms shows the names that exist"
             )
-        _check_batch(result, spec, f"reading domain '{name}'")
+        check_batch(result, spec, f"reading domain '{name}'")
     d = parse_domain_xml(xml)
     info = parse_dominfo(info_s)
     vm = build_vm(

@@ -1,4 +1,4 @@
-"""The plain-QEMU read path: VMs live in <vm_dir>/<name>/ (see qemu_mcp.vmconf), read in ONE command.
+"""The plain-QEMU read path: VMs live in <vm_dir>/<name>/ (see qemu_mcp.backends.qemu.vmconf), read in ONE command.
 
 A VM runs when its pidfile names a live process whose command line is that VM's qemu: a
 qemu-system-* with `-uuid <its uuid>` (without a readable vm.conf: `-pidfile <its pidfile>`).
@@ -14,15 +14,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from qemu_mcp import validation
-from qemu_mcp.commands import qemu_host, virsh
+from qemu_mcp.backends.qemu import scripts as qemu_host
+from qemu_mcp.backends.qemu.argv import VNC_BASE_PORT, Runtime, parse_runtime
+from qemu_mcp.backends.qemu.qmp import QMPClient
+from qemu_mcp.backends.qemu.vmconf import ConfError, Home, VmConf, parse
 from qemu_mcp.config import HostSpec
 from qemu_mcp.errors import CommandFailed, NotFound, QemuMcpError
 from qemu_mcp.models import DiskInfo, GraphicsInfo, NicInfo, VmDetail, VmInfo, VmStatus
 from qemu_mcp.parsers.qemu_host import FileFacts, RawVm, parse_read
-from qemu_mcp.qemu_argv import VNC_BASE_PORT, Runtime, parse_runtime
-from qemu_mcp.qmp import QMPClient
+from qemu_mcp.parsers.sections import new_marker
 from qemu_mcp.transport.base import Runner
-from qemu_mcp.vmconf import ConfError, Home, VmConf, parse
 
 # QMP query-status words -> our status.
 STATUS_OF_QMP: dict[str, VmStatus] = {
@@ -146,7 +147,7 @@ async def read_vms(
     runner: Runner, spec: HostSpec, vm_dir: str, names: Sequence[str] = (), *, clean: bool = False
 ) -> list[QemuVm]:
     """The VMs below vm_dir (all, or those named), in one command."""
-    marker = virsh.new_marker()
+    marker = new_marker()
     result = await runner.run(qemu_host.read_vms(vm_dir, marker, names, clean=clean), read_only=True)
     if result.exit_status != 0:
         raise CommandFailed(
