@@ -11,6 +11,7 @@ import asyncio
 import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
 from qemu_mcp import validation
 from qemu_mcp.backends.counters import GONE, RawCounters, Sampler
@@ -158,44 +159,23 @@ async def run_series(
     )
     # Anchored where the baseline reading ended (it may include opening the SSH connection), so
     # sample 1 covers about one interval, like the others.
-    start, prev, k = first.taken_at, first, 0
-    elapsed_sum = 0.0
+    schedule = _Schedule(first.taken_at, interval)
+    prev, elapsed_sum = first, 0.0
     while count == 0 or data.samples < count:
-        k += 1
-        late = loop.time() - (start + k * interval)
-        if late > 0:  # the previous reading overran this slot: skip the slots already gone by
-            missed = math.ceil(late / interval) if late >= interval else 0
-            k += missed
-            data.timing.skipped += missed
-        due = start + k * interval
-        if k * interval > max_duration + 1e-6:
+        due = schedule.next_slot(loop.time(), data.timing)
+        if schedule.k * interval > max_duration + 1e-6:
             data.ended = "max-duration"
             data.note = f"stopped at the maximum duration of {max_duration:g} s"
             break
         await asyncio.sleep(max(0.0, due - loop.time()))
-        try:
-            cur = await sampler.read()
-        except HostError as e:
-            if data.samples == 0:
-                raise
-            data.ended, data.note = "host-error", f"sampling stopped after {data.samples} sample(s): {e}"
-            break
-        if cur.stopped:
-            what = "no longer exists" if cur.state == GONE else f"is {cur.state}"
-            data.ended = "vm-stopped"
-            data.note = (
-                f"VM '{vm_name}' {what} (seen at {cur.wall.isoformat(timespec='seconds')}): "
-                f"the series ends after {data.samples} sample(s)"
-            )
+        cur = await _read_or_end(sampler, data)
+        if cur is None or _ended_by_stop(cur, data, vm_name):
             break
         sample = build_sample(
             prev, cur, metrics, host=host, vm_name=vm_name, index=data.samples + 1, lag=cur.started - due
         )
-        data.add(sample)
-        data.resets += sample.counter_reset
         elapsed_sum += sample.elapsed_s
-        data.timing.max_lag_s = max(data.timing.max_lag_s, sample.lag_s)
-        data.timing.mean_elapsed_s = round(elapsed_sum / data.samples, 3)
+        _record_sample(data, sample, elapsed_sum)
         if on_sample is not None:
             on_sample(sample)
         if progress is not None:
@@ -204,6 +184,59 @@ async def run_series(
     if data.resets and data.note is None:
         data.note = f"the VM restarted during the series ({data.resets} sample(s) without rates)"
     return data
+
+
+@dataclass
+class _Schedule:
+    """Reading k is due at start + k*interval."""
+
+    start: float
+    interval: float
+    k: int = 0
+
+    def next_slot(self, now: float, timing: MonitorTiming) -> float:
+        """Move to the next reading and return when it is due. If the previous reading overran
+        this slot, skip the slots already gone by (counted in timing.skipped)."""
+        self.k += 1
+        late = now - (self.start + self.k * self.interval)
+        if late > 0:
+            missed = math.ceil(late / self.interval) if late >= self.interval else 0
+            self.k += missed
+            timing.skipped += missed
+        return self.start + self.k * self.interval
+
+
+async def _read_or_end(sampler: Sampler, data: MonitorData) -> RawCounters | None:
+    """The next reading; None when a host error ends a series that has samples already (the
+    error is raised when there are none)."""
+    try:
+        return await sampler.read()
+    except HostError as e:
+        if data.samples == 0:
+            raise
+        data.ended, data.note = "host-error", f"sampling stopped after {data.samples} sample(s): {e}"
+        return None
+
+
+def _ended_by_stop(cur: RawCounters, data: MonitorData, vm_name: str) -> bool:
+    """True (and the series' end noted) when the VM stopped or vanished since the last reading."""
+    if not cur.stopped:
+        return False
+    what = "no longer exists" if cur.state == GONE else f"is {cur.state}"
+    data.ended = "vm-stopped"
+    data.note = (
+        f"VM '{vm_name}' {what} (seen at {cur.wall.isoformat(timespec='seconds')}): "
+        f"the series ends after {data.samples} sample(s)"
+    )
+    return True
+
+
+def _record_sample(data: MonitorData, sample: MonitorSample, elapsed_sum: float) -> None:
+    """Count a sample in the series and in its timing (elapsed_sum: of every sample so far)."""
+    data.add(sample)
+    data.resets += sample.counter_reset
+    data.timing.max_lag_s = max(data.timing.max_lag_s, sample.lag_s)
+    data.timing.mean_elapsed_s = round(elapsed_sum / data.samples, 3)
 
 
 async def latest_sample(fleet: Fleet, host: str, name: str) -> LatestSample:

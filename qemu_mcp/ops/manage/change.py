@@ -73,38 +73,65 @@ async def delete(call: Call) -> str:
 
 
 async def modify(call: Call) -> str:
-    req, job, backend, details = call.req, call.job, call.backend, call.details
+    req, job = call.req, call.job
     vm = await existing(call)
+    details = call.details
     details.requested = {"memory_mib": req.memory_mib, "vcpus": req.vcpus}
-
-    disk: VmDisk | None = None
-    grow_to: int | None = None
-    capacity: int | None = None
-    if req.disk is not None:
-        assert req.disk.size_bytes is not None
-        disk = _pick_disk(call, vm, req.disk.path)
-        if call.policy is not None:
-            await guard.check_paths(job, call.policy, {"disk image": disk.path})
-        capacity = await image_size(call, disk)
-        details.before = vm.config({disk.path or "": capacity})
-        details.requested |= {"disk_target": disk.target, "disk_size_bytes": req.disk.size_bytes}
-        if req.disk.size_bytes < capacity:
-            raise InvalidInput(
-                f"disk {disk.target} ({disk.path}) of {call.where} is {sizes.human(capacity)}; "
-                f"{sizes.human(req.disk.size_bytes)} would shrink it, which is refused (it destroys "
-                "the data beyond the new end); give a size of at least the current one"
-            )
-        if req.disk.size_bytes == capacity:
-            job.note(f"disk {disk.target} is already {sizes.human(capacity)}: unchanged")
-        else:
-            grow_to = req.disk.size_bytes
-
-    restart_needed = vm.running and (
-        (req.memory_mib is not None and req.memory_mib != vm.memory_mib)
-        or (req.vcpus is not None and req.vcpus != vm.vcpus)
-    )
+    disk, grow_to = await _disk_change(call, vm) if req.disk is not None else (None, None)
+    restart_needed = vm.running and _config_changes(req, vm)
     restart = restart_needed and require_consent(call, vm)
+    await _apply(call, vm, disk, grow_to)
+    changes = _change_words(req, disk, grow_to)
+    if req.dry_run:
+        if restart:
+            await stop_guest(call, force=req.force, then="")
+            await call.backend.start(job, vm.name)
+        return f"would modify {call.where}: {changes}" + (", then restart it" if restart else "")
+    await _verify(call, disk)
+    job.commit()  # the configuration is verified: a failed restart below must not revert it
+    if restart:
+        state = await _restart(call, vm)
+        return f"modified {call.where}: {changes}; restarted it to apply, it is {state}"
+    if restart_needed:
+        details.restart_required = True
+        job.note("the guest is running: the new memory/vCPUs apply at its next boot (pass confirm=true to "
+                 "restart it now)")  # fmt: skip
+        return f"modified {call.where}: {changes}; the memory/vCPU change applies at its next boot"
+    return f"modified {call.where}: {changes}"
 
+
+async def _disk_change(call: Call, vm: VmState) -> tuple[VmDisk, int | None]:
+    """The disk to grow and its new size (None: already that size); a shrink is refused here,
+    before anything changes."""
+    assert call.req.disk is not None and call.req.disk.size_bytes is not None
+    want = call.req.disk.size_bytes
+    disk = _pick_disk(call, vm, call.req.disk.path)
+    if call.policy is not None:
+        await guard.check_paths(call.job, call.policy, {"disk image": disk.path})
+    capacity = await image_size(call, disk)
+    call.details.before = vm.config({disk.path or "": capacity})
+    call.details.requested |= {"disk_target": disk.target, "disk_size_bytes": want}
+    if want < capacity:
+        raise InvalidInput(
+            f"disk {disk.target} ({disk.path}) of {call.where} is {sizes.human(capacity)}; "
+            f"{sizes.human(want)} would shrink it, which is refused (it destroys "
+            "the data beyond the new end); give a size of at least the current one"
+        )
+    if want == capacity:
+        call.job.note(f"disk {disk.target} is already {sizes.human(capacity)}: unchanged")
+        return disk, None
+    return disk, want
+
+
+def _config_changes(req: ManageRequest, vm: VmState) -> bool:
+    """Memory or vCPUs differ from the definition (a running guest sees them after a restart)."""
+    return (req.memory_mib is not None and req.memory_mib != vm.memory_mib) or (
+        req.vcpus is not None and req.vcpus != vm.vcpus
+    )
+
+
+async def _apply(call: Call, vm: VmState, disk: VmDisk | None, grow_to: int | None) -> None:
+    req, job, backend = call.req, call.job, call.backend
     # The disk first: growing cannot be undone, so if it fails nothing else has changed yet.
     if disk is not None and grow_to is not None:
         await job.report(0, 3, f"growing {disk.target} to {sizes.human(grow_to)}")
@@ -123,14 +150,10 @@ async def modify(call: Call) -> str:
         await job.report(2, 3, f"setting {req.memory_mib} MiB of memory")
         await backend.set_memory(job, vm, req.memory_mib)
 
-    changes = _change_words(req, disk, grow_to)
-    if req.dry_run:
-        if restart:
-            await stop_guest(call, force=req.force, then="")
-            await backend.start(job, vm.name)
-        return f"would modify {call.where}: {changes}" + (", then restart it" if restart else "")
 
-    # Verify by reading the definition (and the image) back: requested vs applied.
+async def _verify(call: Call, disk: VmDisk | None) -> None:
+    """Read the definition (and the image) back: requested vs applied."""
+    req = call.req
     after = await read_back(call)
     if after is None:
         raise CommandFailed(f"{call.where} disappeared while being modified", call.spec.name)
@@ -143,31 +166,25 @@ async def modify(call: Call) -> str:
     if disk is not None:
         new_capacity = await image_size(call, disk)
         applied |= {"disk_target": disk.target, "disk_size_bytes": new_capacity}
-        details.after = after.config({disk.path or "": new_capacity})
+        call.details.after = after.config({disk.path or "": new_capacity})
         if req.disk and new_capacity != req.disk.size_bytes:
             mismatch.append(f"disk size requested {req.disk.size_bytes}, image reads {new_capacity}")
-    details.applied = applied
+    call.details.applied = applied
     if mismatch:
         raise CommandFailed(f"{call.where}: the change did not apply as requested: {'; '.join(mismatch)}")
-    job.commit()  # the configuration is verified: a failed restart below must not revert it
 
-    if restart:
-        then = (
-            "The new configuration is saved and applies at its next boot; pass force=true to power it "
-            "off for the restart, or restart it yourself."
-        )
-        await job.report(3, 3, f"restarting '{vm.name}'")
-        await stop_guest(call, force=req.force, then=then)
-        await backend.start(job, vm.name)
-        restarted = await read_back(call)
-        state = restarted.state if restarted else "?"
-        return f"modified {call.where}: {changes}; restarted it to apply, it is {state}"
-    if restart_needed:
-        details.restart_required = True
-        job.note("the guest is running: the new memory/vCPUs apply at its next boot (pass confirm=true to "
-                 "restart it now)")  # fmt: skip
-        return f"modified {call.where}: {changes}; the memory/vCPU change applies at its next boot"
-    return f"modified {call.where}: {changes}"
+
+async def _restart(call: Call, vm: VmState) -> str:
+    """Stop the guest (ACPI, or power off with force) and start it; returns the state it reads back in."""
+    then = (
+        "The new configuration is saved and applies at its next boot; pass force=true to power it "
+        "off for the restart, or restart it yourself."
+    )
+    await call.job.report(3, 3, f"restarting '{vm.name}'")
+    await stop_guest(call, force=call.req.force, then=then)
+    await call.backend.start(call.job, vm.name)
+    restarted = await read_back(call)
+    return restarted.state if restarted else "?"
 
 
 def _pick_disk(call: Call, vm: VmState, path: str | None) -> VmDisk:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import posixpath
+from dataclasses import dataclass
 
 from qemu_mcp import sizes
-from qemu_mcp.backends.base import CreatePlan
-from qemu_mcp.backends.job import Undo
+from qemu_mcp.backends.base import CreateFacts, CreatePlan
+from qemu_mcp.backends.job import Job, Undo
 from qemu_mcp.errors import CommandFailed, Conflict, InvalidInput, NotFound
 from qemu_mcp.host import fs, qemu_img
 from qemu_mcp.ops import guard
@@ -17,17 +18,53 @@ from qemu_mcp.ops.manage.call import (
 )
 
 
+@dataclass(frozen=True)
+class _Dirs:
+    """The directory levels above the disk image: `outer` (parents first) are made before the
+    backend claims the VM's own directory, `inner` (below that directory) after it."""
+
+    outer: list[str]
+    inner: list[str]
+
+
 async def create(call: Call) -> str:
-    req, job, backend, details = call.req, call.job, call.backend, call.details
-    assert req.arch and req.memory_mib and req.vcpus
-    if await backend.inspect(job, req.name) is not None:
+    await _refuse_existing_vm(call)
+    plan = _plan(call)
+    call.details.requested = _requested(plan)
+    if call.policy is not None:
+        await guard.check_paths(call.job, call.policy, {"disk image": plan.disk_path, "ISO": call.req.iso})
+    dirs = _directories(plan)
+    missing_dirs = await _check_host_paths(call, plan, dirs)
+    facts = await call.backend.prepare_create(call.job, plan)
+    await _make_vm(call, plan, facts, missing_dirs, dirs.inner)
+    call.details.disks_created = [plan.disk_path]
+    call.details.xml = facts.xml
+    call.details.config = facts.config
+    summary = _summary(plan, facts)
+    if call.req.dry_run:
+        return f"would create {call.where} ({summary})" + (" and start it" if plan.start else "")
+    running = await _read_back_created(call, plan)
+    return f"created {call.where} ({summary}); " + ("it is running" if running else "not started")
+
+
+# ---- check the request against the host
+
+
+async def _refuse_existing_vm(call: Call) -> None:
+    if await call.backend.inspect(call.job, call.req.name) is not None:
         raise Conflict(f"{call.where} already exists: delete it first or choose another name")
+
+
+def _plan(call: Call) -> CreatePlan:
+    """The request with every default filled in (disk path and size, the VMs' directory)."""
+    req = call.req
+    assert req.arch and req.memory_mib and req.vcpus
     disk = req.disk or sizes.DiskSpec()
     vm_dir = req.vm_dir or call.spec.vm_dir
-    home, default_path = backend.layout(vm_dir, req.name)  # home: the VM's own directory (plain QEMU)
+    home, default_path = call.backend.layout(vm_dir, req.name)  # home: the VM's own directory (plain QEMU)
     path = disk.path or default_path
     sizes.image_path(path)
-    plan = CreatePlan(
+    return CreatePlan(
         name=req.name,
         arch=req.arch,
         memory_mib=req.memory_mib,
@@ -40,7 +77,10 @@ async def create(call: Call) -> str:
         vm_dir=vm_dir,
         home=home,
     )
-    details.requested = {
+
+
+def _requested(plan: CreatePlan) -> dict[str, int | str | None]:
+    return {
         "arch": plan.arch,
         "memory_mib": plan.memory_mib,
         "vcpus": plan.vcpus,
@@ -50,66 +90,97 @@ async def create(call: Call) -> str:
         "iso": plan.iso,
     }
 
-    if call.policy is not None:
-        await guard.check_paths(job, call.policy, {"disk image": path, "ISO": req.iso})
-    # One round trip: the image path, the ISO, and every directory level above the image.
-    dirs, inner = _ancestors(posixpath.dirname(path)), []
-    if home is not None:  # the backend makes the VM's own directory (claim); what is below it comes after
-        inner = [d for d in dirs if d.startswith(home + "/")]
-        outer = {d for d in dirs if d != home and d not in inner} | set(_ancestors(posixpath.dirname(home)))
-        dirs = sorted(outer, key=lambda d: d.count("/"))
-    paths = [path, *([req.iso] if req.iso else []), *dirs, *([home] if home else [])]
+
+def _directories(plan: CreatePlan) -> _Dirs:
+    dirs, home = _ancestors(posixpath.dirname(plan.disk_path)), plan.home
+    if home is None:
+        return _Dirs(dirs, [])
+    # The backend makes the VM's own directory (claim); what is below it comes after.
+    inner = [d for d in dirs if d.startswith(home + "/")]
+    outer = {d for d in dirs if d != home and d not in inner} | set(_ancestors(posixpath.dirname(home)))
+    return _Dirs(sorted(outer, key=lambda d: d.count("/")), inner)
+
+
+async def _check_host_paths(call: Call, plan: CreatePlan, dirs: _Dirs) -> list[str]:
+    """One round trip: the image path, the ISO, and every directory level above the image.
+    Returns the directories (of dirs.outer) to make."""
+    path, iso, home = plan.disk_path, plan.iso, plan.home
+    paths = [path, *([iso] if iso else []), *dirs.outer, *([home] if home else [])]
     kinds = await path_kinds(call, "checking the disk path, the ISO and the directories", paths)
+    host = call.spec.name
     if kinds[path] != "missing":
         raise Conflict(
-            f"disk image {path} already exists on host '{call.spec.name}' and is never overwritten: "
+            f"disk image {path} already exists on host '{host}' and is never overwritten: "
             "choose another path (disk='path=...') or name, or remove the file yourself"
         )
-    if req.iso and kinds[req.iso] != "file":
-        if kinds[req.iso] == "missing":
-            raise NotFound(f"ISO {req.iso} does not exist on host '{call.spec.name}'; give the ISO's path there")
-        raise InvalidInput(f"ISO {req.iso} on host '{call.spec.name}' is not a regular file ({kinds[req.iso]})")
-    for d in dirs:
+    if iso and kinds[iso] != "file":
+        if kinds[iso] == "missing":
+            raise NotFound(f"ISO {iso} does not exist on host '{host}'; give the ISO's path there")
+        raise InvalidInput(f"ISO {iso} on host '{host}' is not a regular file ({kinds[iso]})")
+    for d in dirs.outer:
         if kinds[d] in ("file", "other"):
             raise InvalidInput(
-                f"{d} on host '{call.spec.name}' exists but is not a directory, so the disk image "
+                f"{d} on host '{host}' exists but is not a directory, so the disk image "
                 f"{path} cannot go below it; choose another vm_dir or disk path"
             )
     if home is not None and kinds[home] != "missing":
         raise Conflict(
-            f"{home} already exists on host '{call.spec.name}' but holds no VM of that name (no vm.conf): "
+            f"{home} already exists on host '{host}' but holds no VM of that name (no vm.conf): "
             "remove it yourself, or choose another name"
         )
-    missing_dirs = [d for d in dirs if kinds[d] == "missing"]
+    return [d for d in dirs.outer if kinds[d] == "missing"]
 
-    facts = await backend.prepare_create(job, plan)
-    steps = len(missing_dirs[:1]) + 3 + int(plan.start) + int(home is not None)
-    step = 0
 
-    async def progress(message: str) -> None:
-        nonlocal step
-        await job.report(step, steps, message)
-        step += 1
+# ---- make it: directories, the VM's own directory, the disk image, the definition, start
 
+
+@dataclass
+class _Steps:
+    """Progress over a known number of steps."""
+
+    job: Job
+    total: int
+    done: int = 0
+
+    async def next(self, message: str) -> None:
+        await self.job.report(self.done, self.total, message)
+        self.done += 1
+
+
+async def _make_vm(call: Call, plan: CreatePlan, facts: CreateFacts, missing_dirs: list[str], inner: list[str]) -> None:
+    job, backend = call.job, call.backend
+    steps = _Steps(job, len(missing_dirs[:1]) + 3 + int(plan.start) + int(plan.home is not None))
     if missing_dirs:
-        await progress(f"creating {missing_dirs[-1]}")
-        await job.change(
-            f"creating the directory {missing_dirs[-1]}",
-            fs.make_dirs(missing_dirs),
-            undo=Undo(f"removing the directories it created ({', '.join(missing_dirs)})",
-                      fs.remove_empty_dirs(list(reversed(missing_dirs)))),
-        )  # fmt: skip
-    if home is not None:
-        await progress(f"making the VM directory {home}")
+        await steps.next(f"creating {missing_dirs[-1]}")
+        await _make_dirs(job, missing_dirs)
+    if plan.home is not None:
+        await steps.next(f"making the VM directory {plan.home}")
         await backend.claim(job, plan, facts)
     if inner:
-        await job.change(
-            f"creating the directory {inner[-1]}",
-            fs.make_dirs(inner),
-            undo=Undo(f"removing the directories it created ({', '.join(inner)})",
-                      fs.remove_empty_dirs(list(reversed(inner)))),
-        )  # fmt: skip
-    await progress(f"creating the disk image {path}")
+        await _make_dirs(job, inner)
+    await steps.next(f"creating the disk image {plan.disk_path}")
+    await _make_disk_image(job, plan)
+    await steps.next(f"defining '{plan.name}'")
+    await backend.define(job, plan, facts)
+    if plan.start:
+        await steps.next(f"starting '{plan.name}'")
+        await backend.start(job, plan.name)
+    await job.report(steps.total, steps.total, f"{'planned' if call.req.dry_run else 'created'} '{plan.name}'")
+
+
+async def _make_dirs(job: Job, dirs: list[str]) -> None:
+    """`dirs` parents first; the undo removes them children first."""
+    await job.change(
+        f"creating the directory {dirs[-1]}",
+        fs.make_dirs(dirs),
+        undo=Undo(f"removing the directories it created ({', '.join(dirs)})",
+                  fs.remove_empty_dirs(list(reversed(dirs)))),
+    )  # fmt: skip
+
+
+async def _make_disk_image(job: Job, plan: CreatePlan) -> None:
+    """Reserve the path first (never overwrite a file that appeared meanwhile), then fill it."""
+    path = plan.disk_path
     await job.change(
         f"reserving the disk path {path}",
         fs.reserve_file(path),
@@ -119,29 +190,27 @@ async def create(call: Call) -> str:
         f"creating the disk image {path} ({sizes.human(plan.disk_size)}, {plan.disk_format})",
         qemu_img.create(path, plan.disk_format, plan.disk_size),
     )
-    await progress(f"defining '{req.name}'")
-    await backend.define(job, plan, facts)
-    if plan.start:
-        await progress(f"starting '{req.name}'")
-        await backend.start(job, req.name)
-    await job.report(steps, steps, f"{'planned' if req.dry_run else 'created'} '{req.name}'")
 
-    details.disks_created = [path]
-    details.xml = facts.xml
-    details.config = facts.config
+
+# ---- read back
+
+
+def _summary(plan: CreatePlan, facts: CreateFacts) -> str:
     accel = "KVM" if facts.accel == "kvm" else "TCG (emulation)"
     net = f"network '{facts.network}'" if facts.network else "user-mode networking"
-    summary = (
-        f"{plan.arch}, {plan.vcpus} vCPU(s), {plan.memory_mib} MiB, disk {path} "
+    return (
+        f"{plan.arch}, {plan.vcpus} vCPU(s), {plan.memory_mib} MiB, disk {plan.disk_path} "
         f"({sizes.human(plan.disk_size)} {plan.disk_format}), {accel}, {net}"
         + (f", ISO {plan.iso}" if plan.iso else "")
     )
-    if req.dry_run:
-        return f"would create {call.where} ({summary})" + (" and start it" if plan.start else "")
+
+
+async def _read_back_created(call: Call, plan: CreatePlan) -> bool:
+    """Check the new VM reads back (running if it was to start); returns whether it runs."""
     after = await read_back(call)
     if after is None:
         raise CommandFailed(f"{call.where} was defined but cannot be read back", call.spec.name)
-    details.applied = {
+    call.details.applied = {
         "arch": after.arch,
         "memory_mib": after.memory_mib,
         "vcpus": after.vcpus,
@@ -150,7 +219,7 @@ async def create(call: Call) -> str:
     }
     if plan.start and not after.running:
         raise CommandFailed(f"{call.where} was started but reads back as '{after.state}'", call.spec.name)
-    return f"created {call.where} ({summary}); " + ("it is running" if after.running else "not started")
+    return after.running
 
 
 def _ancestors(directory: str) -> list[str]:

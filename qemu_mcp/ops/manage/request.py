@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import get_args
 
 from qemu_mcp import sizes, validation
@@ -64,69 +64,87 @@ def parse_request(
     timeout: float | None = None,
 ) -> ManageRequest:
     """Every check that needs no host: names, sizes, paths, and which options fit the action."""
+    _check_options(
+        action,
+        {"arch": arch, "memory": memory, "disk": disk, "iso": iso, "vcpus": vcpus, "vm_dir": vm_dir,
+         "start": start or None},
+    )  # fmt: skip
+    wait = _timeout(timeout)
+    if action == "create":
+        request = _new_vm(name, arch, memory=memory, disk=disk, iso=iso, vcpus=vcpus, vm_dir=vm_dir)
+    else:
+        request = _existing_vm(name, action, memory=memory, disk=disk, vcpus=vcpus, vm_dir=vm_dir)
+    # start is False unless action=create (_check_options)
+    return replace(request, force=force, confirm=confirm, dry_run=dry_run, start=start, timeout=wait)
+
+
+def _check_options(action: str, given: dict[str, object]) -> None:
+    """The action exists, and every option given (not None) means something for it."""
     if action not in ACTIONS:
         raise InvalidInput(f"action {action!r} is not one of {', '.join(ACTIONS)}")
-    given = {
-        "arch": arch,
-        "memory": memory,
-        "disk": disk,
-        "iso": iso,
-        "vcpus": vcpus,
-        "vm_dir": vm_dir,
-        "start": start or None,
-    }
     for option, value in given.items():
         if value is not None and action not in ONLY_FOR[option]:
             raise InvalidInput(
                 f"{option} does not apply to action={action}; it is used by {' and '.join(ONLY_FOR[option])}"
             )
-    wait = _timeout(timeout)
 
-    if action == "create":
-        validation.new_vm_name(name)
-        if not arch:
-            raise InvalidInput("create needs arch: x86_64 or aarch64 (arm64)")
-        new_disk = sizes.parse_disk_spec(disk) if disk is not None else sizes.DiskSpec()
-        return ManageRequest(
-            name=name,
-            action="create",
-            arch=validation.arch(arch),
-            memory_mib=sizes.memory_mib(memory if memory is not None else sizes.DEFAULT_MEMORY),
-            vcpus=sizes.vcpus(vcpus if vcpus is not None else sizes.DEFAULT_VCPUS),
-            disk=new_disk,
-            iso=sizes.image_path(iso, "iso") if iso is not None else None,
-            vm_dir=_dir(vm_dir) if vm_dir is not None else None,
-            dry_run=dry_run,
-            start=start,
-            force=force,
-            confirm=confirm,
-            timeout=wait,
-        )
 
-    validation.vm_name(name)
-    disk_spec: sizes.DiskSpec | None = None
-    if action == "modify":
-        if memory is None and vcpus is None and disk is None:
-            raise InvalidInput("modify needs at least one of memory, vcpus or disk (e.g. disk='size=40G')")
-        if disk is not None:
-            disk_spec = sizes.parse_disk_spec(disk)
-            if disk_spec.size_bytes is None:
-                raise InvalidInput(
-                    f"disk {disk!r}: modify grows a disk, so give its new size, e.g. 'size=40G' "
-                    "(and path=... to pick a disk other than the first)"
-                )
+def _new_vm(
+    name: str,
+    arch: str | None,
+    *,
+    memory: str | None,
+    disk: str | None,
+    iso: str | None,
+    vcpus: int | None,
+    vm_dir: str | None,
+) -> ManageRequest:
+    """create: a new name, an arch, and defaults for memory, vCPUs and the disk."""
+    validation.new_vm_name(name)
+    if not arch:
+        raise InvalidInput("create needs arch: x86_64 or aarch64 (arm64)")
+    new_disk = sizes.parse_disk_spec(disk) if disk is not None else sizes.DiskSpec()
     return ManageRequest(
         name=name,
-        action=action,  # type: ignore[arg-type]  # checked against ACTIONS above
+        action="create",
+        arch=validation.arch(arch),
+        memory_mib=sizes.memory_mib(memory if memory is not None else sizes.DEFAULT_MEMORY),
+        vcpus=sizes.vcpus(vcpus if vcpus is not None else sizes.DEFAULT_VCPUS),
+        disk=new_disk,
+        iso=sizes.image_path(iso, "iso") if iso is not None else None,
+        vm_dir=_dir(vm_dir) if vm_dir is not None else None,
+    )
+
+
+def _existing_vm(
+    name: str, action: str, *, memory: str | None, disk: str | None, vcpus: int | None, vm_dir: str | None
+) -> ManageRequest:
+    """Every action but create: a VM that exists; modify changes memory, vCPUs or a disk's size."""
+    validation.vm_name(name)
+    grown = _grown_disk(memory, vcpus, disk) if action == "modify" else None
+    return ManageRequest(
+        name=name,
+        action=action,  # type: ignore[arg-type]  # checked against ACTIONS (_check_options)
         memory_mib=sizes.memory_mib(memory) if memory is not None else None,
         vcpus=sizes.vcpus(vcpus) if vcpus is not None else None,
-        disk=disk_spec,
+        disk=grown,
         vm_dir=_dir(vm_dir) if vm_dir is not None else None,
-        force=force,
-        confirm=confirm,
-        dry_run=dry_run,
-        timeout=wait,
     )
+
+
+def _grown_disk(memory: str | None, vcpus: int | None, disk: str | None) -> sizes.DiskSpec | None:
+    """modify: something to change, and a disk spec (if any) that says the new size."""
+    if memory is None and vcpus is None and disk is None:
+        raise InvalidInput("modify needs at least one of memory, vcpus or disk (e.g. disk='size=40G')")
+    if disk is None:
+        return None
+    disk_spec = sizes.parse_disk_spec(disk)
+    if disk_spec.size_bytes is None:
+        raise InvalidInput(
+            f"disk {disk!r}: modify grows a disk, so give its new size, e.g. 'size=40G' "
+            "(and path=... to pick a disk other than the first)"
+        )
+    return disk_spec
 
 
 def _timeout(value: float | None) -> float:

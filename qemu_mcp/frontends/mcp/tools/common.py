@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any, TypeVar
 
-from mcp.server.mcpserver import Context
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import Field
@@ -35,6 +35,20 @@ def tool_annotations(tool: str, *, idempotent: bool, open_world: bool) -> ToolAn
         idempotent_hint=idempotent,
         open_world_hint=open_world,
     )
+
+
+def add_tool(
+    server: MCPServer,
+    fn: Callable[..., Awaitable[Any]],
+    *,
+    title: str,
+    description: str,
+    idempotent: bool,
+    open_world: bool,
+) -> None:
+    """Register `fn` as the tool of its name, with its annotations from the levels table."""
+    annotations = tool_annotations(fn.__name__, idempotent=idempotent, open_world=open_world)
+    server.add_tool(fn, title=title, description=description, annotations=annotations)
 
 
 # HTTP without tokens (loopback only): the caller is whoever can reach the port.

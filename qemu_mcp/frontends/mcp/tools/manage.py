@@ -14,10 +14,10 @@ from qemu_mcp.frontends.mcp.tools.common import (
     SshPort,
     SshPwd,
     SshUser,
+    add_tool,
     answer,
     caller,
     fleet_of,
-    tool_annotations,
 )
 from qemu_mcp.frontends.mcp.tools.confirm import ConfirmAnswer, ask, consent_from
 from qemu_mcp.models import ManageVmResult
@@ -96,68 +96,55 @@ async def manage_consent(
 
 
 def register(server: MCPServer) -> None:
-    @server.tool(
-        title="Manage a virtual machine",
-        description=DESCRIPTION,
-        annotations=tool_annotations("manage_vm", idempotent=False, open_world=False),
+    add_tool(
+        server, manage_vm, title="Manage a virtual machine", description=DESCRIPTION, idempotent=False, open_world=False
     )
-    async def manage_vm(
-        ctx: Context,
-        name: Annotated[str, Field(description="VM name")],
-        action: Annotated[Action, Field(description="create, start, stop, reboot, delete or modify")],
-        consent: Annotated[ElicitationResult[ConfirmAnswer], Resolve(manage_consent)],
-        arch: Annotated[str | None, Field(description="create: x86_64 or aarch64 (arm64)")] = None,
-        memory: Annotated[str | None, Field(description="create/modify: e.g. 2G, 4096M (default 2G)")] = None,
-        disk: Annotated[
-            str | None, Field(description="create/modify: 'path=/data/vm/x.qcow2,size=20G' (parts optional)")
-        ] = None,
-        iso: Annotated[str | None, Field(description="create: ISO path on the host, booted first")] = None,
-        vcpus: Annotated[int | None, Field(description="create/modify: vCPU count (default 2)")] = None,
-        vm_dir: Annotated[
-            str | None,
-            Field(description="Plain-QEMU hosts: where the VMs live (any action); libvirt: create's disk dir"),
-        ] = None,
-        host: Host = None,
-        ssh_port: SshPort = None,
-        ssh_user: SshUser = None,
-        ssh_pwd: SshPwd = None,
-        ssh_key: SshKey = None,
-        force: Annotated[
-            bool, Field(description="stop: power off at once; reboot: reset; delete: a running VM")
-        ] = False,
-        confirm: Annotated[bool, Field(description="Confirm delete, force stop/reboot, modify's restart")] = False,
-        dry_run: Annotated[bool, Field(description="Only return the commands that would run")] = False,
-        start: Annotated[bool, Field(description="create: boot the new VM")] = False,
-        timeout: Annotated[
-            float | None, Field(description="stop/reboot: seconds to wait for the guest (default 60)")
-        ] = None,
-    ) -> ManageVmResult:
-        async def progress(done: float, total: float | None, message: str) -> None:
-            await ctx.report_progress(done, total, message)
 
-        async def run() -> ManageVmResult:
-            req = manage_ops.parse_request(
-                name,
-                action,
-                arch=arch,
-                memory=memory,
-                disk=disk,
-                iso=iso,
-                vcpus=vcpus,
-                vm_dir=vm_dir,
-                force=force,
-                confirm=confirm,
-                dry_run=dry_run,
-                start=start,
-                timeout=timeout,
-            )
-            return await manage_ops.manage_vm(
-                fleet_of(ctx),
-                _ref(host, ssh_port, ssh_user, ssh_pwd, ssh_key),
-                req,
-                consent=consent_from(consent, confirm),
-                progress=progress,
-                who=caller(ctx),
-            )
 
-        return await answer(run())
+async def manage_vm(
+    ctx: Context,
+    name: Annotated[str, Field(description="VM name")],
+    action: Annotated[Action, Field(description="create, start, stop, reboot, delete or modify")],
+    consent: Annotated[ElicitationResult[ConfirmAnswer], Resolve(manage_consent)],
+    arch: Annotated[str | None, Field(description="create: x86_64 or aarch64 (arm64)")] = None,
+    memory: Annotated[str | None, Field(description="create/modify: e.g. 2G, 4096M (default 2G)")] = None,
+    disk: Annotated[
+        str | None, Field(description="create/modify: 'path=/data/vm/x.qcow2,size=20G' (parts optional)")
+    ] = None,
+    iso: Annotated[str | None, Field(description="create: ISO path on the host, booted first")] = None,
+    vcpus: Annotated[int | None, Field(description="create/modify: vCPU count (default 2)")] = None,
+    vm_dir: Annotated[
+        str | None,
+        Field(description="Plain-QEMU hosts: where the VMs live (any action); libvirt: create's disk dir"),
+    ] = None,
+    host: Host = None,
+    ssh_port: SshPort = None,
+    ssh_user: SshUser = None,
+    ssh_pwd: SshPwd = None,
+    ssh_key: SshKey = None,
+    force: Annotated[bool, Field(description="stop: power off at once; reboot: reset; delete: a running VM")] = False,
+    confirm: Annotated[bool, Field(description="Confirm delete, force stop/reboot, modify's restart")] = False,
+    dry_run: Annotated[bool, Field(description="Only return the commands that would run")] = False,
+    start: Annotated[bool, Field(description="create: boot the new VM")] = False,
+    timeout: Annotated[
+        float | None, Field(description="stop/reboot: seconds to wait for the guest (default 60)")
+    ] = None,
+) -> ManageVmResult:
+    async def progress(done: float, total: float | None, message: str) -> None:
+        await ctx.report_progress(done, total, message)
+
+    async def run() -> ManageVmResult:  # inside answer(): bad input is a tool error too
+        req = manage_ops.parse_request(
+            name, action, arch=arch, memory=memory, disk=disk, iso=iso, vcpus=vcpus, vm_dir=vm_dir,
+            force=force, confirm=confirm, dry_run=dry_run, start=start, timeout=timeout,
+        )  # fmt: skip
+        return await manage_ops.manage_vm(
+            fleet_of(ctx),
+            _ref(host, ssh_port, ssh_user, ssh_pwd, ssh_key),
+            req,
+            consent=consent_from(consent, confirm),
+            progress=progress,
+            who=caller(ctx),
+        )
+
+    return await answer(run())
