@@ -98,7 +98,7 @@ def _directories(plan: CreatePlan) -> _Dirs:
     # The backend makes the VM's own directory (claim); what is below it comes after.
     inner = [d for d in dirs if d.startswith(home + "/")]
     outer = {d for d in dirs if d != home and d not in inner} | set(_ancestors(posixpath.dirname(home)))
-    return _Dirs(sorted(outer, key=lambda d: d.count("/")), inner)
+    return _Dirs(sorted(outer, key=lambda d: (d.count("/"), d)), inner)  # parents first, then by name
 
 
 async def _check_host_paths(call: Call, plan: CreatePlan, dirs: _Dirs) -> list[str]:
