@@ -28,7 +28,7 @@ from qemu_mcp.backends.libvirt.domain_xml_builder import (
     build_domain_xml,
     build_kvm_probe_xml,
 )
-from qemu_mcp.backends.libvirt.errors import NOT_FOUND_MARKS, UNUSABLE_MARKS, LibvirtUnusable
+from qemu_mcp.backends.libvirt.errors import NOT_FOUND_MARKS, raise_if_unusable
 from qemu_mcp.backends.libvirt.states import STATUS_OF_STATE
 from qemu_mcp.config import HostSpec
 from qemu_mcp.errors import NotFound
@@ -45,13 +45,6 @@ DEFAULT_NETWORK = "default"
 
 def _errors(result: CommandResult) -> list[str]:
     return [ln.strip() for ln in result.stderr.splitlines() if ln.startswith("error:")]
-
-
-def _unusable(result: CommandResult) -> bool:
-    """virsh missing or libvirtd unreachable. Only virsh's and env's own lines count: a remote
-    shell's start-up files may print anything on stderr (e.g. pyenv's racing rehash)."""
-    own = [ln for ln in result.stderr.splitlines() if ln.startswith(("error:", "env:"))]
-    return result.exit_status == 127 or any(m in ln for ln in own for m in UNUSABLE_MARKS)
 
 
 def batch_check(job: Job, purpose: str) -> Check:
@@ -102,16 +95,6 @@ class LibvirtBackend(BackendDefaults):
     def _virsh(self, *commands: list[str], marker: str | None = None) -> list[str]:
         return virsh.virsh(self.spec.libvirt_uri, list(commands), marker)
 
-    def _raise_unusable(self, result: CommandResult) -> None:
-        if _unusable(result):
-            raise LibvirtUnusable(
-                f"libvirt is not usable on host '{self.spec.name}' at {self.spec.libvirt_uri} "
-                f"({failure_detail(result)}); check that libvirt-clients is installed and libvirtd is running",
-                host=self.spec.name,
-                exit_status=result.exit_status,
-                stderr=result.stderr,
-            )
-
     # ---- reading
 
     async def inspect(self, job: Job, name: str) -> VmState | None:
@@ -124,7 +107,7 @@ class LibvirtBackend(BackendDefaults):
         if not xml.strip():
             if any(m in result.stderr for m in NOT_FOUND_MARKS):
                 return None
-            self._raise_unusable(result)
+            raise_if_unusable(result, self.spec)
             raise job.step_failed(f"reading '{name}'", result)
         root = etree.fromstring(xml.encode(), _PARSER)
         d = parse_domain_xml(xml)
@@ -192,7 +175,7 @@ class LibvirtBackend(BackendDefaults):
         )
         checks = job.read(f"checking the {arch} emulator, KVM and the '{DEFAULT_NETWORK}' network", batch)
         result, *fw = await asyncio.gather(checks, *read_firmware(job, arch))
-        self._raise_unusable(result)
+        raise_if_unusable(result, self.spec)
         net_s, tcg_s, kvm_s = split_sections(result.stdout, marker, 3)
         if not tcg_s.strip():
             raise NotFound(

@@ -45,7 +45,8 @@ def list_uuids(*flags: str) -> list[str]:
 
 
 def domstats(name: str) -> list[str]:
-    return ["domstats", "--raw", "--", validation.vm_name(name)]
+    """--nowait: what libvirt has at once; a QEMU monitor that is busy or stuck cannot stall the read."""
+    return ["domstats", "--raw", "--nowait", "--", validation.vm_name(name)]
 
 
 # monitor metric -> domstats groups (--state is always asked for: it ends a series cleanly).

@@ -15,7 +15,6 @@ from qemu_mcp.audit import AuditEntry
 from qemu_mcp.auth import STDIO, Principal
 from qemu_mcp.backends.base import VmBackend
 from qemu_mcp.backends.job import Job, ProgressFn
-from qemu_mcp.backends.libvirt.errors import LibvirtUnusable
 from qemu_mcp.backends.libvirt.manage import LibvirtBackend
 from qemu_mcp.backends.qemu.manage import QemuBackend
 from qemu_mcp.config import HostSpec
@@ -133,8 +132,6 @@ async def _manage_vm(
             if isinstance(e, QemuMcpError):
                 e.message += _undo_sentence(done, failed)
                 e.args = (e.message,)
-            if isinstance(e, LibvirtUnusable) and fleet.known_backend(spec) is None:
-                fleet.learn_backend(spec, "qemu")
             raise
         job.commit()
     if fleet.known_backend(spec) is None:
