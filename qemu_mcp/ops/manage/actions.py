@@ -127,6 +127,7 @@ async def _manage_vm(
         try:
             message = await FLOWS[req.action](call)
         except BaseException as e:
+            entry.vm_uuid = call.uuid
             # Shielded: a cancelled call still removes what it created.
             done, failed = await asyncio.shield(job.rollback())
             if isinstance(e, QemuMcpError):
@@ -134,6 +135,7 @@ async def _manage_vm(
                 e.args = (e.message,)
             raise
         job.commit()
+        entry.vm_uuid = call.uuid
     if fleet.known_backend(spec) is None:
         fleet.learn_backend(spec, backend.kind)
     details = call.details

@@ -40,6 +40,7 @@ async def create(call: Call) -> str:
         vm_dir=vm_dir,
         home=home,
     )
+    call.uuid = plan.uuid
     details.requested = {
         "arch": plan.arch,
         "memory_mib": plan.memory_mib,
@@ -123,7 +124,7 @@ async def create(call: Call) -> str:
     await backend.define(job, plan, facts)
     if plan.start:
         await progress(f"starting '{req.name}'")
-        await backend.start(job, req.name)
+        await backend.start(job, plan)
     await job.report(steps, steps, f"{'planned' if req.dry_run else 'created'} '{req.name}'")
 
     details.disks_created = [path]

@@ -83,7 +83,7 @@ def parse_request(
     wait = _timeout(timeout)
 
     if action == "create":
-        validation.new_vm_name(name)
+        validation.creatable_vm_name(name)
         if not arch:
             raise InvalidInput("create needs arch: x86_64 or aarch64 (arm64)")
         new_disk = sizes.parse_disk_spec(disk) if disk is not None else sizes.DiskSpec()
