@@ -118,6 +118,7 @@ class AuditEntry:
         self.started = time.monotonic()
         self.commands: Iterable[Any] = ()  # the Job's CommandRecords, attached once it exists
         self.ended = False
+        self.vm_uuid: str | None = None  # the VM the call resolved `vm` to (its UUID), once known
 
     def end(self, outcome: str, *, message: str | None = None, error: BaseException | None = None) -> None:
         if self.ended:
@@ -133,6 +134,7 @@ class AuditEntry:
                 "action": self.action,
                 "host": self.host,
                 "vm": self.vm,
+                "vm_uuid": self.vm_uuid,
                 "outcome": outcome,
                 "duration_s": round(time.monotonic() - self.started, 3),
                 "message": message,

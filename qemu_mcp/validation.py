@@ -18,6 +18,11 @@ UNIX_USER = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?")
 LIBVIRT_URI = re.compile(r"[a-z][a-z0-9+]*://[A-Za-z0-9._@:/?=&%+-]*")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
+# virsh reads a --domain argument as an id, then a UUID, then a name: such names select other VMs.
+DOMAIN_ID = re.compile(r"[0-9]+")
+UUID_SHAPED = re.compile(r"[0-9A-Fa-f]{8}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{12}")
+CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
 ARCH_ALIASES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
 
 
@@ -47,6 +52,29 @@ def new_vm_name(value: str) -> str:
             f"VM name {value!r} is not allowed: use 1-64 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"
         )
+    return value
+
+
+def creatable_vm_name(value: str) -> str:
+    """A name for a NEW VM: new_vm_name, and never one that a tool could read as an id or a UUID."""
+    new_vm_name(value)
+    if DOMAIN_ID.fullmatch(value):
+        raise InvalidInput(
+            f"VM name {value!r} is all digits: libvirt tools read such a name as a domain id, which "
+            "selects whichever running VM has that id; add a letter (e.g. 'vm-{value}')"
+        )
+    if UUID_SHAPED.fullmatch(value):
+        raise InvalidInput(
+            f"VM name {value!r} is shaped like a UUID: libvirt tools read it as the UUID of another VM; "
+            "choose a name with a letter outside a-f or without the UUID shape"
+        )
+    return value
+
+
+def domain_uuid(value: str) -> str:
+    """A UUID as libvirt prints it (lowercase, dashed): what every libvirt command addresses."""
+    if not isinstance(value, str) or not CANONICAL_UUID.fullmatch(value):
+        raise InvalidInput(f"{value!r} is not a domain UUID like 6695eb01-f6a4-8304-79aa-97f2502e193f")
     return value
 
 

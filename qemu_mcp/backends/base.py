@@ -14,6 +14,7 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass, field
 from typing import Protocol
+from uuid import uuid4
 
 from qemu_mcp.backends.job import Job
 from qemu_mcp.models import DiskInfo, VmConfig, VmStatus
@@ -43,6 +44,18 @@ class VmDisk:
         )
 
 
+class Target(Protocol):
+    """A VM a call acts on, resolved once: its name for messages, its UUID for commands. libvirt
+    commands address only the UUID (virsh would read a name as an id first); plain QEMU finds the
+    VM by its directory, the name. VmState and CreatePlan are Targets."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def uuid(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class VmState:
     """A VM as a backend reports it: its state and its *persistent* configuration (next boot)."""
@@ -50,6 +63,7 @@ class VmState:
     name: str
     status: VmStatus
     state: str  # the backend's own word: libvirt's "shut off", "running", ...
+    uuid: str = ""
     persistent: bool = True
     arch: str | None = None
     machine: str | None = None
@@ -103,6 +117,7 @@ class CreatePlan:
     start: bool
     vm_dir: str = ""  # the VMs' directory (the request's, else the host's)
     home: str | None = None  # the VM's own directory, when the backend keeps one (plain QEMU)
+    uuid: str = field(default_factory=lambda: str(uuid4()))  # chosen here, so a create is found again
 
 
 @dataclass
@@ -143,10 +158,11 @@ class VmBackend(Protocol):
     async def remove_leftovers(self, job: Job, vm: VmState) -> None: ...
 
     async def inspect(self, job: Job, name: str) -> VmState | None:
-        """The VM's state and persistent configuration; None if there is no VM of that name."""
+        """The VM named exactly `name` (never an id or UUID), resolved: its UUID, state and persistent
+        configuration; None if there is no VM of that name."""
         ...
 
-    async def status(self, job: Job, name: str) -> VmStatus:
+    async def status(self, job: Job, vm: Target) -> VmStatus:
         """Cheap state poll (stop waits with it); call job.read(..., record=False)."""
         ...
 
@@ -158,21 +174,21 @@ class VmBackend(Protocol):
         """Register the VM (its disk image exists already); push the undo that unregisters it."""
         ...
 
-    async def start(self, job: Job, name: str) -> None: ...
+    async def start(self, job: Job, vm: Target) -> None: ...
 
-    async def shutdown(self, job: Job, name: str) -> None:
+    async def shutdown(self, job: Job, vm: Target) -> None:
         """Ask the guest to power off (ACPI) and return at once; the shared flow waits."""
         ...
 
-    async def power_off(self, job: Job, name: str) -> None:
+    async def power_off(self, job: Job, vm: Target) -> None:
         """Stop the guest at once, like pulling the plug."""
         ...
 
-    async def reboot(self, job: Job, name: str, timeout: float) -> bool:
+    async def reboot(self, job: Job, vm: Target, timeout: float) -> bool:
         """Ask the guest to reboot (ACPI); True once it did within `timeout`, False if not."""
         ...
 
-    async def reset(self, job: Job, name: str) -> None:
+    async def reset(self, job: Job, vm: Target) -> None:
         """Hard reset, like pressing the reset button."""
         ...
 
@@ -192,6 +208,6 @@ class VmBackend(Protocol):
         """Grow a disk of a running guest (the guest sees the new size at once)."""
         ...
 
-    async def disk_users(self, job: Job, name: str, paths: list[str]) -> dict[str, list[str]]:
+    async def disk_users(self, job: Job, vm: Target, paths: list[str]) -> dict[str, list[str]]:
         """Which OTHER VMs on the host use each path (delete keeps those)."""
         ...

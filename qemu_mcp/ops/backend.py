@@ -1,22 +1,37 @@
 """Pick the backend for a host: configured, learned, or found by trying libvirt first (auto).
 
-`auto` means libvirt when virsh answers, plain QEMU when virsh is missing or cannot reach
-libvirtd. Reads try libvirt's one-round-trip command and fall back to the plain-QEMU read on
-the same call; manage_vm asks first (`backend_of`: one small command, then remembered).
+On an `auto` host only definitive evidence makes it plain QEMU: virsh is missing (exit 127), or
+there is no libvirt socket, still, a moment later. libvirtd that is restarting, refuses or is
+slow gives an error for that call, never a switch; and once libvirt answered, the host stays
+libvirt for the life of the server. Reads try libvirt's one-round-trip command and fall back
+to the plain-QEMU read on the same call; manage_vm asks first (`backend_of`), then remembers.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from qemu_mcp.backends.libvirt import virsh
-from qemu_mcp.backends.libvirt.errors import LibvirtUnusable, check_batch
+from qemu_mcp.backends.libvirt.errors import LibvirtAbsent, check_batch
 from qemu_mcp.config import HostSpec
 from qemu_mcp.ops.fleet import Fleet
 from qemu_mcp.transport.base import Runner
 
 T = TypeVar("T")
+SOCKET_RETRY_DELAY = 1.0  # seconds: a starting libvirtd creates its socket late
+
+
+async def _libvirt_or_absent(op: Callable[[], Awaitable[T]]) -> T:
+    """Run a libvirt op; a missing socket is believed only when it is still missing a moment later."""
+    try:
+        return await op()
+    except LibvirtAbsent as e:
+        if not e.no_socket:
+            raise
+    await asyncio.sleep(SOCKET_RETRY_DELAY)
+    return await op()
 
 
 async def with_backend(
@@ -25,21 +40,20 @@ async def with_backend(
     libvirt_op: Callable[[Runner], Awaitable[T]],
     qemu_op: Callable[[Runner], Awaitable[T]],
 ) -> T:
-    """Run the operation of the host's backend. An auto host tries libvirt first; when virsh is
-    missing or cannot reach libvirtd, the host is plain QEMU from then on and the QEMU op runs."""
+    """Run the operation of the host's backend. An auto host tries libvirt first; when libvirt is
+    definitively absent, the host is plain QEMU from then on and the QEMU op runs."""
     backend = fleet.known_backend(spec)
     runner = fleet.runner(spec)
     if backend == "qemu":
         return await qemu_op(runner)
+    if backend == "libvirt":
+        return await libvirt_op(runner)
     try:
-        result = await libvirt_op(runner)
-    except LibvirtUnusable:
-        if backend is not None:
-            raise
+        result = await _libvirt_or_absent(lambda: libvirt_op(runner))
+    except LibvirtAbsent:
         fleet.learn_backend(spec, "qemu")
         return await qemu_op(runner)
-    if backend is None:
-        fleet.learn_backend(spec, "libvirt")
+    fleet.learn_backend(spec, "libvirt")
     return result
 
 
@@ -48,10 +62,15 @@ async def backend_of(fleet: Fleet, spec: HostSpec) -> str:
     backend = fleet.known_backend(spec)
     if backend is not None:
         return backend
-    result = await fleet.runner(spec).run(virsh.virsh(spec.libvirt_uri, [["uri"]]), read_only=True)
-    try:
+    runner = fleet.runner(spec)
+
+    async def ask() -> None:
+        result = await runner.run(virsh.virsh(spec.libvirt_uri, [["uri"]]), read_only=True)
         check_batch(result, spec, "checking libvirt")
-    except LibvirtUnusable:
+
+    try:
+        await _libvirt_or_absent(ask)
+    except LibvirtAbsent:
         backend = "qemu"
     else:
         backend = "libvirt"

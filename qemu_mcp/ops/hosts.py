@@ -40,7 +40,9 @@ async def host_info(fleet: Fleet, ref: HostRef | None = None) -> HostInfo:
     ]
     backend = fleet.known_backend(spec)
     if backend is None:
-        backend = "libvirt" if p.virsh_ok else ("qemu" if p.qemu_system else None)
+        # Only evidence decides (ops.backend): virsh answered, or there is no virsh but qemu-system.
+        # A virsh that failed (libvirtd restarting) leaves the backend unknown, not "qemu".
+        backend = "libvirt" if p.virsh_ok else ("qemu" if p.qemu_system and not tools.virsh else None)
         if backend:
             fleet.learn_backend(spec, backend)
     info = HostInfo(

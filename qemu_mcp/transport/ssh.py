@@ -23,6 +23,16 @@ CHANNEL_OPEN_ATTEMPTS = 20
 ABANDON_WAIT = 2.0  # seconds a cancelled or timed-out command's channel close is waited for
 
 
+C_LOCALE = ("env", "LC_ALL=C")
+
+
+def remote_command(argv: list[str]) -> str:
+    """The one place argv becomes a shell string. Every remote command runs in the C locale
+    (parsers read English messages and '.' decimals); sshd's AcceptEnv cannot be relied on."""
+    already = tuple(argv[:2]) == C_LOCALE
+    return shlex.join(argv if already else [*C_LOCALE, *argv])
+
+
 class SSHRunner:
     def __init__(self, spec: HostSpec) -> None:
         self.spec = spec
@@ -70,7 +80,7 @@ class SSHRunner:
     async def _run_once(
         self, argv: list[str], stdin: str | None, timeout: float, read_only: bool = False
     ) -> CommandResult:
-        command = shlex.join(argv)  # the one place argv becomes a shell string
+        command = remote_command(argv)
         async with self._channels:
             conn = await self.connection()
             start = time.monotonic()

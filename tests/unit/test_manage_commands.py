@@ -82,10 +82,11 @@ def test_builders_refuse_option_like_or_relative_paths() -> None:
 
 
 def test_lifecycle_builders() -> None:
-    assert virsh.undefine("odd; name") == [
-        "undefine", "--domain", "odd; name", "--managed-save", "--snapshots-metadata", "--nvram",
+    vm = "6695eb01-f6a4-8304-79aa-97f2502e193f"
+    assert virsh.undefine(vm) == [
+        "undefine", "--domain", vm, "--managed-save", "--snapshots-metadata", "--nvram",
     ]  # fmt: skip
-    assert virsh.blockresize("vm", "vda", 10 * 1024**3)[-1] == f"{10 * 1024**3}B"  # virsh's default unit is KiB
-    assert virsh.set_max_vcpus_config("vm", 4)[-2:] == ["--config", "--maximum"]
-    assert virsh.set_memory_config("vm", 262144)[4] == "262144KiB"
-    assert virsh.wait_event("vm", "reboot", 0)[-1] == "1"
+    assert virsh.blockresize(vm, "vda", 10 * 1024**3)[-1] == f"{10 * 1024**3}B"  # virsh's default unit is KiB
+    assert virsh.set_max_vcpus_config(vm, 4)[-2:] == ["--config", "--maximum"]
+    assert virsh.set_memory_config(vm, 262144)[4] == "262144KiB"
+    assert virsh.wait_event(vm, "reboot", 0)[-1] == "1"

@@ -63,7 +63,8 @@ class FakeBackend(BackendDefaults):
     async def inspect(self, job, name):  # type: ignore[no-untyped-def]
         return self.vms.get(name)
 
-    async def status(self, job, name):  # type: ignore[no-untyped-def]
+    async def status(self, job, vm):  # type: ignore[no-untyped-def]
+        name = vm.name
         return self.vms[name].status
 
     async def prepare_create(self, job, plan):  # type: ignore[no-untyped-def]
@@ -82,27 +83,32 @@ class FakeBackend(BackendDefaults):
     def _set(self, name: str, **kw) -> None:  # type: ignore[no-untyped-def]
         self.vms[name] = replace(self.vms[name], **kw)
 
-    async def start(self, job, name):  # type: ignore[no-untyped-def]
+    async def start(self, job, vm):  # type: ignore[no-untyped-def]
+        name = vm.name
         await self._enter(f"start {name}")
         if not job.dry_run:
             self._set(name, status="running", state="running")
 
-    async def shutdown(self, job, name):  # type: ignore[no-untyped-def]
+    async def shutdown(self, job, vm):  # type: ignore[no-untyped-def]
+        name = vm.name
         await self._enter(f"shutdown {name}")
         if not job.dry_run and self.stops_after is not None:
             loop = asyncio.get_running_loop()
             loop.call_later(self.stops_after, lambda: self._set(name, status="stopped", state="shut off"))
 
-    async def power_off(self, job, name):  # type: ignore[no-untyped-def]
+    async def power_off(self, job, vm):  # type: ignore[no-untyped-def]
+        name = vm.name
         await self._enter(f"power_off {name}")
         if not job.dry_run:
             self._set(name, status="stopped", state="shut off")
 
-    async def reboot(self, job, name, timeout):  # type: ignore[no-untyped-def]
+    async def reboot(self, job, vm, timeout):  # type: ignore[no-untyped-def]
+        name = vm.name
         await self._enter(f"reboot {name}")
         return False
 
-    async def reset(self, job, name):  # type: ignore[no-untyped-def]
+    async def reset(self, job, vm):  # type: ignore[no-untyped-def]
+        name = vm.name
         await self._enter(f"reset {name}")
 
     async def undefine(self, job, vm):  # type: ignore[no-untyped-def]

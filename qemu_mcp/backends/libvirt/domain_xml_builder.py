@@ -44,6 +44,7 @@ class DomainSpec:
     iso: str | None = None
     network: str | None = "default"  # None: user-mode networking
     firmware: Firmware | None = None  # required for aarch64
+    uuid: str | None = None  # chosen by qemu-mcp, so the domain is found again even if define times out
 
     @property
     def machine(self) -> str:
@@ -64,6 +65,8 @@ def build_domain_xml(spec: DomainSpec) -> str:
         raise ValueError("aarch64 guests need UEFI firmware")
     root = etree.Element("domain", type=spec.accel)
     _sub(root, "name", spec.name)
+    if spec.uuid:
+        _sub(root, "uuid", spec.uuid)
     _sub(root, "description", DESCRIPTION)
     _sub(root, "memory", str(spec.memory_mib), unit="MiB")
     _sub(root, "currentMemory", str(spec.memory_mib), unit="MiB")

@@ -7,11 +7,24 @@ from qemu_mcp.errors import CommandFailed
 from qemu_mcp.transport.base import CommandResult
 
 NOT_FOUND_MARKS = ("failed to get domain", "Domain not found", "domain not found")
-UNUSABLE_MARKS = ("failed to connect to the hypervisor", "not found", "No such file or directory")
+# virsh could not reach libvirtd (daemon stopped or restarting, socket refused, access denied).
+CONNECT_MARK = "failed to connect to the hypervisor"
+# ... because there is no libvirt socket at all: evidence that libvirt is not installed or not run here.
+NO_SOCKET_MARKS = ("Failed to connect socket to", "No such file or directory")
+COMMAND_MISSING = 127  # sh's and env's exit status for a program that does not exist
 
 
 class LibvirtUnusable(CommandFailed):
-    """virsh is missing or cannot reach libvirtd: a backend=auto host may be a plain-QEMU host."""
+    """libvirt did not answer this call: an error for the call, never a reason to switch backends."""
+
+
+class LibvirtAbsent(LibvirtUnusable):
+    """Definitive evidence that the host has no libvirt: virsh is missing, or there is no libvirt
+    socket (`no_socket`: believe that only after a retry, a starting libvirtd creates it late)."""
+
+    def __init__(self, message: str, *, no_socket: bool, host: str, exit_status: int | None, stderr: str) -> None:
+        super().__init__(message, host, exit_status, stderr)
+        self.no_socket = no_socket
 
 
 # Lines a failing virsh, env or sh prints. Other stderr (a login shell's rc-file noise, e.g. pyenv's
@@ -23,18 +36,43 @@ def error_lines(result: CommandResult) -> list[str]:
     return [ln for ln in result.stderr.splitlines() if ln.startswith(ERROR_PREFIXES)]
 
 
-def check_batch(result: CommandResult, spec: HostSpec, what: str) -> None:
-    """virsh keeps going after a failed command in a batch; its errors are on stderr."""
+def raise_if_unusable(result: CommandResult, spec: HostSpec) -> None:
+    """LibvirtAbsent when virsh is missing or the socket does not exist, LibvirtUnusable when
+    libvirtd did not answer; nothing when virsh reached libvirtd."""
     errs = error_lines(result)
-    if result.exit_status == 127 or any(m in line for line in errs for m in UNUSABLE_MARKS):
-        raise LibvirtUnusable(
-            f"libvirt is not usable on host '{spec.name}' at {spec.libvirt_uri} "
-            f"(virsh exit {result.exit_status}: {' '.join(errs) or result.stderr.strip()}); "
-            "check that libvirt-clients is installed and libvirtd is running, or set backend: qemu",
+    detail = f"virsh exit {result.exit_status}: {' '.join(errs) or result.stderr.strip() or 'no output'}"
+    if result.exit_status == COMMAND_MISSING:
+        raise LibvirtAbsent(
+            f"virsh is not installed on host '{spec.name}' ({detail}); install libvirt-clients, "
+            "or set backend: qemu for a plain-QEMU host",
+            no_socket=False,
             host=spec.name,
             exit_status=result.exit_status,
             stderr=result.stderr,
         )
+    if any(all(m in line for m in NO_SOCKET_MARKS) for line in errs):
+        raise LibvirtAbsent(
+            f"libvirt has no socket on host '{spec.name}' at {spec.libvirt_uri} ({detail}); start libvirtd, "
+            "or set backend: qemu for a plain-QEMU host",
+            no_socket=True,
+            host=spec.name,
+            exit_status=result.exit_status,
+            stderr=result.stderr,
+        )
+    if any(CONNECT_MARK in line for line in errs):
+        raise LibvirtUnusable(
+            f"libvirtd on host '{spec.name}' did not answer at {spec.libvirt_uri} ({detail}); check that "
+            "libvirtd is running and this user may use its socket, then try again",
+            host=spec.name,
+            exit_status=result.exit_status,
+            stderr=result.stderr,
+        )
+
+
+def check_batch(result: CommandResult, spec: HostSpec, what: str) -> None:
+    """virsh keeps going after a failed command in a batch; its errors are on stderr."""
+    raise_if_unusable(result, spec)
+    errs = error_lines(result)
     if errs or result.exit_status != 0:
         detail = " ".join(errs) or result.stderr.strip() or "no output"
         raise CommandFailed(

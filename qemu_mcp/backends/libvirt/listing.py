@@ -16,7 +16,7 @@ from qemu_mcp import validation
 LIST_SCRIPT = r"""
 export LC_ALL=C
 uuids=$(virsh -c "$1" list --all --uuid) || exit $?
-cmds="list --all --uuid --autostart; echo $2; list --all --uuid --persistent; echo $2; domstats --raw"
+cmds="list --all --uuid --autostart; echo $2; list --all --uuid --persistent; echo $2; domstats --raw --nowait"
 for u in $uuids; do
   case $u in *[!0-9a-fA-F-]*) continue ;; esac
   cmds="$cmds; echo $2; dumpxml --domain $u"

@@ -17,10 +17,10 @@ import secrets
 from lxml import etree
 
 from qemu_mcp.backends.accel import AccelVerdicts, decide_accel
-from qemu_mcp.backends.base import BackendDefaults, CreateFacts, CreatePlan, VmDisk, VmState
+from qemu_mcp.backends.base import BackendDefaults, CreateFacts, CreatePlan, Target, VmDisk, VmState
 from qemu_mcp.backends.firmware import EMULATOR_PACKAGE, pick_firmware, read_firmware
 from qemu_mcp.backends.job import Check, Job, Undo, failure_detail
-from qemu_mcp.backends.libvirt import virsh
+from qemu_mcp.backends.libvirt import target, virsh
 from qemu_mcp.backends.libvirt.domain_xml_builder import (
     MACHINE,
     DomainSpec,
@@ -28,7 +28,7 @@ from qemu_mcp.backends.libvirt.domain_xml_builder import (
     build_domain_xml,
     build_kvm_probe_xml,
 )
-from qemu_mcp.backends.libvirt.errors import NOT_FOUND_MARKS, UNUSABLE_MARKS, LibvirtUnusable
+from qemu_mcp.backends.libvirt.errors import NOT_FOUND_MARKS, raise_if_unusable
 from qemu_mcp.backends.libvirt.states import STATUS_OF_STATE
 from qemu_mcp.config import HostSpec
 from qemu_mcp.errors import NotFound
@@ -45,13 +45,6 @@ DEFAULT_NETWORK = "default"
 
 def _errors(result: CommandResult) -> list[str]:
     return [ln.strip() for ln in result.stderr.splitlines() if ln.startswith("error:")]
-
-
-def _unusable(result: CommandResult) -> bool:
-    """virsh missing or libvirtd unreachable. Only virsh's and env's own lines count: a remote
-    shell's start-up files may print anything on stderr (e.g. pyenv's racing rehash)."""
-    own = [ln for ln in result.stderr.splitlines() if ln.startswith(("error:", "env:"))]
-    return result.exit_status == 127 or any(m in ln for ln in own for m in UNUSABLE_MARKS)
 
 
 def batch_check(job: Job, purpose: str) -> Check:
@@ -102,29 +95,18 @@ class LibvirtBackend(BackendDefaults):
     def _virsh(self, *commands: list[str], marker: str | None = None) -> list[str]:
         return virsh.virsh(self.spec.libvirt_uri, list(commands), marker)
 
-    def _raise_unusable(self, result: CommandResult) -> None:
-        if _unusable(result):
-            raise LibvirtUnusable(
-                f"libvirt is not usable on host '{self.spec.name}' at {self.spec.libvirt_uri} "
-                f"({failure_detail(result)}); check that libvirt-clients is installed and libvirtd is running",
-                host=self.spec.name,
-                exit_status=result.exit_status,
-                stderr=result.stderr,
-            )
-
     # ---- reading
 
     async def inspect(self, job: Job, name: str) -> VmState | None:
-        marker = new_marker()
-        result = await job.read(
-            f"reading '{name}'",
-            self._virsh(virsh.dumpxml_inactive(name), virsh.domstate(name), virsh.dominfo(name), marker=marker),
-        )
-        xml, state_s, info_s = split_sections(result.stdout, marker, 3)
-        if not xml.strip():
+        marker, slot = new_marker(), virsh.UUID_SLOT
+        commands = [virsh.dumpxml_inactive(slot), virsh.domstate(slot), virsh.dominfo(slot)]
+        result = await job.read(f"reading '{name}'", target.by_name(self.spec.libvirt_uri, name, commands, marker))
+        uuid, out = target.split_uuid(result.stdout)
+        xml, state_s, info_s = split_sections(out, marker, 3)
+        if uuid is None or not xml.strip():
             if any(m in result.stderr for m in NOT_FOUND_MARKS):
                 return None
-            self._raise_unusable(result)
+            raise_if_unusable(result, self.spec)
             raise job.step_failed(f"reading '{name}'", result)
         root = etree.fromstring(xml.encode(), _PARSER)
         d = parse_domain_xml(xml)
@@ -134,6 +116,7 @@ class LibvirtBackend(BackendDefaults):
             name=d.name,
             status=STATUS_OF_STATE.get(state, "unknown"),
             state=state,
+            uuid=uuid,
             persistent=persistent is not False,
             arch=d.arch,
             machine=d.machine,
@@ -147,16 +130,16 @@ class LibvirtBackend(BackendDefaults):
             },
         )
 
-    async def status(self, job: Job, name: str) -> VmStatus:
-        purpose = f"polling the state of '{name}'"
-        result = await job.read(purpose, self._virsh(virsh.domstate(name)), record=False)
+    async def status(self, job: Job, vm: Target) -> VmStatus:
+        purpose = f"polling the state of '{vm.name}'"
+        result = await job.read(purpose, self._virsh(virsh.domstate(vm.uuid)), record=False)
         if result.exit_status != 0:
             if any(m in result.stderr for m in NOT_FOUND_MARKS):
-                raise NotFound(f"VM '{name}' on host '{self.spec.name}' disappeared")
+                raise NotFound(f"VM '{vm.name}' on host '{self.spec.name}' disappeared")
             raise job.step_failed(purpose, result)
         return STATUS_OF_STATE.get(result.stdout.strip(), "unknown")
 
-    async def disk_users(self, job: Job, name: str, paths: list[str]) -> dict[str, list[str]]:
+    async def disk_users(self, job: Job, vm: Target, paths: list[str]) -> dict[str, list[str]]:
         purpose = "listing the other VMs on the host"
         listed = await job.read(purpose, self._virsh(virsh.list_uuids()))
         batch_check(job, purpose)(listed)
@@ -173,7 +156,7 @@ class LibvirtBackend(BackendDefaults):
                 continue  # undefined meanwhile
             root = etree.fromstring(xml.encode(), _PARSER)
             other = root.findtext("name")
-            if other == name:
+            if root.findtext("uuid") == vm.uuid:
                 continue
             for path in referenced_files(root) & users.keys():
                 users[path].append(other or "?")
@@ -192,7 +175,7 @@ class LibvirtBackend(BackendDefaults):
         )
         checks = job.read(f"checking the {arch} emulator, KVM and the '{DEFAULT_NETWORK}' network", batch)
         result, *fw = await asyncio.gather(checks, *read_firmware(job, arch))
-        self._raise_unusable(result)
+        raise_if_unusable(result, self.spec)
         net_s, tcg_s, kvm_s = split_sections(result.stdout, marker, 3)
         if not tcg_s.strip():
             raise NotFound(
@@ -234,6 +217,7 @@ class LibvirtBackend(BackendDefaults):
         xml = build_domain_xml(
             DomainSpec(
                 name=plan.name,
+                uuid=plan.uuid,
                 arch=plan.arch,
                 accel="kvm" if facts.accel == "kvm" else "qemu",
                 memory_mib=plan.memory_mib,
@@ -250,29 +234,29 @@ class LibvirtBackend(BackendDefaults):
             f"defining '{plan.name}'",
             self._virsh(virsh.define_from_stdin()),
             stdin=xml,
-            undo=Undo(f"removing the definition of '{plan.name}'", self._virsh(virsh.undefine(plan.name))),
+            undo=Undo(f"removing the definition of '{plan.name}'", self._virsh(virsh.undefine(plan.uuid))),
         )
 
     # ---- power
 
-    async def start(self, job: Job, name: str) -> None:
-        await job.change(f"starting '{name}'", self._virsh(virsh.start(name)))
+    async def start(self, job: Job, vm: Target) -> None:
+        await job.change(f"starting '{vm.name}'", self._virsh(virsh.start(vm.uuid)))
 
-    async def shutdown(self, job: Job, name: str) -> None:
-        await job.change(f"asking '{name}' to shut down (ACPI)", self._virsh(virsh.shutdown(name)))
+    async def shutdown(self, job: Job, vm: Target) -> None:
+        await job.change(f"asking '{vm.name}' to shut down (ACPI)", self._virsh(virsh.shutdown(vm.uuid)))
 
-    async def power_off(self, job: Job, name: str) -> None:
-        await job.change(f"powering off '{name}'", self._virsh(virsh.destroy(name)))
+    async def power_off(self, job: Job, vm: Target) -> None:
+        await job.change(f"powering off '{vm.name}'", self._virsh(virsh.destroy(vm.uuid)))
 
-    async def reset(self, job: Job, name: str) -> None:
-        await job.change(f"resetting '{name}'", self._virsh(virsh.reset(name)))
+    async def reset(self, job: Job, vm: Target) -> None:
+        await job.change(f"resetting '{vm.name}'", self._virsh(virsh.reset(vm.uuid)))
 
-    async def reboot(self, job: Job, name: str, timeout: float) -> bool:
+    async def reboot(self, job: Job, vm: Target, timeout: float) -> bool:
         # One virsh process asks for the reboot and then listens for it: a guest with an OS takes
         # seconds to get there, so the listener is registered long before the event comes.
         seconds = math.ceil(timeout)
-        purpose = f"asking '{name}' to reboot (ACPI) and waiting up to {seconds} s for it"
-        argv = self._virsh(virsh.reboot(name), virsh.wait_event(name, "reboot", seconds))
+        purpose = f"asking '{vm.name}' to reboot (ACPI) and waiting up to {seconds} s for it"
+        argv = self._virsh(virsh.reboot(vm.uuid), virsh.wait_event(vm.uuid, "reboot", seconds))
 
         def check(result: CommandResult) -> None:
             if _errors(result):  # the event wait itself exits 1 on timeout, without an error line
@@ -281,7 +265,7 @@ class LibvirtBackend(BackendDefaults):
         if job.dry_run:
             await job.change(purpose, argv)
             return True
-        async with job.ticking(seconds, f"waiting for '{name}' to reboot"):
+        async with job.ticking(seconds, f"waiting for '{vm.name}' to reboot"):
             result = await job.change(purpose, argv, timeout=seconds + 30, check=check)
         assert result is not None
         return "event 'reboot'" in result.stdout
@@ -292,7 +276,7 @@ class LibvirtBackend(BackendDefaults):
         if not vm.persistent:
             job.note(f"'{vm.name}' is transient: it has no definition left once powered off")
             return
-        await job.change(f"removing the definition of '{vm.name}'", self._virsh(virsh.undefine(vm.name)))
+        await job.change(f"removing the definition of '{vm.name}'", self._virsh(virsh.undefine(vm.uuid)))
 
     async def set_memory(self, job: Job, vm: VmState, mib: int) -> None:
         purpose = f"setting the memory of '{vm.name}' to {mib} MiB (persistent configuration)"
@@ -302,13 +286,13 @@ class LibvirtBackend(BackendDefaults):
             undo = Undo(
                 f"restoring the memory of '{vm.name}' to {vm.memory_mib} MiB",
                 self._virsh(
-                    virsh.set_max_memory_config(vm.name, old_max * 1024),
-                    virsh.set_memory_config(vm.name, vm.memory_mib * 1024),
+                    virsh.set_max_memory_config(vm.uuid, old_max * 1024),
+                    virsh.set_memory_config(vm.uuid, vm.memory_mib * 1024),
                 ),
             )
         await job.change(
             purpose,
-            self._virsh(virsh.set_max_memory_config(vm.name, mib * 1024), virsh.set_memory_config(vm.name, mib * 1024)),
+            self._virsh(virsh.set_max_memory_config(vm.uuid, mib * 1024), virsh.set_memory_config(vm.uuid, mib * 1024)),
             undo=undo,
             check=batch_check(job, purpose),
         )
@@ -320,12 +304,12 @@ class LibvirtBackend(BackendDefaults):
         if vm.vcpus and old_max:
             undo = Undo(
                 f"restoring '{vm.name}' to {vm.vcpus} vCPU(s)",
-                self._virsh(virsh.set_max_vcpus_config(vm.name, old_max), virsh.set_vcpus_config(vm.name, vm.vcpus)),
+                self._virsh(virsh.set_max_vcpus_config(vm.uuid, old_max), virsh.set_vcpus_config(vm.uuid, vm.vcpus)),
             )
         # The maximum first: raising the count above it is refused, lowering it lowers the count.
         await job.change(
             purpose,
-            self._virsh(virsh.set_max_vcpus_config(vm.name, count), virsh.set_vcpus_config(vm.name, count)),
+            self._virsh(virsh.set_max_vcpus_config(vm.uuid, count), virsh.set_vcpus_config(vm.uuid, count)),
             undo=undo,
             check=batch_check(job, purpose),
         )
@@ -333,5 +317,5 @@ class LibvirtBackend(BackendDefaults):
     async def resize_disk_live(self, job: Job, vm: VmState, disk: VmDisk, size_bytes: int) -> None:
         await job.change(
             f"growing {disk.target} of the running '{vm.name}' to {size_bytes} bytes",
-            self._virsh(virsh.blockresize(vm.name, disk.target, size_bytes)),
+            self._virsh(virsh.blockresize(vm.uuid, disk.target, size_bytes)),
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qemu_mcp.backends.libvirt import listing, virsh
+from qemu_mcp.backends.libvirt import listing, target, virsh
 from qemu_mcp.backends.libvirt.errors import NOT_FOUND_MARKS, check_batch, error_lines
 from qemu_mcp.backends.libvirt.states import STATUS_OF_STATE
 from qemu_mcp.config import HostSpec
@@ -49,15 +49,15 @@ async def list_domains(runner: Runner, spec: HostSpec) -> list[VmInfo]:
 
 
 async def describe_domain(runner: Runner, spec: HostSpec, name: str) -> VmDetail:
-    """One domain with its XML, in one round trip."""
+    """The domain named exactly `name` (never an id or UUID) with its XML, in one round trip."""
     marker = new_marker()
-    result = await runner.run(
-        virsh.virsh(
-            spec.libvirt_uri, [virsh.dumpxml(name), virsh.domstats(name), virsh.dominfo(name)], marker
-        ),
-        read_only=True,
+    slot = virsh.UUID_SLOT
+    argv = target.by_name(
+        spec.libvirt_uri, name, [virsh.dumpxml(slot), virsh.domstats(slot), virsh.dominfo(slot)], marker
     )
-    xml, stats_s, info_s = split_sections(result.stdout, marker, 3)
+    result = await runner.run(argv, read_only=True)
+    _uuid, out = target.split_uuid(result.stdout)
+    xml, stats_s, info_s = split_sections(out, marker, 3)
     if not xml.strip():
         if any(m in result.stderr for m in NOT_FOUND_MARKS):
             raise NotFound(

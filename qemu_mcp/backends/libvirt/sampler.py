@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from qemu_mcp.backends.counters import GONE, STOPPED_STATES, DiskCounters, MemoryCounters, NetCounters, RawCounters
-from qemu_mcp.backends.libvirt import virsh
+from qemu_mcp.backends.libvirt import target, virsh
 from qemu_mcp.backends.libvirt.errors import NOT_FOUND_MARKS, check_batch
 from qemu_mcp.config import HostSpec
 from qemu_mcp.errors import CommandFailed
@@ -94,23 +94,35 @@ def counters_from_domstats(
 
 
 class LibvirtSampler:
-    """`virsh domstats --raw --state <groups> -- NAME; domid NAME` in one virsh process per read."""
+    """`virsh domstats --raw --state <groups>; domid` in one virsh process per read. The first read
+    resolves the name exactly (backends.libvirt.target); later reads address that UUID, so a series
+    follows one VM: another VM that takes the name later is not it (the series sees GONE)."""
 
     def __init__(
         self, runner: Runner, spec: HostSpec, name: str, metrics: Sequence[Metric], timeout: float
     ) -> None:
         self.runner, self.spec, self.name, self.timeout = runner, spec, name, timeout
+        self.metrics = metrics
         self.marker = new_marker()
-        self.argv = virsh.virsh(
-            spec.libvirt_uri, [virsh.domstats_groups(name, metrics), virsh.domid(name)], self.marker
-        )
+        self.uuid: str | None = None
+
+    def _commands(self, uuid: str) -> list[list[str]]:
+        return [virsh.domstats_groups(uuid, self.metrics), virsh.domid(uuid)]
+
+    def _argv(self) -> list[str]:
+        if self.uuid is None:
+            return target.by_name(self.spec.libvirt_uri, self.name, self._commands(virsh.UUID_SLOT), self.marker)
+        return virsh.virsh(self.spec.libvirt_uri, self._commands(self.uuid), self.marker)
 
     async def read(self) -> RawCounters:
         loop = asyncio.get_running_loop()
         started = loop.time()
-        result = await self.runner.run(self.argv, timeout=self.timeout, read_only=True)
+        result = await self.runner.run(self._argv(), timeout=self.timeout, read_only=True)
         taken_at, wall = loop.time(), datetime.now(UTC)
-        stats_s, id_s = split_sections(result.stdout, self.marker, 2)
+        stdout = result.stdout
+        if self.uuid is None:
+            self.uuid, stdout = target.split_uuid(stdout)
+        stats_s, id_s = split_sections(stdout, self.marker, 2)
         if not stats_s:
             if any(m in result.stderr for m in NOT_FOUND_MARKS):
                 return RawCounters(started=started, taken_at=taken_at, wall=wall, state=GONE)

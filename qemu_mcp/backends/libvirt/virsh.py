@@ -37,15 +37,23 @@ def virsh(uri: str, commands: Sequence[Sequence[str]], marker: str | None = None
     return ["env", "LC_ALL=C", "virsh", "-c", uri, script(commands, marker)]
 
 
-# The commands themselves: each a list of words for `virsh()`.
+# The commands themselves: each a list of words for `virsh()`. Every command that names one domain
+# takes its UUID (or UUID_SLOT, filled in on the host by backends.libvirt.target): never a name,
+# which virsh would first try as a domain id.
+UUID_SLOT = "@UUID@"
+
+
+def _domain(uuid: str) -> str:
+    return uuid if uuid == UUID_SLOT else validation.domain_uuid(uuid)
 
 
 def list_uuids(*flags: str) -> list[str]:
     return ["list", "--all", "--uuid", *flags]
 
 
-def domstats(name: str) -> list[str]:
-    return ["domstats", "--raw", "--", validation.vm_name(name)]
+def domstats(uuid: str) -> list[str]:
+    """--nowait: what libvirt has at once; a QEMU monitor that is busy or stuck cannot stall the read."""
+    return ["domstats", "--raw", "--nowait", "--", _domain(uuid)]
 
 
 # monitor metric -> domstats groups (--state is always asked for: it ends a series cleanly).
@@ -57,24 +65,23 @@ DOMSTATS_GROUPS = {
 }
 
 
-def domstats_groups(name: str, metrics: Sequence[str]) -> list[str]:
+def domstats_groups(uuid: str, metrics: Sequence[str]) -> list[str]:
     """One domain's stats for the monitor: only the groups its metrics need."""
     flags = [f for m in metrics for f in DOMSTATS_GROUPS[m]]
-    return ["domstats", "--raw", "--state", *flags, "--", validation.vm_name(name)]
+    return ["domstats", "--raw", "--state", *flags, "--", _domain(uuid)]
 
 
-def domid(name: str) -> list[str]:
+def domid(uuid: str) -> list[str]:
     """The domain ID: a new one each time the VM starts, '-' while it is shut off."""
-    return ["domid", "--domain", validation.vm_name(name)]
+    return ["domid", "--domain", _domain(uuid)]
 
 
-def dumpxml(domain: str) -> list[str]:
-    """`domain` is a name or UUID."""
-    return ["dumpxml", "--domain", validation.vm_name(domain)]
+def dumpxml(uuid: str) -> list[str]:
+    return ["dumpxml", "--domain", _domain(uuid)]
 
 
-def dominfo(domain: str) -> list[str]:
-    return ["dominfo", "--domain", validation.vm_name(domain)]
+def dominfo(uuid: str) -> list[str]:
+    return ["dominfo", "--domain", _domain(uuid)]
 
 
 # Life-cycle commands (manage_vm). Domain XML goes in on stdin: `--file /dev/stdin` reads the
@@ -82,13 +89,13 @@ def dominfo(domain: str) -> list[str]:
 STDIN = "/dev/stdin"
 
 
-def domstate(name: str) -> list[str]:
-    return ["domstate", "--domain", validation.vm_name(name)]
+def domstate(uuid: str) -> list[str]:
+    return ["domstate", "--domain", _domain(uuid)]
 
 
-def dumpxml_inactive(name: str) -> list[str]:
+def dumpxml_inactive(uuid: str) -> list[str]:
     """The persistent definition: what the next boot uses (modify reads and verifies this)."""
-    return ["dumpxml", "--inactive", "--domain", validation.vm_name(name)]
+    return ["dumpxml", "--inactive", "--domain", _domain(uuid)]
 
 
 def define_from_stdin() -> list[str]:
@@ -100,66 +107,66 @@ def create_from_stdin_paused_autodestroy() -> list[str]:
     return ["create", "--file", STDIN, "--paused", "--autodestroy"]
 
 
-def undefine(name: str) -> list[str]:
+def undefine(uuid: str) -> list[str]:
     """Drop the definition with its managed-save image, snapshot metadata and UEFI NVRAM file."""
     return [
-        "undefine", "--domain", validation.vm_name(name), "--managed-save", "--snapshots-metadata", "--nvram",
+        "undefine", "--domain", _domain(uuid), "--managed-save", "--snapshots-metadata", "--nvram",
     ]  # fmt: skip
 
 
-def start(name: str) -> list[str]:
-    return ["start", "--domain", validation.vm_name(name)]
+def start(uuid: str) -> list[str]:
+    return ["start", "--domain", _domain(uuid)]
 
 
-def shutdown(name: str) -> list[str]:
+def shutdown(uuid: str) -> list[str]:
     """Ask the guest to power off (ACPI); returns at once, the guest may ignore it."""
-    return ["shutdown", "--domain", validation.vm_name(name)]
+    return ["shutdown", "--domain", _domain(uuid)]
 
 
-def destroy(name: str) -> list[str]:
+def destroy(uuid: str) -> list[str]:
     """Power off at once, like pulling the plug."""
-    return ["destroy", "--domain", validation.vm_name(name)]
+    return ["destroy", "--domain", _domain(uuid)]
 
 
-def reboot(name: str) -> list[str]:
+def reboot(uuid: str) -> list[str]:
     """Ask the guest to reboot (ACPI); returns at once, the guest may ignore it."""
-    return ["reboot", "--domain", validation.vm_name(name)]
+    return ["reboot", "--domain", _domain(uuid)]
 
 
-def reset(name: str) -> list[str]:
+def reset(uuid: str) -> list[str]:
     """Hard reset, like pressing the reset button."""
-    return ["reset", "--domain", validation.vm_name(name)]
+    return ["reset", "--domain", _domain(uuid)]
 
 
-def wait_event(name: str, event: str, timeout_s: int) -> list[str]:
+def wait_event(uuid: str, event: str, timeout_s: int) -> list[str]:
     """Block until the domain emits `event` (prints "event '<event>' for domain ...") or timeout_s passes."""
     if event not in ("reboot", "lifecycle"):
         raise ValueError(f"unsupported event {event!r}")
     seconds = str(max(1, timeout_s))
-    return ["event", "--domain", validation.vm_name(name), "--event", event, "--timeout", seconds]
+    return ["event", "--domain", _domain(uuid), "--event", event, "--timeout", seconds]
 
 
-def set_max_memory_config(name: str, kib: int) -> list[str]:
-    return ["setmaxmem", "--domain", validation.vm_name(name), "--size", f"{int(kib)}KiB", "--config"]
+def set_max_memory_config(uuid: str, kib: int) -> list[str]:
+    return ["setmaxmem", "--domain", _domain(uuid), "--size", f"{int(kib)}KiB", "--config"]
 
 
-def set_memory_config(name: str, kib: int) -> list[str]:
-    return ["setmem", "--domain", validation.vm_name(name), "--size", f"{int(kib)}KiB", "--config"]
+def set_memory_config(uuid: str, kib: int) -> list[str]:
+    return ["setmem", "--domain", _domain(uuid), "--size", f"{int(kib)}KiB", "--config"]
 
 
-def set_max_vcpus_config(name: str, count: int) -> list[str]:
+def set_max_vcpus_config(uuid: str, count: int) -> list[str]:
     """Lowering the maximum below the current count lowers the count too (libvirt 9)."""
-    return [*set_vcpus_config(name, count), "--maximum"]
+    return [*set_vcpus_config(uuid, count), "--maximum"]
 
 
-def set_vcpus_config(name: str, count: int) -> list[str]:
-    return ["setvcpus", "--domain", validation.vm_name(name), "--count", str(int(count)), "--config"]
+def set_vcpus_config(uuid: str, count: int) -> list[str]:
+    return ["setvcpus", "--domain", _domain(uuid), "--count", str(int(count)), "--config"]
 
 
-def blockresize(name: str, target: str, size_bytes: int) -> list[str]:
+def blockresize(uuid: str, target: str, size_bytes: int) -> list[str]:
     """Live resize of a running guest's disk (virsh's default unit is KiB: give bytes explicitly)."""
     size = f"{int(size_bytes)}B"
-    return ["blockresize", "--domain", validation.vm_name(name), "--path", target, "--size", size]
+    return ["blockresize", "--domain", _domain(uuid), "--path", target, "--size", size]
 
 
 def net_info(network: str) -> list[str]:

@@ -22,12 +22,11 @@ import asyncio
 import json
 import secrets
 import time
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from qemu_mcp.backends.accel import AccelVerdicts, decide_accel
-from qemu_mcp.backends.base import BackendDefaults, CreateFacts, CreatePlan, VmDisk, VmState
+from qemu_mcp.backends.base import BackendDefaults, CreateFacts, CreatePlan, Target, VmDisk, VmState
 from qemu_mcp.backends.firmware import EMULATOR_PACKAGE, pick_firmware, read_firmware
 from qemu_mcp.backends.job import Job, Undo
 from qemu_mcp.backends.qemu import scripts as qemu_host
@@ -113,6 +112,7 @@ class QemuBackend(BackendDefaults):
             name=vm.name,
             status=vm.status,
             state=vm.state,
+            uuid=conf.uuid if conf else "",
             persistent=True,
             arch=conf.arch if conf else None,
             machine=conf.machine if conf else None,
@@ -132,11 +132,11 @@ class QemuBackend(BackendDefaults):
         await qmp_status(job.runner, vm)
         return self._state(vm)
 
-    async def status(self, job: Job, name: str) -> VmStatus:
-        vm = await self._one(job, name, record=False)
-        if vm is None:
-            raise NotFound(f"{self._where(name)} disappeared")
-        return "running" if vm.alive else "stopped"
+    async def status(self, job: Job, vm: Target) -> VmStatus:
+        found = await self._one(job, vm.name, record=False)
+        if found is None:
+            raise NotFound(f"{self._where(vm.name)} disappeared")
+        return "running" if found.alive else "stopped"
 
     def _usable(self, name: str, job: Job | None = None) -> tuple[QemuVm, VmConf]:
         vm = self._vms.get(name)
@@ -153,14 +153,14 @@ class QemuBackend(BackendDefaults):
             raise InvalidInput(f"{self._where(name)} has an unusable {vm.home.conf}: {'; '.join(vm.notes)}")
         return vm, vm.conf
 
-    async def disk_users(self, job: Job, name: str, paths: list[str]) -> dict[str, list[str]]:
+    async def disk_users(self, job: Job, vm: Target, paths: list[str]) -> dict[str, list[str]]:
         users: dict[str, list[str]] = {p: [] for p in paths}
-        for vm in await self._read(job):
-            if vm.name == name or vm.conf is None:
+        for other in await self._read(job):
+            if other.name == vm.name or other.conf is None:
                 continue
-            for d in vm.conf.disks:
+            for d in other.conf.disks:
                 if d.path in users:
-                    users[d.path].append(vm.name)
+                    users[d.path].append(other.name)
         return users
 
     # ---- create
@@ -221,7 +221,7 @@ class QemuBackend(BackendDefaults):
         mac = "52:54:00:" + ":".join(f"{b:02x}" for b in secrets.token_bytes(3))
         return VmConf(
             name=plan.name,
-            uuid=str(uuid.uuid4()),
+            uuid=plan.uuid,
             arch=plan.arch,
             machine=MACHINE[plan.arch],
             accel="kvm" if facts.accel == "kvm" else "tcg",
@@ -278,13 +278,14 @@ class QemuBackend(BackendDefaults):
                 host=self.spec.name,
             ) from None
 
-    async def start(self, job: Job, name: str) -> None:
+    async def start(self, job: Job, vm: Target) -> None:
+        name = vm.name
         ports_read = job.read("listing the TCP ports in use (VNC display)", qemu_host.tcp_listeners())
         vms, ports_result = await asyncio.gather(self._read(job), ports_read)
-        vm, conf = self._usable(name, job)
-        if vm.alive:
-            raise Conflict(f"{self._where(name)} is already running (pid {vm.pid}); nothing to start")
-        home = vm.home
+        qvm, conf = self._usable(name, job)
+        if qvm.alive:
+            raise Conflict(f"{self._where(name)} is already running (pid {qvm.pid}); nothing to start")
+        home = qvm.home
         if len(home.qmp.encode()) > MAX_SOCKET_PATH:
             raise InvalidInput(f"the QMP socket path {home.qmp} is longer than a unix socket allows")
         ports = listening_ports(ports_result.stdout)
@@ -311,10 +312,12 @@ class QemuBackend(BackendDefaults):
         if state != "running":
             raise CommandFailed(f"{self._where(name)} was started but QMP reports '{state}'", host=self.spec.name)
 
-    async def shutdown(self, job: Job, name: str) -> None:
+    async def shutdown(self, job: Job, vm: Target) -> None:
+        name = vm.name
         await self._qmp(job, name, "system_powerdown", purpose=f"asking '{name}' to shut down (ACPI, QMP)")
 
-    async def power_off(self, job: Job, name: str) -> None:
+    async def power_off(self, job: Job, vm: Target) -> None:
+        name = vm.name
         home = self.home(name)
         wait = QUIT_WAIT
         try:
@@ -329,33 +332,35 @@ class QemuBackend(BackendDefaults):
             return
         deadline = time.monotonic() + wait
         while True:
-            if await self.status(job, name) == "stopped":
+            if await self.status(job, vm) == "stopped":
                 return
             if time.monotonic() >= deadline:
                 break
             await asyncio.sleep(POLL)
-        vm = self._vms.get(name)
-        uuid = vm.conf.uuid if vm is not None and vm.conf is not None else None
+        known = self._vms.get(name)
+        uuid = known.conf.uuid if known is not None and known.conf is not None else None
         await job.change(f"killing the qemu process of '{name}' (SIGKILL)", qemu_host.kill(home, uuid))
 
-    async def reset(self, job: Job, name: str) -> None:
+    async def reset(self, job: Job, vm: Target) -> None:
+        name = vm.name
         await self._qmp(job, name, "system_reset", purpose=f"resetting '{name}' (QMP system_reset)")
 
-    async def reboot(self, job: Job, name: str, timeout: float) -> bool:
+    async def reboot(self, job: Job, vm: Target, timeout: float) -> bool:
         """Plain QEMU has no ACPI reboot request: power down (ACPI), wait for qemu to exit, start."""
-        await self.shutdown(job, name)
+        name = vm.name
+        await self.shutdown(job, vm)
         if job.dry_run:
             job.note(f"would wait up to {timeout:g} s for the guest to power off, then start it again")
-            await self.start(job, name)
+            await self.start(job, vm)
             return True
         start = time.monotonic()
-        while await self.status(job, name) != "stopped":
+        while await self.status(job, vm) != "stopped":
             elapsed = time.monotonic() - start
             if elapsed >= timeout:
                 return False
             await job.report(elapsed, timeout, f"waiting for '{name}' to power off ({elapsed:.0f}/{timeout:.0f} s)")
             await asyncio.sleep(min(POLL * 2, timeout - elapsed))
-        await self.start(job, name)
+        await self.start(job, vm)
         return True
 
     # ---- configuration

@@ -15,7 +15,6 @@ from qemu_mcp.audit import AuditEntry
 from qemu_mcp.auth import STDIO, Principal
 from qemu_mcp.backends.base import VmBackend
 from qemu_mcp.backends.job import Job, ProgressFn
-from qemu_mcp.backends.libvirt.errors import LibvirtUnusable
 from qemu_mcp.backends.libvirt.manage import LibvirtBackend
 from qemu_mcp.backends.qemu.manage import QemuBackend
 from qemu_mcp.config import HostSpec
@@ -128,15 +127,15 @@ async def _manage_vm(
         try:
             message = await FLOWS[req.action](call)
         except BaseException as e:
+            entry.vm_uuid = call.uuid
             # Shielded: a cancelled call still removes what it created.
             done, failed = await asyncio.shield(job.rollback())
             if isinstance(e, QemuMcpError):
                 e.message += _undo_sentence(done, failed)
                 e.args = (e.message,)
-            if isinstance(e, LibvirtUnusable) and fleet.known_backend(spec) is None:
-                fleet.learn_backend(spec, "qemu")
             raise
         job.commit()
+        entry.vm_uuid = call.uuid
     if fleet.known_backend(spec) is None:
         fleet.learn_backend(spec, backend.kind)
     details = call.details

@@ -47,6 +47,7 @@ class Call:
     consent: Consent
     details: ManageDetails
     policy: Policy | None = None  # None: no allowed_paths check (unit tests that build a Call by hand)
+    uuid: str | None = None  # the VM this call resolved its name to: audit records name it
 
     @property
     def where(self) -> str:
@@ -118,6 +119,7 @@ def require_consent(call: Call, vm: VmState) -> bool:
 
 async def existing(call: Call) -> VmState:
     vm = await call.backend.inspect(call.job, call.req.name)
+    call.uuid = vm.uuid if vm is not None else None
     if vm is None:
         raise NotFound(f"{call.where} does not exist; list_vms shows the names that exist")
     call.details.before = vm.config()
@@ -148,11 +150,11 @@ async def image_size(call: Call, disk: VmDisk) -> int:
     return virtual_size(result.stdout)
 
 
-async def wait_stopped(call: Call, timeout: float) -> bool:
+async def wait_stopped(call: Call, vm: VmState, timeout: float) -> bool:
     """Poll until the guest is shut off; progress is elapsed seconds of `timeout`."""
     start = time.monotonic()
     while True:
-        if await call.backend.status(call.job, call.req.name) in ("stopped", "crashed"):
+        if await call.backend.status(call.job, vm) in ("stopped", "crashed"):
             return True
         elapsed = time.monotonic() - start
         if elapsed >= timeout:
@@ -171,12 +173,12 @@ def not_stopped(call: Call, timeout: float, then: str) -> CommandTimeout:
     )
 
 
-async def stop_guest(call: Call, *, force: bool, then: str) -> None:
+async def stop_guest(call: Call, vm: VmState, *, force: bool, then: str) -> None:
     if force:
-        await call.backend.power_off(call.job, call.req.name)
+        await call.backend.power_off(call.job, vm)
         return
-    await call.backend.shutdown(call.job, call.req.name)
+    await call.backend.shutdown(call.job, vm)
     if call.req.dry_run:
         call.job.note(f"would wait up to {call.req.timeout:g} s for the guest to power off")
-    elif not await wait_stopped(call, call.req.timeout):
+    elif not await wait_stopped(call, vm, call.req.timeout):
         raise not_stopped(call, call.req.timeout, then)

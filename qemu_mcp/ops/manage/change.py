@@ -40,7 +40,7 @@ async def delete(call: Call) -> str:
             elif not d.created and d.device == "disk":
                 why = "not created by qemu-mcp"
             details.disks_kept.append(f"{d.path} ({why}: never deleted)")
-    users = await backend.disk_users(job, vm.name, owned) if owned else {}
+    users = await backend.disk_users(job, vm, owned) if owned else {}
     remove = [p for p in owned if not users.get(p)]
     for p in owned:
         if users.get(p):
@@ -49,7 +49,7 @@ async def delete(call: Call) -> str:
     total = 2 + int(vm.running)
     if vm.running:
         await job.report(0, total, f"powering off '{vm.name}'")
-        await backend.power_off(job, vm.name)
+        await backend.power_off(job, vm)
     await job.report(total - 2, total, f"removing the definition of '{vm.name}'")
     await backend.undefine(job, vm)
     if remove:
@@ -84,8 +84,8 @@ async def modify(call: Call) -> str:
     changes = _change_words(req, disk, grow_to)
     if req.dry_run:
         if restart:
-            await stop_guest(call, force=req.force, then="")
-            await call.backend.start(job, vm.name)
+            await stop_guest(call, vm, force=req.force, then="")
+            await call.backend.start(job, vm)
         return f"would modify {call.where}: {changes}" + (", then restart it" if restart else "")
     await _verify(call, disk)
     job.commit()  # the configuration is verified: a failed restart below must not revert it
@@ -181,8 +181,8 @@ async def _restart(call: Call, vm: VmState) -> str:
         "off for the restart, or restart it yourself."
     )
     await call.job.report(3, 3, f"restarting '{vm.name}'")
-    await stop_guest(call, force=call.req.force, then=then)
-    await call.backend.start(call.job, vm.name)
+    await stop_guest(call, vm, force=call.req.force, then=then)
+    await call.backend.start(call.job, vm)
     restarted = await read_back(call)
     return restarted.state if restarted else "?"
 

@@ -30,6 +30,7 @@ class _Dirs:
 async def create(call: Call) -> str:
     await _refuse_existing_vm(call)
     plan = _plan(call)
+    call.uuid = plan.uuid
     call.details.requested = _requested(plan)
     if call.policy is not None:
         await guard.check_paths(call.job, call.policy, {"disk image": plan.disk_path, "ISO": call.req.iso})
@@ -164,7 +165,7 @@ async def _make_vm(call: Call, plan: CreatePlan, facts: CreateFacts, missing_dir
     await backend.define(job, plan, facts)
     if plan.start:
         await steps.next(f"starting '{plan.name}'")
-        await backend.start(job, plan.name)
+        await backend.start(job, plan)
     await job.report(steps.total, steps.total, f"{'planned' if call.req.dry_run else 'created'} '{plan.name}'")
 
 

@@ -19,7 +19,7 @@ async def start(call: Call) -> str:
         hint = f" (resume it with {resume})" if vm.status == "paused" else ""
         raise Conflict(f"{call.where} is already {vm.state}{hint}; nothing to start")
     await call.job.report(0, 1, f"starting '{vm.name}'")
-    await call.backend.start(call.job, vm.name)
+    await call.backend.start(call.job, vm)
     if call.req.dry_run:
         return f"would start {call.where}"
     after = await read_back(call)
@@ -37,6 +37,7 @@ async def stop(call: Call) -> str:
         require_consent(call, vm)
     await stop_guest(
         call,
+        vm,
         force=call.req.force,
         then="Retry with force=true to power it off at once (like pulling the plug).",
     )
@@ -55,11 +56,11 @@ async def reboot(call: Call) -> str:
         raise Conflict(f"{call.where} is {vm.state}, so it cannot reboot; use action=start to boot it")
     if call.req.force:
         require_consent(call, vm)
-        await call.backend.reset(call.job, vm.name)
+        await call.backend.reset(call.job, vm)
         how = "reset (forced)"
     else:
         timeout = call.req.timeout
-        if not await call.backend.reboot(call.job, vm.name, timeout):
+        if not await call.backend.reboot(call.job, vm, timeout):
             raise CommandTimeout(
                 f"{call.where} did not reboot within {timeout:g} s after the ACPI reboot request "
                 "(the guest may have no OS, or ignore ACPI); it is still running as before. "

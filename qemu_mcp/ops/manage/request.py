@@ -100,7 +100,7 @@ def _new_vm(
     vm_dir: str | None,
 ) -> ManageRequest:
     """create: a new name, an arch, and defaults for memory, vCPUs and the disk."""
-    validation.new_vm_name(name)
+    validation.creatable_vm_name(name)
     if not arch:
         raise InvalidInput("create needs arch: x86_64 or aarch64 (arm64)")
     new_disk = sizes.parse_disk_spec(disk) if disk is not None else sizes.DiskSpec()
