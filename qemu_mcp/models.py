@@ -169,6 +169,9 @@ class CommandRecord(_Model):
     stdin: str | None = Field(None, description="What was fed on stdin, e.g. the domain XML being defined")
     changes_host: bool = Field(description="False for read-only checks, which also run in a dry run")
     ran: bool = Field(description="False in a dry run: the command was planned, not run")
+    abandoned: bool = Field(
+        False, description="True when qemu-mcp stopped waiting (timeout, lost connection): it may still complete"
+    )
     exit_status: int | None = None
     duration_s: float | None = None
 

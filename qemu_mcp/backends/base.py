@@ -139,8 +139,9 @@ class BackendDefaults:
         return None, posixpath.join(vm_dir, f"{name}.qcow2")
 
     async def claim(self, job: Job, plan: CreatePlan, facts: CreateFacts) -> None:
-        """Before the disk image is made: take the name on the host (plain QEMU: make the VM's
-        directory, exclusively, with a `creating` marker); push the undo."""
+        """Before the disk image is made: take the name on the host, marked as being created (plain
+        QEMU: make the VM's directory, exclusively, with a `creating` marker; libvirt: define the
+        domain with a `creating` mark in its metadata); push the undo."""
         return None
 
     async def remove_leftovers(self, job: Job, vm: VmState) -> None:

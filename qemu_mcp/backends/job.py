@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from qemu_mcp.errors import CommandFailed, QemuMcpError
+from qemu_mcp.errors import CommandFailed, CommandTimeout, HostUnreachable, QemuMcpError
 from qemu_mcp.models import CommandRecord
 from qemu_mcp.transport.base import CommandResult, Runner
 
@@ -25,10 +25,29 @@ Check = Callable[[CommandResult], None]
 T = TypeVar("T")
 
 
+# After a change was abandoned (timeout, lost connection) it may still take effect on the host:
+# rollback watches for it this long (probing every ABANDON_POLL seconds) before it reports.
+ABANDON_SETTLE = 15.0
+ABANDON_POLL = 1.0
+
+
 @dataclass(frozen=True)
 class Undo:
     purpose: str  # "removing the disk image /x.qcow2"
     argv: list[str]
+    # A read telling whether the change exists on the host (exit 0: it does, 1: it does not). Used
+    # when the change was abandoned: the undo runs only once the change is seen, never blindly.
+    probe: list[str] | None = None
+    # Words for what may exist if the abandoned change takes effect later ("the domain 'x' (uuid u)").
+    leftover: str = ""
+
+
+@dataclass(frozen=True)
+class Abandoned:
+    """A change whose command outlived its timeout or connection: it may yet take effect."""
+
+    undo: Undo
+    why: str  # the error that ended the wait
 
 
 def program(argv: tuple[str, ...] | list[str]) -> str:
@@ -59,7 +78,8 @@ class Job:
         self._progress = progress
         self.commands: list[CommandRecord] = []
         self.notes: list[str] = []
-        self._undo: list[Undo] = []
+        self._undo: list[Undo | Abandoned] = []
+        self.settle = ABANDON_SETTLE
 
     # ---- commands
 
@@ -93,7 +113,14 @@ class Job:
         if self.dry_run:
             self._record(purpose, argv, stdin, changes_host=True, result=None)
             return None
-        result = await self.runner.run(argv, stdin=stdin, timeout=timeout, read_only=False)
+        try:
+            result = await self.runner.run(argv, stdin=stdin, timeout=timeout, read_only=False)
+        except (CommandTimeout, HostUnreachable) as e:
+            # We stopped waiting; the host may still finish the command. Rollback checks.
+            self._record(purpose, argv, stdin, changes_host=True, result=None, abandoned=True)
+            if undo is not None:
+                self._undo.append(Abandoned(undo, str(e)))
+            raise
         self._record(purpose, argv, stdin, changes_host=True, result=result)
         (check or self._check(purpose))(result)
         if undo is not None:
@@ -150,6 +177,7 @@ class Job:
         *,
         changes_host: bool,
         result: CommandResult | None,
+        abandoned: bool = False,
     ) -> None:
         self.commands.append(
             CommandRecord(
@@ -157,7 +185,8 @@ class Job:
                 argv=list(argv),
                 stdin=stdin,
                 changes_host=changes_host,
-                ran=result is not None,
+                ran=result is not None or abandoned,
+                abandoned=abandoned,
                 exit_status=result.exit_status if result else None,
                 duration_s=round(result.duration, 3) if result else None,
             )
@@ -181,18 +210,58 @@ class Job:
         done: list[str] = []
         failed: list[str] = []
         while self._undo:
-            undo = self._undo.pop()
-            try:
-                result = await self.runner.run(undo.argv, read_only=False)
-            except QemuMcpError as e:
-                failed.append(f"{undo.purpose}: {e}")
-                continue
-            self._record(f"undo: {undo.purpose}", undo.argv, None, changes_host=True, result=result)
-            if result.exit_status == 0:
-                done.append(undo.purpose)
+            step = self._undo.pop()
+            if isinstance(step, Abandoned):
+                await self._settle(step, done, failed)
             else:
-                failed.append(f"{undo.purpose} ({failure_detail(result)})")
+                await self._run_undo(step, done, failed)
         return done, failed
+
+    async def _run_undo(self, undo: Undo, done: list[str], failed: list[str]) -> None:
+        try:
+            result = await self.runner.run(undo.argv, read_only=False)
+        except QemuMcpError as e:
+            failed.append(f"{undo.purpose}: {e}")
+            return
+        self._record(f"undo: {undo.purpose}", undo.argv, None, changes_host=True, result=result)
+        if result.exit_status == 0:
+            done.append(undo.purpose)
+        else:
+            failed.append(f"{undo.purpose} ({failure_detail(result)})")
+
+    async def _settle(self, step: Abandoned, done: list[str], failed: list[str]) -> None:
+        """An abandoned change: undo it once the host shows it; say precisely what may be left."""
+        undo = step.undo
+        if undo.probe is None:  # an undo that is harmless when there is nothing to undo (rm -f)
+            await self._run_undo(undo, done, failed)
+            return
+        deadline = time.monotonic() + self.settle
+        while True:
+            seen = await self._probe(undo)
+            if seen:
+                await self._run_undo(undo, done, failed)
+                return
+            if seen is None or time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(ABANDON_POLL)
+        state = "could not be checked (the host did not answer)" if seen is None else (
+            f"had not taken effect {self.settle:g} s later"
+        )
+        failed.append(
+            f"{undo.purpose}: the command was abandoned ({step.why}) and {state}; "
+            f"{undo.leftover or 'what it makes'} may still appear on host '{self.host}': list_vms then "
+            "shows it as an unfinished create, and manage_vm delete removes it"
+        )
+
+    async def _probe(self, undo: Undo) -> bool | None:
+        """True: the change exists; False: not (yet); None: the host did not answer."""
+        assert undo.probe is not None
+        try:
+            result = await self.runner.run(undo.probe, read_only=True)
+        except QemuMcpError:
+            return None
+        self._record(f"checking: {undo.purpose}", undo.probe, None, changes_host=False, result=result)
+        return result.exit_status == 0
 
     # ---- progress
 

@@ -13,6 +13,8 @@ from typing import Literal
 
 from lxml import etree
 
+from qemu_mcp.backends.libvirt import metadata
+
 Accel = Literal["kvm", "qemu"]  # libvirt's domain type: qemu = TCG (emulation)
 
 MACHINE = {"x86_64": "q35", "aarch64": "virt"}
@@ -45,6 +47,7 @@ class DomainSpec:
     network: str | None = "default"  # None: user-mode networking
     firmware: Firmware | None = None  # required for aarch64
     uuid: str | None = None  # chosen by qemu-mcp, so the domain is found again even if define times out
+    state: str | None = None  # qemu-mcp's create state in <metadata> (backends.libvirt.metadata)
 
     @property
     def machine(self) -> str:
@@ -68,6 +71,8 @@ def build_domain_xml(spec: DomainSpec) -> str:
     if spec.uuid:
         _sub(root, "uuid", spec.uuid)
     _sub(root, "description", DESCRIPTION)
+    if spec.state:
+        metadata.add(root, spec.state)
     _sub(root, "memory", str(spec.memory_mib), unit="MiB")
     _sub(root, "currentMemory", str(spec.memory_mib), unit="MiB")
     _sub(root, "vcpu", str(spec.vcpus), placement="static")

@@ -20,7 +20,7 @@ from qemu_mcp.backends.accel import AccelVerdicts, decide_accel
 from qemu_mcp.backends.base import BackendDefaults, CreateFacts, CreatePlan, Target, VmDisk, VmState
 from qemu_mcp.backends.firmware import EMULATOR_PACKAGE, pick_firmware, read_firmware
 from qemu_mcp.backends.job import Check, Job, Undo, failure_detail
-from qemu_mcp.backends.libvirt import target, virsh
+from qemu_mcp.backends.libvirt import metadata, target, virsh
 from qemu_mcp.backends.libvirt.domain_xml_builder import (
     MACHINE,
     DomainSpec,
@@ -213,11 +213,12 @@ class LibvirtBackend(BackendDefaults):
             return "kvm"
         return f"a KVM probe guest did not start ({failure_detail(result)})"
 
-    async def define(self, job: Job, plan: CreatePlan, facts: CreateFacts) -> None:
-        xml = build_domain_xml(
+    def _xml(self, plan: CreatePlan, facts: CreateFacts, state: str) -> str:
+        return build_domain_xml(
             DomainSpec(
                 name=plan.name,
                 uuid=plan.uuid,
+                state=state,
                 arch=plan.arch,
                 accel="kvm" if facts.accel == "kvm" else "qemu",
                 memory_mib=plan.memory_mib,
@@ -229,13 +230,26 @@ class LibvirtBackend(BackendDefaults):
                 firmware=Firmware(*facts.firmware) if facts.firmware else None,
             )
         )
-        facts.xml = xml
+
+    async def claim(self, job: Job, plan: CreatePlan, facts: CreateFacts) -> None:
+        """Define the domain first, marked as being created (backends.libvirt.metadata), under the
+        UUID chosen for it: whatever happens next, the host says what this create left."""
         await job.change(
-            f"defining '{plan.name}'",
+            f"defining '{plan.name}' (marked as being created)",
             self._virsh(virsh.define_from_stdin()),
-            stdin=xml,
-            undo=Undo(f"removing the definition of '{plan.name}'", self._virsh(virsh.undefine(plan.uuid))),
+            stdin=self._xml(plan, facts, metadata.CREATING),
+            undo=Undo(
+                f"removing the definition of '{plan.name}'",
+                self._virsh(virsh.undefine(plan.uuid)),
+                probe=self._virsh(virsh.dominfo(plan.uuid)),
+                leftover=f"the domain '{plan.name}' (uuid {plan.uuid})",
+            ),
         )
+
+    async def define(self, job: Job, plan: CreatePlan, facts: CreateFacts) -> None:
+        """The final definition (same UUID: libvirt updates the one `claim` made), marked created."""
+        facts.xml = self._xml(plan, facts, metadata.CREATED)
+        await job.change(f"defining '{plan.name}'", self._virsh(virsh.define_from_stdin()), stdin=facts.xml)
 
     # ---- power
 

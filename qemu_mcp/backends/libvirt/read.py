@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qemu_mcp.backends.libvirt import listing, target, virsh
+from qemu_mcp.backends.libvirt import listing, metadata, target, virsh
 from qemu_mcp.backends.libvirt.errors import NOT_FOUND_MARKS, check_batch, error_lines
 from qemu_mcp.backends.libvirt.states import STATUS_OF_STATE
 from qemu_mcp.config import HostSpec
@@ -36,15 +36,8 @@ async def list_domains(runner: Runner, spec: HostSpec) -> list[VmInfo]:
         if not xml.strip():
             continue  # undefined between the two virsh processes
         d = parse_domain_xml(xml)
-        vms.append(
-            build_vm(
-                spec.name,
-                d,
-                stats.get(d.name, {}),
-                autostart=uuid in autostart,
-                persistent=uuid in persistent,
-            )
-        )
+        vm = build_vm(spec.name, d, stats.get(d.name, {}), autostart=uuid in autostart, persistent=uuid in persistent)
+        vms.append(_with_create_note(vm, xml))
     return vms
 
 
@@ -74,7 +67,14 @@ async def describe_domain(runner: Runner, spec: HostSpec, name: str) -> VmDetail
         autostart=flag(info, "autostart"),
         persistent=flag(info, "persistent"),
     )
-    return VmDetail(**vm.model_dump(), xml=xml.strip())
+    return VmDetail(**_with_create_note(vm, xml).model_dump(), xml=xml.strip())
+
+
+def _with_create_note(vm: VmInfo, xml: str) -> VmInfo:
+    """A domain whose create never finished (its metadata still says so) carries a note."""
+    if metadata.create_state(xml) == metadata.CREATING:
+        vm.notes.append(metadata.unfinished_note(vm.name))
+    return vm
 
 
 def build_vm(

@@ -150,13 +150,12 @@ class _Steps:
 
 async def _make_vm(call: Call, plan: CreatePlan, facts: CreateFacts, missing_dirs: list[str], inner: list[str]) -> None:
     job, backend = call.job, call.backend
-    steps = _Steps(job, len(missing_dirs[:1]) + 3 + int(plan.start) + int(plan.home is not None))
+    steps = _Steps(job, len(missing_dirs[:1]) + 4 + int(plan.start))
     if missing_dirs:
         await steps.next(f"creating {missing_dirs[-1]}")
         await _make_dirs(job, missing_dirs)
-    if plan.home is not None:
-        await steps.next(f"making the VM directory {plan.home}")
-        await backend.claim(job, plan, facts)
+    await steps.next(f"making the VM directory {plan.home}" if plan.home else f"claiming '{plan.name}' on the host")
+    await backend.claim(job, plan, facts)
     if inner:
         await _make_dirs(job, inner)
     await steps.next(f"creating the disk image {plan.disk_path}")
