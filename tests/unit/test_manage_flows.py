@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import pytest
 
@@ -15,30 +16,32 @@ from qemu_mcp.errors import CommandFailed, CommandTimeout, Conflict
 from qemu_mcp.ops.fleet import Fleet, HostRef
 from qemu_mcp.ops.manage import Consent, NeedsConfirmation, actions, manage_vm, parse_request
 from qemu_mcp.policy import PolicySpec
-from qemu_mcp.transport.base import CommandResult
+from tests.fakes import Call, FakeRunner
 
 
 @dataclass
-class FakeRunner:
-    """Answers path checks (everything missing), qemu-img and the rest with success; logs argv."""
+class FlowHost:
+    """A FakeRunner handler: every checked path is missing, realpath resolves `links` (none: no
+    symlinks), qemu-img info reports `image_size`; anything else succeeds without output."""
 
-    host: str = "local"
-    log: list[list[str]] = field(default_factory=list)
     image_size: int = 1024**3
+    links: dict[str, str] = field(default_factory=dict)
 
-    async def run(self, argv, *, stdin=None, timeout=None, read_only=False):  # type: ignore[no-untyped-def]
-        self.log.append(list(argv))
-        out = ""
-        if argv[:2] == ["sh", "-c"] and argv[3] == "qmcp-path-status":
-            out = "missing\n" * len(argv[4:])
-        elif argv[0] == "realpath":  # no symlinks on this fake host
-            out = "".join(p + "\0" for p in argv[4:])
-        elif argv[:2] == ["qemu-img", "info"]:
-            out = f'{{"virtual-size": {self.image_size}}}'
-        return CommandResult(tuple(argv), 0, out, "", 0.0, self.host)
-
-    async def close(self) -> None:
+    def __call__(self, call: Call) -> str | None:
+        argv = call.argv
+        if argv[:2] == ("sh", "-c") and argv[3] == "qmcp-path-status":
+            return "missing\n" * len(argv[4:])
+        if argv[0] == "realpath":
+            return "".join(self.resolve(p) + "\0" for p in argv[4:])
+        if argv[:2] == ("qemu-img", "info"):
+            return f'{{"virtual-size": {self.image_size}}}'
         return None
+
+    def resolve(self, path: str) -> str:
+        for link, target in self.links.items():
+            if path == link or path.startswith(link + "/"):
+                path = target + path[len(link) :]
+        return path
 
 
 @dataclass
@@ -51,7 +54,7 @@ class FakeBackend(BackendDefaults):
     slow: float = 0.0
     active: int = 0
     max_active: int = 0
-    runner: FakeRunner | None = None  # a live resize changes what qemu-img info reports
+    host: FlowHost | None = None  # a live resize changes what qemu-img info reports
 
     async def _enter(self, what: str) -> None:
         self.calls.append(what)
@@ -120,23 +123,30 @@ class FakeBackend(BackendDefaults):
 
     async def resize_disk_live(self, job, vm, disk, size_bytes):  # type: ignore[no-untyped-def]
         await self._enter(f"blockresize {size_bytes}")
-        if self.runner is not None:
-            self.runner.image_size = size_bytes
+        if self.host is not None:
+            self.host.image_size = size_bytes
 
     async def disk_users(self, job, name, paths):  # type: ignore[no-untyped-def]
         return {"/vm/shared.qcow2": ["other"]} if "/vm/shared.qcow2" in paths else {}
 
 
-@pytest.fixture
-def rig(monkeypatch: pytest.MonkeyPatch) -> tuple[Fleet, FakeBackend, FakeRunner]:
-    fleet = Fleet(Inventory([], policy=PolicySpec(allowed_paths=("/",))))  # these tests are about the flows
-    runner = FakeRunner()
-    backend = FakeBackend(runner=runner)
-    async def backend_for(*_args):  # type: ignore[no-untyped-def]
+def use_fakes(monkeypatch: pytest.MonkeyPatch, fleet: Fleet, backend: FakeBackend, runner: FakeRunner) -> None:
+    """manage_vm on this fleet drives `backend`, whose commands go to `runner`."""
+
+    async def backend_for(*_args: Any) -> FakeBackend:
         return backend
 
     monkeypatch.setattr(actions, "backend_for", backend_for)
     monkeypatch.setattr(fleet, "runner", lambda spec: runner)
+
+
+@pytest.fixture
+def rig(monkeypatch: pytest.MonkeyPatch) -> tuple[Fleet, FakeBackend, FakeRunner]:
+    fleet = Fleet(Inventory([], policy=PolicySpec(allowed_paths=("/",))))  # these tests are about the flows
+    host = FlowHost()
+    runner = FakeRunner(host)
+    backend = FakeBackend(host=host)
+    use_fakes(monkeypatch, fleet, backend, runner)
     return fleet, backend, runner
 
 
@@ -178,10 +188,10 @@ async def test_failed_create_undoes_newest_first(rig) -> None:  # type: ignore[n
     text = str(err.value)
     assert 'step "defining" failed' in text
     assert "undone: removing the disk image /srv/vms/a/new1.qcow2, removing the directories it created" in text
-    undo = runner.log[-2:]
+    undo = runner.argvs[-2:]
     assert undo[0] == ["rm", "-f", "--", "/srv/vms/a/new1.qcow2"]
     assert undo[1] == ["rmdir", "--ignore-fail-on-non-empty", "--", "/srv/vms/a", "/srv/vms", "/srv"]
-    mkdir = next(a for a in runner.log if a[0] == "mkdir")
+    mkdir = next(a for a in runner.argvs if a[0] == "mkdir")
     assert mkdir == ["mkdir", "-p", "-m", "0755", "--", "/srv", "/srv/vms", "/srv/vms/a"]
     assert "new1" not in backend.vms
 
@@ -189,7 +199,7 @@ async def test_failed_create_undoes_newest_first(rig) -> None:  # type: ignore[n
 async def test_dry_run_runs_only_reads(rig) -> None:  # type: ignore[no-untyped-def]
     fleet, backend, runner = rig
     result = await call(fleet, "new2", "create", arch="x86_64", disk="path=/data/n.raw,size=2G", dry_run=True)
-    assert all((a[0] == "sh" and a[3] == "qmcp-path-status") or a[0] == "realpath" for a in runner.log)
+    assert all((a[0] == "sh" and a[3] == "qmcp-path-status") or a[0] == "realpath" for a in runner.argvs)
     planned = [c.argv for c in result.data.details.commands if c.changes_host]
     assert ["qemu-img", "create", "-q", "-f", "raw", "--", "/data/n.raw", str(2 * 1024**3)] in planned
     assert ["virsh", "define"] in planned and not any(c.ran for c in result.data.details.commands if c.changes_host)
@@ -226,7 +236,7 @@ async def test_delete_keeps_isos_and_shared_disks(rig) -> None:  # type: ignore[
     backend.vms = {"a": vm("a", disks=disks)}
     result = await call(fleet, "a", "delete", confirm=True)
     assert result.data.details.disks_removed == ["/vm/a.qcow2"]
-    assert ["rm", "-f", "--", "/vm/a.qcow2"] in runner.log
+    assert ["rm", "-f", "--", "/vm/a.qcow2"] in runner.argvs
     kept = " ".join(result.data.details.disks_kept)
     for path in ("/vm/shared.qcow2", "/dev/sdb", "/vm/ro.qcow2", "/isos/x.iso"):
         assert path in kept
@@ -259,8 +269,8 @@ async def test_modify_running_applies_at_next_boot_unless_confirmed(rig) -> None
 
 
 async def test_modify_refuses_shrink_before_changing_anything(rig) -> None:  # type: ignore[no-untyped-def]
-    fleet, backend, runner = rig
-    runner.image_size = 4 * 1024**3
+    fleet, backend, _ = rig
+    backend.host.image_size = 4 * 1024**3  # type: ignore[union-attr]
     backend.vms = {"a": vm("a")}
     with pytest.raises(Exception, match="would shrink it, which is refused"):
         await call(fleet, "a", "modify", memory="1G", disk="size=2G")
