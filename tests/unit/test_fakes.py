@@ -1,11 +1,16 @@
 """The test doubles themselves: FakeRunner answers and records, RecordingRunner passes through or
-stands in."""
+stands in, and the virtual clock moves only to the next timer."""
 
 from __future__ import annotations
 
 import asyncio
+import time
+import types
+
+import pytest
 
 from qemu_mcp.transport.local import LocalRunner
+from tests.fake_clock import START, monotonic_follows_loop, virtual_clock
 from tests.fakes import Answer, Call, FakeRunner, RecordingRunner
 
 
@@ -15,7 +20,8 @@ async def test_fake_runner_answers_through_its_handler_and_records_every_call() 
         return Answer(1, "", "no\n")
 
     def handler(call: Call) -> Answer | str | None:
-        return {"cat": "text\n", "false": Answer(1, stderr="no\n")}.get(call.argv[0])
+        answers: dict[str, Answer | str] = {"cat": "text\n", "false": Answer(1, stderr="no\n")}
+        return answers.get(call.argv[0])
 
     runner = FakeRunner(handler, host="lab")
     assert (await runner.run(["cat"], stdin="text\n", timeout=5, read_only=True)).stdout == "text\n"
@@ -37,3 +43,20 @@ async def test_recording_runner_runs_for_real_unless_the_handler_answers() -> No
     assert runner.argvs == [["echo", "real"], ["echo", "fail"]]
     await runner.close()
 
+
+@virtual_clock
+async def test_virtual_clock_jumps_to_the_next_timer(monkeypatch: pytest.MonkeyPatch) -> None:
+    loop = asyncio.get_running_loop()
+    wall = time.monotonic()
+    fired: list[float] = []
+    loop.call_later(30, lambda: fired.append(loop.time()))
+    await asyncio.sleep(3600)
+    assert loop.time() == START + 3600 and fired == [START + 30]
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(5):
+            await asyncio.Event().wait()
+    assert loop.time() == START + 3605 and time.monotonic() - wall < 5  # an hour went by in no time
+    module = types.ModuleType("under_test")
+    module.time = time  # type: ignore[attr-defined]
+    monotonic_follows_loop(monkeypatch, module)
+    assert module.time.monotonic() == loop.time() and module.time.time is time.time

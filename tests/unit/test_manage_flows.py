@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -15,7 +14,9 @@ from qemu_mcp.config import Inventory
 from qemu_mcp.errors import CommandFailed, CommandTimeout, Conflict
 from qemu_mcp.ops.fleet import Fleet, HostRef
 from qemu_mcp.ops.manage import Consent, NeedsConfirmation, actions, manage_vm, parse_request
+from qemu_mcp.ops.manage import call as manage_call
 from qemu_mcp.policy import PolicySpec
+from tests.fake_clock import monotonic_follows_loop, virtual_clock
 from tests.fakes import Call, FakeRunner
 
 
@@ -160,14 +161,16 @@ async def call(fleet: Fleet, name: str, action: str, consent: Consent | None = N
     return await manage_vm(fleet, HostRef(), parse_request(name, action, **kw), consent=consent)
 
 
+@virtual_clock
 async def test_same_vm_is_serialised_other_vms_run_in_parallel(rig) -> None:  # type: ignore[no-untyped-def]
     fleet, backend, _ = rig
     backend.slow = 0.2
     backend.vms = {"a": vm("a"), "b": vm("b")}
-    start = time.monotonic()
+    loop = asyncio.get_running_loop()
+    start = loop.time()
     results = await asyncio.gather(call(fleet, "a", "start"), call(fleet, "b", "start"), return_exceptions=True)
     assert not any(isinstance(r, Exception) for r in results)
-    assert backend.max_active == 2 and time.monotonic() - start < 0.35
+    assert backend.max_active == 2 and loop.time() - start == pytest.approx(0.2)  # side by side: not 0.4
 
     backend.max_active = 0
     backend.vms = {"a": vm("a", "running")}
@@ -242,13 +245,17 @@ async def test_delete_keeps_isos_and_shared_disks(rig) -> None:  # type: ignore[
         assert path in kept
 
 
-async def test_graceful_stop_times_out_then_force(rig) -> None:  # type: ignore[no-untyped-def]
+@virtual_clock
+async def test_graceful_stop_times_out_then_force(rig, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    monotonic_follows_loop(monkeypatch, manage_call)  # wait_stopped measures the timeout on time.monotonic
     fleet, backend, _ = rig
     backend.vms = {"a": vm("a", "running")}
     backend.stops_after = None
+    loop = asyncio.get_running_loop()
+    start = loop.time()
     with pytest.raises(CommandTimeout, match=r"did not shut down within 1 s.*force=true"):
         await call(fleet, "a", "stop", timeout=1)
-    assert backend.vms["a"].status == "running"
+    assert backend.vms["a"].status == "running" and loop.time() - start == pytest.approx(1.0)
     backend.stops_after = 0.3
     result = await call(fleet, "a", "stop", timeout=5)
     assert "shut down" in result.message and backend.vms["a"].status == "stopped"

@@ -19,6 +19,7 @@ from qemu_mcp.frontends.mcp.server import build_server
 from qemu_mcp.ops.fleet import Fleet, HostRef
 from qemu_mcp.ops.manage import manage_vm, parse_request
 from qemu_mcp.policy import PolicySpec
+from tests.fake_clock import virtual_clock
 from tests.fakes import FakeRunner
 from tests.unit.test_manage_flows import FakeBackend, FlowHost, use_fakes, vm
 
@@ -153,6 +154,7 @@ async def test_allowed_paths_on_modify(paths) -> None:  # type: ignore[no-untype
     await manage_vm(fleet, HostRef(), parse_request("old", "modify", memory="1G"))
 
 
+@virtual_clock
 async def test_max_concurrent_ops(monkeypatch: pytest.MonkeyPatch) -> None:
     spec = HostSpec(name="h", policy=PolicySpec(max_concurrent_ops=1))
     fleet = Fleet(Inventory([spec], policy=PolicySpec(busy_timeout=0.3, max_concurrent_ops=2)))
