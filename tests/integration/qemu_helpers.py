@@ -46,23 +46,6 @@ class QemuArea:
         return out
 
 
-class CountingRunner:
-    """Wraps a real runner to count the commands it runs (QMP streams are not commands)."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner, self.host, self.calls = inner, inner.host, 0
-
-    async def run(self, argv: list[str], **kw: Any) -> Any:
-        self.calls += 1
-        return await self.inner.run(argv, **kw)
-
-    async def open_unix(self, path: str) -> Any:
-        return await self.inner.open_unix(path)
-
-    async def close(self) -> None:
-        await self.inner.close()
-
-
 def cmdline(pid: int) -> list[str]:
     try:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from mcp import Client
@@ -15,7 +14,7 @@ from qemu_mcp.errors import CommandFailed
 from qemu_mcp.frontends.mcp.server import build_server
 from qemu_mcp.ops.fleet import Fleet, HostRef
 from qemu_mcp.ops.manage import manage_vm, parse_request
-from qemu_mcp.transport.base import CommandResult
+from tests.fakes import Answer, Call, Handler, RecordingRunner
 from tests.integration.conftest import key_host
 from tests.integration.manage_helpers import Area, error, exists, manage_area
 
@@ -67,30 +66,25 @@ async def test_start_failure_removes_definition_image_and_dirs(area: Area) -> No
     assert area.snapshot() == before and not exists(name)
 
 
-class FailOn:
-    """Wraps the real runner; a command whose argv contains `needle` fails (or hangs) instead of running."""
+def fail_on(needle: str, reached: asyncio.Event | None = None, hang: bool = False) -> Handler:
+    """A RecordingRunner handler: a command whose argv contains `needle` fails (or hangs) instead of running."""
 
-    def __init__(self, runner: Any, needle: str, hang: bool = False) -> None:
-        self.runner, self.needle, self.hang = runner, needle, hang
-        self.host = runner.host
-        self.reached = asyncio.Event()
+    async def answer(call: Call) -> Answer | None:
+        if not call.has(needle):
+            return None
+        if reached is not None:
+            reached.set()
+        if hang:
+            await asyncio.sleep(3600)
+        return Answer(1, "", "error: injected failure\n")
 
-    async def run(self, argv: list[str], **kw: Any) -> CommandResult:
-        if any(self.needle in word for word in argv):
-            self.reached.set()
-            if self.hang:
-                await asyncio.sleep(3600)
-            return CommandResult(tuple(argv), 1, "", "error: injected failure\n", 0.0, self.host)
-        return await self.runner.run(argv, **kw)  # type: ignore[no-any-return]
-
-    async def close(self) -> None:
-        await self.runner.close()
+    return answer
 
 
 async def test_define_failure_injected(area: Area) -> None:
     fleet = Fleet(Inventory([HostSpec(name="local", vm_dir=f"{area.dir}/inj", accel="tcg")]))
     real = fleet.runner
-    fleet.runner = lambda spec: FailOn(real(spec), "define --file")  # type: ignore[method-assign]
+    fleet.runner = lambda spec: RecordingRunner(real(spec), fail_on("define --file"))  # type: ignore[method-assign]
     name = area.name("inj")
     before = area.snapshot()
     try:
@@ -108,14 +102,15 @@ async def test_define_failure_injected(area: Area) -> None:
 async def test_cancelled_create_is_undone(area: Area) -> None:
     fleet = Fleet(Inventory([HostSpec(name="local", vm_dir=f"{area.dir}/cancel", accel="tcg")]))
     real = fleet.runner
-    hang = FailOn(real(fleet.inventory.get("local")), "define --file", hang=True)
+    reached = asyncio.Event()
+    hang = RecordingRunner(real(fleet.inventory.get("local")), fail_on("define --file", reached, hang=True))
     fleet.runner = lambda spec: hang  # type: ignore[method-assign]
     name = area.name("cancel")
     before = area.snapshot()
     task = asyncio.create_task(
         manage_vm(fleet, HostRef(), parse_request(name, "create", arch="x86_64", disk="size=64M"))
     )
-    await asyncio.wait_for(hang.reached.wait(), 30)
+    await asyncio.wait_for(reached.wait(), 30)
     assert Path(area.dir, "cancel", f"{name}.qcow2").exists()  # the image was made before define hung
     task.cancel()
     with pytest.raises(asyncio.CancelledError):

@@ -189,6 +189,8 @@ async def test_concurrent_calls_on_one_vm_are_serialised(server, area: Area) -> 
             await manage(client, name=name, action="create", arch="x86_64", memory="128M", disk="size=64M", start=True)
         )
         # Two graceful stops at once: each waits its full WAIT in turn, never both at the same time.
+        # Real time: a real guest ignoring ACPI behind the MCP server (the lock's arithmetic is checked
+        # on virtual time in tests/unit/test_manage_flows.py); a lower bound, so load cannot break it.
         loop = asyncio.get_running_loop()
         start = loop.time()
         both = await asyncio.gather(*(manage(client, name=name, action="stop", timeout=2) for _ in range(2)))

@@ -56,11 +56,13 @@ async def test_three_samples_one_second_apart(fleet: Fleet, guests) -> None:  # 
     assert data.samples == 3 and data.ended == "complete" and seen == [(1, 3), (2, 3), (3, 3)]
     assert data.host == "rig" and data.vm_name == guests.running and len(data.timestamp) == 3
 
-    # Schedule: readings 1 s apart on the clock, no growing lag.
+    # Schedule: readings 1 s apart on the clock, no growing lag. Real time, as the real sampler over SSH
+    # keeps it; the schedule's arithmetic is checked exactly on virtual time in tests/unit/test_monitor_loop.py,
+    # so these bounds are loose enough for a loaded machine.
     gaps = [seconds_between(a, b) for a, b in zip(data.timestamp, data.timestamp[1:], strict=False)]
-    assert all(0.75 <= g <= 1.25 for g in gaps), gaps
-    assert data.timing.max_lag_s < 0.25 and data.timing.skipped == 0, data.timing
-    assert all(0.75 <= s.elapsed_s <= 1.25 for s in samples), [s.elapsed_s for s in samples]
+    assert all(0.5 <= g <= 1.5 for g in gaps), gaps
+    assert data.timing.max_lag_s < 0.5 and data.timing.skipped == 0, data.timing
+    assert all(0.5 <= s.elapsed_s <= 1.5 for s in samples), [s.elapsed_s for s in samples]
     for s in samples:
         nonnegative_rates(s)
 

@@ -54,7 +54,9 @@ async def user_fleet(sshd_host, libvirtd_running):  # type: ignore[no-untyped-de
 
 
 async def cancel_after(coro, seconds: float) -> float:  # type: ignore[no-untyped-def]
-    """Cancel `coro` after `seconds`; how long the cancellation took to come back."""
+    """Cancel `coro` after `seconds`; how long the cancellation took to come back.
+    Real time: what is measured is a real SSH channel and remote process going away, where a hang
+    would show; the bounds below are seconds for what takes milliseconds."""
     task = asyncio.create_task(coro)
     await asyncio.sleep(seconds)
     t0 = time.monotonic()

@@ -61,6 +61,8 @@ async def streams_then_cancels(client: Client, name: str) -> None:
     assert cached["fresh"] is False and cached["sample"]["index"] == 2
     assert cached["sample"]["timestamp"] == data["timestamp"][-1]
 
+    # Real time: a cancelled request to a real server must stop its real sampling; the bound leaves
+    # 1.5 s for the reading in flight when the cancel arrives.
     endless = Progress()
     started = time.monotonic()
     with anyio.move_on_after(3.3) as scope:
@@ -69,7 +71,7 @@ async def streams_then_cancels(client: Client, name: str) -> None:
             {"name": name, "host": "rig", "interval": 1, "count": 0},
             progress_callback=endless,
         )
-    assert scope.cancelled_caught and time.monotonic() - started < 3.8
+    assert scope.cancelled_caught and time.monotonic() - started < 4.8
     last = int(max(p for p, _, _ in endless.seen))
     assert last >= 2 and all(t is None for _, t, _ in endless.seen)
     # At most one reading was in flight when the cancel arrived; after that nothing new.

@@ -28,10 +28,10 @@ from qemu_mcp.ops.manage import manage_vm, parse_request
 from qemu_mcp.ops.vms import list_vms
 from qemu_mcp.policy import PolicySpec
 from qemu_mcp.transport.ssh import SSHRunner
+from tests.fakes import RecordingRunner
 from tests.integration.conftest import key_host
 from tests.integration.manage_helpers import data, error, image_size, make_iso
 from tests.integration.qemu_helpers import (
-    CountingRunner,
     QemuArea,
     arg_after,
     cmdline,
@@ -248,19 +248,18 @@ import asyncio, os, sys
 from qemu_mcp.config import HostSpec, Inventory
 from qemu_mcp.ops.fleet import Fleet, HostRef
 from qemu_mcp.ops.manage import manage_vm, parse_request
-from qemu_mcp.transport.ssh import SSHRunner
+from tests.fakes import RecordingRunner
 
-real_run = SSHRunner.run
-
-async def run(self, argv, **kw):
-    if "qmcp-write-conf" in argv:
+def die_before_the_conf(call):
+    if "qmcp-write-conf" in call.argv:
         os._exit(9)
-    return await real_run(self, argv, **kw)
 
-SSHRunner.run = run
 spec = HostSpec.model_validate_json(sys.argv[1])
 req = parse_request(sys.argv[2], "create", arch="x86_64", memory="128M", disk="size=16M")
-asyncio.run(manage_vm(Fleet(Inventory([spec])), HostRef(host=spec.name), req))
+fleet = Fleet(Inventory([spec]))
+real = fleet.runner
+fleet.runner = lambda s: RecordingRunner(real(s), die_before_the_conf)
+asyncio.run(manage_vm(fleet, HostRef(host=spec.name), req))
 """
 
 
@@ -384,15 +383,15 @@ async def test_listing_is_one_round_trip_once_the_backend_is_known(plain, area: 
     calls read every VM, with its pidfile and /proc/<pid>/cmdline, in one command."""
     fleet = Fleet(Inventory([plain]))
     real = fleet.pool.get(plain)
-    counting = CountingRunner(real)
+    counting = RecordingRunner(real)
     fleet.pool._runners[plain] = counting  # type: ignore[assignment]
     try:
         for n in ("r1", "r2", "r3"):
             await manage_vm(fleet, HostRef(host="plain"), parse_request(
                 n, "create", arch="x86_64", memory="128M", disk="size=16M", start=n != "r3"))  # fmt: skip
-        counting.calls = 0
+        counting.calls.clear()
         listed_ = await list_vms(fleet, HostRef(host="plain"))
-        assert counting.calls == 1 and fleet.known_backend(plain) == "qemu"
+        assert len(counting.calls) == 1 and fleet.known_backend(plain) == "qemu"
         assert {v.name: v.status for v in listed_.vms} == {"r1": "running", "r2": "running", "r3": "stopped"}
         assert isinstance(real, SSHRunner) and real.connects == 1
     finally:

@@ -14,6 +14,7 @@ from qemu_mcp.ops.fleet import Fleet, HostRef
 from qemu_mcp.ops.hosts import host_info, list_hosts
 from qemu_mcp.ops.vms import get_vm_info, list_vms
 from qemu_mcp.transport.ssh import SSHRunner
+from tests.fakes import RecordingRunner
 from tests.integration.conftest import key_host
 
 pytestmark = pytest.mark.integration
@@ -30,20 +31,6 @@ def dominfo(name: str) -> dict[str, str]:
         k, _, v = line.partition(":")
         out[k.strip()] = v.strip()
     return out
-
-
-class CountingRunner:
-    """Wraps a real runner to count round trips."""
-
-    def __init__(self, inner) -> None:  # type: ignore[no-untyped-def]
-        self.inner, self.host, self.calls = inner, inner.host, 0
-
-    async def run(self, argv, **kw):  # type: ignore[no-untyped-def]
-        self.calls += 1
-        return await self.inner.run(argv, **kw)
-
-    async def close(self) -> None:
-        await self.inner.close()
 
 
 async def test_list_vms_matches_virsh(fleet: Fleet, guests) -> None:  # type: ignore[no-untyped-def]
@@ -88,14 +75,14 @@ async def test_filters(fleet: Fleet, guests) -> None:  # type: ignore[no-untyped
 async def test_list_costs_one_round_trip_and_one_connection(rig_spec: HostSpec, guests) -> None:  # type: ignore[no-untyped-def]
     fleet = Fleet(Inventory([rig_spec]))
     real = fleet.pool.get(rig_spec)
-    counting = CountingRunner(real)
+    counting = RecordingRunner(real)
     fleet.pool._runners[rig_spec] = counting  # type: ignore[assignment]
     try:
         await list_vms(fleet, HostRef(host="rig"))
-        assert counting.calls == 1
+        assert len(counting.calls) == 1
         await list_vms(fleet, HostRef(host="rig"))
         await get_vm_info(fleet, guests.running, HostRef(host="rig"))
-        assert counting.calls == 3
+        assert len(counting.calls) == 3
         assert isinstance(real, SSHRunner) and real.connects == 1
     finally:
         await fleet.close()

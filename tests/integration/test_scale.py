@@ -9,8 +9,8 @@ import pytest
 from qemu_mcp.config import Inventory
 from qemu_mcp.ops.fleet import Fleet, HostRef
 from qemu_mcp.ops.vms import list_vms
+from tests.fakes import RecordingRunner
 from tests.integration.conftest import key_host
-from tests.integration.test_read_path import CountingRunner
 
 pytestmark = pytest.mark.integration
 N = 150
@@ -32,11 +32,11 @@ def node_file(tmp_path: Path, n: int) -> str:
 async def test_hundreds_of_vms_in_one_round_trip(sshd_host, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     spec = key_host(sshd_host, libvirt_uri=f"test://{node_file(tmp_path, N)}")
     fleet = Fleet(Inventory([spec]))
-    counting = CountingRunner(fleet.pool.get(spec))
+    counting = RecordingRunner(fleet.pool.get(spec))
     fleet.pool._runners[spec] = counting  # type: ignore[assignment]
     try:
         data = await list_vms(fleet, HostRef(host="rig"))
-        assert counting.calls == 1
+        assert len(counting.calls) == 1
         assert data.vm_count == N
         vms = {v.name: v for v in data.vms}
         assert vms["scale-007"].memory == 135 and vms["scale-007"].vcpus == 4

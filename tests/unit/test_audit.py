@@ -19,9 +19,10 @@ from qemu_mcp.auth import Principal
 from qemu_mcp.config import HostSpec, Inventory
 from qemu_mcp.errors import ConfigError, NotFound, PolicyDenied
 from qemu_mcp.ops.fleet import Fleet, HostRef
-from qemu_mcp.ops.manage import NeedsConfirmation, actions, manage_vm, parse_request
+from qemu_mcp.ops.manage import NeedsConfirmation, manage_vm, parse_request
 from qemu_mcp.policy import PolicySpec
-from tests.unit.test_manage_flows import FakeBackend, FakeRunner, vm
+from tests.fakes import Call, FakeRunner
+from tests.unit.test_manage_flows import FakeBackend, FlowHost, use_fakes, vm
 
 
 def records(path: Path) -> list[dict[str, Any]]:
@@ -29,19 +30,19 @@ def records(path: Path) -> list[dict[str, Any]]:
 
 
 @dataclass
-class WitnessRunner(FakeRunner):
+class Witness(FlowHost):
     """Before each command, reads the audit log as another process would: what is on disk."""
 
     audit: Path = Path("/nonexistent")
     seen: list[list[dict[str, Any]]] = field(default_factory=list)
 
-    async def run(self, argv, *, stdin=None, timeout=None, read_only=False):  # type: ignore[no-untyped-def]
+    def __call__(self, call: Call) -> str | None:
         self.seen.append(records(self.audit) if self.audit.exists() else [])
-        return await super().run(argv, stdin=stdin, timeout=timeout, read_only=read_only)
+        return super().__call__(call)
 
 
 @pytest.fixture
-def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Fleet, FakeBackend, WitnessRunner, Path]:
+def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Fleet, FakeBackend, FakeRunner, Witness, Path]:
     audit = tmp_path / "state" / "audit.jsonl"
     inv = Inventory(
         [HostSpec(name="h", address="192.0.2.1", vm_dir="/vm")],
@@ -49,25 +50,21 @@ def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Fleet, FakeBac
         audit_log=str(audit),
     )
     fleet = Fleet(inv)
-    runner = WitnessRunner(audit=audit)
-    backend = FakeBackend(runner=runner)
-
-    async def backend_for(*_args: Any) -> FakeBackend:
-        return backend
-
-    monkeypatch.setattr(actions, "backend_for", backend_for)
-    monkeypatch.setattr(fleet, "runner", lambda spec: runner)
-    return fleet, backend, runner, audit
+    witness = Witness(audit=audit)
+    runner = FakeRunner(witness)
+    backend = FakeBackend(host=witness)
+    use_fakes(monkeypatch, fleet, backend, runner)
+    return fleet, backend, runner, witness, audit
 
 
 async def test_success_refusal_failure(rig) -> None:  # type: ignore[no-untyped-def]
-    fleet, backend, runner, audit = rig
+    fleet, backend, _, witness, audit = rig
     backend.vms = {"web1": vm("web1"), "prod-db": vm("prod-db")}
     alice = Principal(subject="alice")
 
     await manage_vm(fleet, HostRef("h", ssh_pwd="s3cret-pw"), parse_request("new1", "create", arch="x86_64"), who=alice)
     # The intent record was on disk when the first command ran, and no end record yet.
-    first = runner.seen[0]
+    first = witness.seen[0]
     assert [r["event"] for r in first] == ["intent"] and first[0]["action"] == "create"
 
     with pytest.raises(PolicyDenied):
@@ -94,14 +91,14 @@ async def test_success_refusal_failure(rig) -> None:  # type: ignore[no-untyped-
 
 
 async def test_unwritable_audit_log_refuses_the_action(rig, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    fleet, backend, runner, _ = rig
+    fleet, backend, runner, _, _ = rig
     backend.vms = {"web1": vm("web1")}
     blocker = tmp_path / "file"
     blocker.write_text("")
     fleet.audit = AuditLog(blocker / "audit.jsonl")  # its parent is a file
     with pytest.raises(ConfigError, match=r"cannot write the audit log .*; nothing was done"):
         await manage_vm(fleet, HostRef("h"), parse_request("web1", "start"))
-    assert not runner.log and not backend.calls
+    assert not runner.calls and not backend.calls
 
 
 def test_tail_and_cli(tmp_path: Path) -> None:

@@ -14,11 +14,12 @@ from qemu_mcp import levels
 from qemu_mcp.config import Inventory
 from qemu_mcp.frontends.mcp.server import build_server
 from qemu_mcp.ops.fleet import Fleet, HostRef
-from qemu_mcp.ops.manage import Consent, NeedsConfirmation, actions, confirmation_question, manage_vm, parse_request
+from qemu_mcp.ops.manage import Consent, NeedsConfirmation, confirmation_question, manage_vm, parse_request
 from qemu_mcp.ops.manage.call import operation
 from qemu_mcp.ops.manage.request import ACTIONS
 from qemu_mcp.policy import PolicySpec
-from tests.unit.test_manage_flows import FakeBackend, FakeRunner, vm
+from tests.fakes import FakeRunner
+from tests.unit.test_manage_flows import FakeBackend, FlowHost, use_fakes, vm
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -83,16 +84,11 @@ class Backend(FakeBackend):
 
 def setup(monkeypatch: pytest.MonkeyPatch, name: str, s: Scenario) -> tuple[Fleet, FakeBackend]:
     fleet = Fleet(Inventory([], policy=PolicySpec(allowed_paths=("/",))))
-    runner = FakeRunner()
-    backend = Backend(runner=runner)
+    host = FlowHost()
+    backend = Backend(host=host)
     if s.vm_status is not None:
         backend.vms[name] = vm(name, s.vm_status)
-
-    async def backend_for(*_args: Any) -> FakeBackend:
-        return backend
-
-    monkeypatch.setattr(actions, "backend_for", backend_for)
-    monkeypatch.setattr(fleet, "runner", lambda spec: runner)
+    use_fakes(monkeypatch, fleet, backend, FakeRunner(host))
     return fleet, backend
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import pytest
 
@@ -14,31 +14,35 @@ from qemu_mcp.config import Inventory
 from qemu_mcp.errors import CommandFailed, CommandTimeout, Conflict
 from qemu_mcp.ops.fleet import Fleet, HostRef
 from qemu_mcp.ops.manage import Consent, NeedsConfirmation, actions, manage_vm, parse_request
+from qemu_mcp.ops.manage import call as manage_call
 from qemu_mcp.policy import PolicySpec
-from qemu_mcp.transport.base import CommandResult
+from tests.fake_clock import monotonic_follows_loop, virtual_clock
+from tests.fakes import Call, FakeRunner
 
 
 @dataclass
-class FakeRunner:
-    """Answers path checks (everything missing), qemu-img and the rest with success; logs argv."""
+class FlowHost:
+    """A FakeRunner handler: every checked path is missing, realpath resolves `links` (none: no
+    symlinks), qemu-img info reports `image_size`; anything else succeeds without output."""
 
-    host: str = "local"
-    log: list[list[str]] = field(default_factory=list)
     image_size: int = 1024**3
+    links: dict[str, str] = field(default_factory=dict)
 
-    async def run(self, argv, *, stdin=None, timeout=None, read_only=False):  # type: ignore[no-untyped-def]
-        self.log.append(list(argv))
-        out = ""
-        if argv[:2] == ["sh", "-c"] and argv[3] == "qmcp-path-status":
-            out = "missing\n" * len(argv[4:])
-        elif argv[0] == "realpath":  # no symlinks on this fake host
-            out = "".join(p + "\0" for p in argv[4:])
-        elif argv[:2] == ["qemu-img", "info"]:
-            out = f'{{"virtual-size": {self.image_size}}}'
-        return CommandResult(tuple(argv), 0, out, "", 0.0, self.host)
-
-    async def close(self) -> None:
+    def __call__(self, call: Call) -> str | None:
+        argv = call.argv
+        if argv[:2] == ("sh", "-c") and argv[3] == "qmcp-path-status":
+            return "missing\n" * len(argv[4:])
+        if argv[0] == "realpath":
+            return "".join(self.resolve(p) + "\0" for p in argv[4:])
+        if argv[:2] == ("qemu-img", "info"):
+            return f'{{"virtual-size": {self.image_size}}}'
         return None
+
+    def resolve(self, path: str) -> str:
+        for link, target in self.links.items():
+            if path == link or path.startswith(link + "/"):
+                path = target + path[len(link) :]
+        return path
 
 
 @dataclass
@@ -51,7 +55,7 @@ class FakeBackend(BackendDefaults):
     slow: float = 0.0
     active: int = 0
     max_active: int = 0
-    runner: FakeRunner | None = None  # a live resize changes what qemu-img info reports
+    host: FlowHost | None = None  # a live resize changes what qemu-img info reports
 
     async def _enter(self, what: str) -> None:
         self.calls.append(what)
@@ -126,23 +130,30 @@ class FakeBackend(BackendDefaults):
 
     async def resize_disk_live(self, job, vm, disk, size_bytes):  # type: ignore[no-untyped-def]
         await self._enter(f"blockresize {size_bytes}")
-        if self.runner is not None:
-            self.runner.image_size = size_bytes
+        if self.host is not None:
+            self.host.image_size = size_bytes
 
     async def disk_users(self, job, name, paths):  # type: ignore[no-untyped-def]
         return {"/vm/shared.qcow2": ["other"]} if "/vm/shared.qcow2" in paths else {}
 
 
-@pytest.fixture
-def rig(monkeypatch: pytest.MonkeyPatch) -> tuple[Fleet, FakeBackend, FakeRunner]:
-    fleet = Fleet(Inventory([], policy=PolicySpec(allowed_paths=("/",))))  # these tests are about the flows
-    runner = FakeRunner()
-    backend = FakeBackend(runner=runner)
-    async def backend_for(*_args):  # type: ignore[no-untyped-def]
+def use_fakes(monkeypatch: pytest.MonkeyPatch, fleet: Fleet, backend: FakeBackend, runner: FakeRunner) -> None:
+    """manage_vm on this fleet drives `backend`, whose commands go to `runner`."""
+
+    async def backend_for(*_args: Any) -> FakeBackend:
         return backend
 
     monkeypatch.setattr(actions, "backend_for", backend_for)
     monkeypatch.setattr(fleet, "runner", lambda spec: runner)
+
+
+@pytest.fixture
+def rig(monkeypatch: pytest.MonkeyPatch) -> tuple[Fleet, FakeBackend, FakeRunner]:
+    fleet = Fleet(Inventory([], policy=PolicySpec(allowed_paths=("/",))))  # these tests are about the flows
+    host = FlowHost()
+    runner = FakeRunner(host)
+    backend = FakeBackend(host=host)
+    use_fakes(monkeypatch, fleet, backend, runner)
     return fleet, backend, runner
 
 
@@ -156,14 +167,16 @@ async def call(fleet: Fleet, name: str, action: str, consent: Consent | None = N
     return await manage_vm(fleet, HostRef(), parse_request(name, action, **kw), consent=consent)
 
 
+@virtual_clock
 async def test_same_vm_is_serialised_other_vms_run_in_parallel(rig) -> None:  # type: ignore[no-untyped-def]
     fleet, backend, _ = rig
     backend.slow = 0.2
     backend.vms = {"a": vm("a"), "b": vm("b")}
-    start = time.monotonic()
+    loop = asyncio.get_running_loop()
+    start = loop.time()
     results = await asyncio.gather(call(fleet, "a", "start"), call(fleet, "b", "start"), return_exceptions=True)
     assert not any(isinstance(r, Exception) for r in results)
-    assert backend.max_active == 2 and time.monotonic() - start < 0.35
+    assert backend.max_active == 2 and loop.time() - start == pytest.approx(0.2)  # side by side: not 0.4
 
     backend.max_active = 0
     backend.vms = {"a": vm("a", "running")}
@@ -184,10 +197,10 @@ async def test_failed_create_undoes_newest_first(rig) -> None:  # type: ignore[n
     text = str(err.value)
     assert 'step "defining" failed' in text
     assert "undone: removing the disk image /srv/vms/a/new1.qcow2, removing the directories it created" in text
-    undo = runner.log[-2:]
+    undo = runner.argvs[-2:]
     assert undo[0] == ["rm", "-f", "--", "/srv/vms/a/new1.qcow2"]
     assert undo[1] == ["rmdir", "--ignore-fail-on-non-empty", "--", "/srv/vms/a", "/srv/vms", "/srv"]
-    mkdir = next(a for a in runner.log if a[0] == "mkdir")
+    mkdir = next(a for a in runner.argvs if a[0] == "mkdir")
     assert mkdir == ["mkdir", "-p", "-m", "0755", "--", "/srv", "/srv/vms", "/srv/vms/a"]
     assert "new1" not in backend.vms
 
@@ -195,7 +208,7 @@ async def test_failed_create_undoes_newest_first(rig) -> None:  # type: ignore[n
 async def test_dry_run_runs_only_reads(rig) -> None:  # type: ignore[no-untyped-def]
     fleet, backend, runner = rig
     result = await call(fleet, "new2", "create", arch="x86_64", disk="path=/data/n.raw,size=2G", dry_run=True)
-    assert all((a[0] == "sh" and a[3] == "qmcp-path-status") or a[0] == "realpath" for a in runner.log)
+    assert all((a[0] == "sh" and a[3] == "qmcp-path-status") or a[0] == "realpath" for a in runner.argvs)
     planned = [c.argv for c in result.data.details.commands if c.changes_host]
     assert ["qemu-img", "create", "-q", "-f", "raw", "--", "/data/n.raw", str(2 * 1024**3)] in planned
     assert ["virsh", "define"] in planned and not any(c.ran for c in result.data.details.commands if c.changes_host)
@@ -232,19 +245,23 @@ async def test_delete_keeps_isos_and_shared_disks(rig) -> None:  # type: ignore[
     backend.vms = {"a": vm("a", disks=disks)}
     result = await call(fleet, "a", "delete", confirm=True)
     assert result.data.details.disks_removed == ["/vm/a.qcow2"]
-    assert ["rm", "-f", "--", "/vm/a.qcow2"] in runner.log
+    assert ["rm", "-f", "--", "/vm/a.qcow2"] in runner.argvs
     kept = " ".join(result.data.details.disks_kept)
     for path in ("/vm/shared.qcow2", "/dev/sdb", "/vm/ro.qcow2", "/isos/x.iso"):
         assert path in kept
 
 
-async def test_graceful_stop_times_out_then_force(rig) -> None:  # type: ignore[no-untyped-def]
+@virtual_clock
+async def test_graceful_stop_times_out_then_force(rig, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    monotonic_follows_loop(monkeypatch, manage_call)  # wait_stopped measures the timeout on time.monotonic
     fleet, backend, _ = rig
     backend.vms = {"a": vm("a", "running")}
     backend.stops_after = None
+    loop = asyncio.get_running_loop()
+    start = loop.time()
     with pytest.raises(CommandTimeout, match=r"did not shut down within 1 s.*force=true"):
         await call(fleet, "a", "stop", timeout=1)
-    assert backend.vms["a"].status == "running"
+    assert backend.vms["a"].status == "running" and loop.time() - start == pytest.approx(1.0)
     backend.stops_after = 0.3
     result = await call(fleet, "a", "stop", timeout=5)
     assert "shut down" in result.message and backend.vms["a"].status == "stopped"
@@ -265,8 +282,8 @@ async def test_modify_running_applies_at_next_boot_unless_confirmed(rig) -> None
 
 
 async def test_modify_refuses_shrink_before_changing_anything(rig) -> None:  # type: ignore[no-untyped-def]
-    fleet, backend, runner = rig
-    runner.image_size = 4 * 1024**3
+    fleet, backend, _ = rig
+    backend.host.image_size = 4 * 1024**3  # type: ignore[union-attr]
     backend.vms = {"a": vm("a")}
     with pytest.raises(Exception, match="would shrink it, which is refused"):
         await call(fleet, "a", "modify", memory="1G", disk="size=2G")

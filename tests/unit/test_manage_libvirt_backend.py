@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
 
@@ -14,36 +14,33 @@ from qemu_mcp.backends.libvirt.manage import LibvirtBackend
 from qemu_mcp.config import HostSpec, Inventory
 from qemu_mcp.errors import InvalidInput, NotFound
 from qemu_mcp.ops.fleet import Fleet
-from qemu_mcp.transport.base import CommandResult
+from tests.fakes import Answer, Call, FakeRunner
 
+PROBE = "create --file /dev/stdin"  # the probe guest: virsh create, its XML on stdin
 PYENV_NOISE = "rm: cannot remove '/root/.pyenv/shims/.pyenv-shim': No such file or directory\n"
 
 
 @dataclass
 class ScriptedHost:
+    """A FakeRunner handler: what virsh on a host with these facts answers."""
+
     network_active: bool = True
     emulator: bool = True
     kvm_offered: bool = True
     kvm_starts: bool = True
     firmware: bool = True
     noise: str = ""
-    probes: int = 0
-    log: list[list[str]] = field(default_factory=list)
-    host: str = "lab"
 
-    async def run(self, argv, *, stdin=None, timeout=None, read_only=False):  # type: ignore[no-untyped-def]
-        self.log.append(list(argv))
-        if argv[:2] == ["sh", "-c"]:  # firmware path check
+    def __call__(self, call: Call) -> Answer:
+        argv = call.argv
+        if argv[:2] == ("sh", "-c"):  # firmware path check
             words = ["file" if self.firmware else "missing" for _ in argv[4:]]
-            return self._result(argv, 0, "\n".join(words) + "\n", "")
+            return Answer(0, "\n".join(words) + "\n")
         script = argv[-1]
-        if script.startswith("create --file /dev/stdin"):
-            self.probes += 1
+        if script.startswith(PROBE):
             if self.kvm_starts:
-                return self._result(argv, 0, "Domain 'p' created from /dev/stdin\n", "")
-            return self._result(
-                argv, 1, "", "error: Failed to create domain\nerror: Could not access KVM kernel module\n"
-            )
+                return Answer(0, "Domain 'p' created from /dev/stdin\n")
+            return Answer(1, "", "error: Failed to create domain\nerror: Could not access KVM kernel module\n")
         marker = re.search(r"echo (@@qmcp-\w+@@)", script)[1]  # type: ignore[index]
         sections, errors = [], []
         sections.append(f"Name: default\nActive: {'yes' if self.network_active else 'no'}\n")
@@ -54,23 +51,17 @@ class ScriptedHost:
         if not self.kvm_offered:
             errors.append("error: invalid argument: KVM is not supported")
         out = f"{marker}\n".join(sections)
-        return self._result(argv, 1 if not self.kvm_offered else 0, out, self.noise + "\n".join(errors))
-
-    def _result(self, argv, status, out, err):  # type: ignore[no-untyped-def]
-        return CommandResult(tuple(argv), status, out, err, 0.0, self.host)
-
-    async def close(self) -> None:
-        return None
+        return Answer(1 if not self.kvm_offered else 0, out, self.noise + "\n".join(errors))
 
 
 def plan(arch: str = "x86_64") -> CreatePlan:
     return CreatePlan("web1", arch, 512, 1, "/vm/web1.qcow2", "qcow2", 1024**3, None, False)
 
 
-def setup(accel: str = "auto", **host) -> tuple[LibvirtBackend, ScriptedHost, Fleet]:  # type: ignore[no-untyped-def]
+def setup(accel: str = "auto", **host) -> tuple[LibvirtBackend, FakeRunner, Fleet]:  # type: ignore[no-untyped-def]
     spec = HostSpec(name="lab", address="192.0.2.1", accel=accel)  # type: ignore[arg-type]
     fleet = Fleet(Inventory([spec]))
-    return LibvirtBackend(fleet.accel_verdicts, spec), ScriptedHost(**host), fleet
+    return LibvirtBackend(fleet.accel_verdicts, spec), FakeRunner(ScriptedHost(**host), host="lab"), fleet
 
 
 async def test_kvm_when_the_probe_guest_starts_and_the_verdict_is_kept() -> None:
@@ -78,7 +69,7 @@ async def test_kvm_when_the_probe_guest_starts_and_the_verdict_is_kept() -> None
     facts = await backend.prepare_create(Job(host, "lab"), plan())
     assert (facts.accel, facts.network, facts.firmware) == ("kvm", "default", None)
     again = await backend.prepare_create(Job(host, "lab"), plan())
-    assert again.accel == "kvm" and host.probes == 1
+    assert again.accel == "kvm" and host.count(PROBE) == 1
 
 
 async def test_tcg_when_kvm_is_offered_but_cannot_start() -> None:
@@ -92,9 +83,9 @@ async def test_tcg_when_kvm_is_offered_but_cannot_start() -> None:
 
 async def test_no_probe_when_kvm_is_not_offered_or_tcg_is_configured() -> None:
     backend, host, _ = setup(kvm_offered=False)
-    assert (await backend.prepare_create(Job(host, "lab"), plan())).accel == "qemu" and host.probes == 0
+    assert (await backend.prepare_create(Job(host, "lab"), plan())).accel == "qemu" and host.count(PROBE) == 0
     backend, host, _ = setup(accel="tcg")
-    assert (await backend.prepare_create(Job(host, "lab"), plan())).accel == "qemu" and host.probes == 0
+    assert (await backend.prepare_create(Job(host, "lab"), plan())).accel == "qemu" and host.count(PROBE) == 0
 
 
 async def test_accel_kvm_insists() -> None:

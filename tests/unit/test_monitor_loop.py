@@ -1,4 +1,5 @@
-"""The sampling loop over a scripted Sampler: schedule without drift, ends, progress, cancellation."""
+"""The sampling loop over a scripted Sampler: schedule without drift, ends, progress, cancellation.
+All on virtual time (tests.fake_clock): the schedule's arithmetic is checked exactly, and no test waits."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from qemu_mcp.backends.counters import GONE, RawCounters
 from qemu_mcp.errors import HostUnreachable, InvalidInput
 from qemu_mcp.models_monitor import ALL_METRICS, MonitorSample
 from qemu_mcp.ops.monitor import check_schedule, parse_metrics, run_series
+from tests.fake_clock import virtual_clock
 
 
 class FakeSampler:
@@ -47,6 +49,7 @@ async def series(sampler: FakeSampler, **kw):  # type: ignore[no-untyped-def]
     return await run_series(sampler, first, **args)  # type: ignore[arg-type]
 
 
+@virtual_clock
 async def test_schedule_does_not_drift_with_slow_reads() -> None:
     rnd = random.Random(5)
     sampler = FakeSampler(delay=lambda: rnd.uniform(0.0, 0.06))
@@ -54,12 +57,13 @@ async def test_schedule_does_not_drift_with_slow_reads() -> None:
     t0 = sampler.ends[0]  # the schedule is anchored where the baseline reading ended
     offsets = [s - (t0 + k * 0.1) for k, s in enumerate(sampler.starts)]
     # Reading k starts at t0 + k*interval however long reading k-1 took: no accumulation.
-    assert all(0 <= o < 0.03 for o in offsets[1:]), offsets
-    assert data.samples == 8 and data.timing.skipped == 0 and data.timing.max_lag_s < 0.03
+    assert offsets[1:] == pytest.approx([0.0] * 8, abs=1e-9), offsets
+    assert data.samples == 8 and data.timing.skipped == 0 and data.timing.max_lag_s == 0
     cpu = [c.cpu_percent for c in data.metrics_data.cpu]
-    assert all(c is not None and 20 <= c <= 30 for c in cpu), cpu
+    assert cpu == [25.0] * 8  # 0.25 core over each reading's own elapsed time, slow or not
 
 
+@virtual_clock
 async def test_overrun_skips_slots_instead_of_bunching() -> None:
     delays = iter([0.0, 0.25, 0.0, 0.0, 0.0])
     sampler = FakeSampler(delay=lambda: next(delays))
@@ -70,6 +74,7 @@ async def test_overrun_skips_slots_instead_of_bunching() -> None:
     assert data.timing.skipped == 2 and data.samples == 3
 
 
+@virtual_clock
 async def test_progress_once_per_sample() -> None:
     seen: list[tuple[int, int | None, str]] = []
 
@@ -84,6 +89,7 @@ async def test_progress_once_per_sample() -> None:
 
 
 @pytest.mark.parametrize(("state", "words"), [("shut off", "is shut off"), (GONE, "no longer exists")])
+@virtual_clock
 async def test_vm_stopping_ends_the_series_with_a_note(state: str, words: str) -> None:
     sampler = FakeSampler(script=[{}, {}, {"state": state}])
     data = await series(sampler, count=0)
@@ -91,6 +97,7 @@ async def test_vm_stopping_ends_the_series_with_a_note(state: str, words: str) -
     assert data.note is not None and words in data.note and "after 1 sample(s)" in data.note
 
 
+@virtual_clock
 async def test_restart_is_counted_and_noted() -> None:
     sampler = FakeSampler(script=[{}, {}, {"run_id": "2", "cpu_time_ns": 1, "vcpu_time_ns": 1}, {"run_id": "2"}])
     data = await series(sampler, count=3)
@@ -99,11 +106,13 @@ async def test_restart_is_counted_and_noted() -> None:
     assert all(c.cpu_percent is None or c.cpu_percent >= 0 for c in data.metrics_data.cpu)
 
 
+@virtual_clock
 async def test_max_duration_returns_what_was_collected() -> None:
     data = await series(FakeSampler(), count=0, interval=0.1, max_duration=0.35)
     assert data.samples == 3 and data.ended == "max-duration" and "0.35 s" in (data.note or "")
 
 
+@virtual_clock
 async def test_host_error_after_samples_keeps_them() -> None:
     class Flaky(FakeSampler):
         async def read(self) -> RawCounters:
@@ -115,6 +124,7 @@ async def test_host_error_after_samples_keeps_them() -> None:
     assert data.samples == 2 and data.ended == "host-error" and "was lost" in (data.note or "")
 
 
+@virtual_clock
 async def test_cancellation_stops_promptly() -> None:
     got: list[int] = []
     sampler = FakeSampler()

@@ -4,7 +4,6 @@ allowed_paths with symlinks resolved by the host, max_concurrent_ops, and tools/
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +17,11 @@ from qemu_mcp.config import HostSpec, Inventory, load_inventory
 from qemu_mcp.errors import ConfigError, PolicyDenied
 from qemu_mcp.frontends.mcp.server import build_server
 from qemu_mcp.ops.fleet import Fleet, HostRef
-from qemu_mcp.ops.manage import actions, manage_vm, parse_request
+from qemu_mcp.ops.manage import manage_vm, parse_request
 from qemu_mcp.policy import PolicySpec
-from tests.unit.test_manage_flows import FakeBackend, FakeRunner, vm
+from tests.fake_clock import virtual_clock
+from tests.fakes import FakeRunner
+from tests.unit.test_manage_flows import FakeBackend, FlowHost, use_fakes, vm
 
 
 def write(tmp_path: Path, data: dict[str, Any]) -> str:
@@ -107,38 +108,13 @@ def test_per_call_host_arguments(tmp_path: Path) -> None:
     assert fleet.inventory.policy_for(fleet.resolve(HostRef("192.0.2.6", ssh_user="root"))).protected_vms == ()
 
 
-@dataclass
-class SymlinkRunner(FakeRunner):
-    """realpath as a host with /var/lib/qemu/escape -> /etc would answer."""
-
-    links: dict[str, str] = field(default_factory=lambda: {"/var/lib/qemu/escape": "/etc"})
-
-    async def run(self, argv, *, stdin=None, timeout=None, read_only=False):  # type: ignore[no-untyped-def]
-        if argv[0] == "realpath":
-            self.log.append(list(argv))
-            out = ""
-            for p in argv[4:]:
-                for link, target in self.links.items():
-                    if p == link or p.startswith(link + "/"):
-                        p = target + p[len(link) :]
-                out += p + "\0"
-            from qemu_mcp.transport.base import CommandResult
-
-            return CommandResult(tuple(argv), 0, out, "", 0.0, self.host)
-        return await super().run(argv, stdin=stdin, timeout=timeout, read_only=read_only)
-
-
 @pytest.fixture
-def paths(monkeypatch: pytest.MonkeyPatch) -> tuple[Fleet, FakeBackend, SymlinkRunner]:
+def paths(monkeypatch: pytest.MonkeyPatch) -> tuple[Fleet, FakeBackend, FakeRunner]:
     fleet = Fleet(Inventory([]))  # local: vm_dir /var/lib/qemu, allowed_paths default
-    runner = SymlinkRunner()
-    backend = FakeBackend(runner=runner)
-
-    async def backend_for(*_args: Any) -> FakeBackend:
-        return backend
-
-    monkeypatch.setattr(actions, "backend_for", backend_for)
-    monkeypatch.setattr(fleet, "runner", lambda spec: runner)
+    host = FlowHost(links={"/var/lib/qemu/escape": "/etc"})  # realpath as such a host would answer
+    runner = FakeRunner(host)
+    backend = FakeBackend(host=host)
+    use_fakes(monkeypatch, fleet, backend, runner)
     return fleet, backend, runner
 
 
@@ -164,9 +140,9 @@ async def test_allowed_paths_on_create(paths, kwargs: dict[str, Any], refused: s
     text = str(err.value)
     assert text.startswith(refused) and "is outside the allowed paths (/var/lib/qemu, /var/lib/libvirt/images)" in text
     assert "(refused by policy key `allowed_paths`, its default)" in text
-    realpaths = [a for a in runner.log if a[0] == "realpath"]
+    realpaths = [a for a in runner.argvs if a[0] == "realpath"]
     assert len(realpaths) == 1 and realpaths[0][-2:] == ["/var/lib/qemu", "/var/lib/libvirt/images"]  # one round trip
-    assert all(a[0] in ("realpath", "sh") for a in runner.log) and not backend.calls  # nothing else ran
+    assert all(a[0] in ("realpath", "sh") for a in runner.argvs) and not backend.calls  # nothing else ran
 
 
 async def test_allowed_paths_on_modify(paths) -> None:  # type: ignore[no-untyped-def]
@@ -178,18 +154,13 @@ async def test_allowed_paths_on_modify(paths) -> None:  # type: ignore[no-untype
     await manage_vm(fleet, HostRef(), parse_request("old", "modify", memory="1G"))
 
 
+@virtual_clock
 async def test_max_concurrent_ops(monkeypatch: pytest.MonkeyPatch) -> None:
     spec = HostSpec(name="h", policy=PolicySpec(max_concurrent_ops=1))
     fleet = Fleet(Inventory([spec], policy=PolicySpec(busy_timeout=0.3, max_concurrent_ops=2)))
-    runner = FakeRunner()
-    backend = FakeBackend(runner=runner, slow=0.6)
+    backend = FakeBackend(slow=0.6)
     backend.vms = {n: vm(n) for n in ("a", "b", "c", "d", "e")}
-
-    async def backend_for(*_args: Any) -> FakeBackend:
-        return backend
-
-    monkeypatch.setattr(actions, "backend_for", backend_for)
-    monkeypatch.setattr(fleet, "runner", lambda s: runner)
+    use_fakes(monkeypatch, fleet, backend, FakeRunner(FlowHost()))
 
     async def start(name: str, host: str | None) -> str:
         try:

@@ -32,9 +32,10 @@ from qemu_mcp.parsers.qemu_host import (
     parse_read,
     parse_stat,
 )
-from qemu_mcp.transport.base import CommandResult
 from qemu_mcp.transport.local import LocalRunner
+from tests.fakes import Answer, Call, FakeRunner
 
+PROBE = "qmcp-kvm-probe"
 UUID = "6a0526b8-68f4-4d75-ac11-8957f868540c"
 
 
@@ -247,26 +248,20 @@ def test_conf_writes_are_atomic_and_claim_is_exclusive(tmp_path: Path) -> None:
 # ---- QemuBackend.prepare_create against scripted host answers
 
 
-class ScriptedHost:
-    def __init__(self, machine: str = "x86_64", kvm: str = "usable", probe_ok: bool = True) -> None:
-        self.machine, self.kvm, self.probe_ok = machine, kvm, probe_ok
-        self.host = "lab"
-        self.probes = 0
+def scripted_host(machine: str = "x86_64", kvm: str = "usable", probe_ok: bool = True) -> FakeRunner:
+    """A host whose check script finds `machine` and /dev/kvm `kvm`, and whose probe guest runs or not."""
 
-    async def run(self, argv, *, stdin=None, timeout=None, read_only=False):  # type: ignore[no-untyped-def]
-        if argv[3] == "qmcp-qemu-check":
-            out = (
-                f"machine={self.machine}\nemulator=/usr/bin/qemu-system-{argv[4]}\n"
-                f"qemu_img=/usr/bin/qemu-img\nkvm={self.kvm}\n"
-            )
-            return CommandResult(tuple(argv), 0, out, "", 0.0, "lab")
-        if argv[3] == "qmcp-kvm-probe":
-            self.probes += 1
-            if self.probe_ok:
-                answer = '{"return": {"status": "running", "running": true}}\n'
-                return CommandResult(tuple(argv), 0, answer, "", 0.0, "lab")
-            return CommandResult(tuple(argv), 134, "qemu: error: failed to set MSR 0x10a\n", "", 0.0, "lab")
-        raise AssertionError(argv)
+    def answer(call: Call) -> Answer:
+        if call.argv[3] == "qmcp-qemu-check":
+            emulator = f"/usr/bin/qemu-system-{call.argv[4]}"
+            return Answer(0, f"machine={machine}\nemulator={emulator}\nqemu_img=/usr/bin/qemu-img\nkvm={kvm}\n")
+        if call.argv[3] == PROBE:
+            if probe_ok:
+                return Answer(0, '{"return": {"status": "running", "running": true}}\n')
+            return Answer(134, "qemu: error: failed to set MSR 0x10a\n")
+        raise AssertionError(call.argv)
+
+    return FakeRunner(answer, host="lab")
 
 
 def _backend(accel: str = "auto") -> QemuBackend:
@@ -278,21 +273,21 @@ PLAN = CreatePlan("web1", "x86_64", 512, 1, "/vms/web1/disk0.qcow2", "qcow2", 1 
 
 
 async def test_kvm_only_when_the_probe_guest_runs() -> None:
-    backend, host = _backend(), ScriptedHost()
+    backend, host = _backend(), scripted_host()
     assert (await backend.prepare_create(Job(host, "lab"), PLAN)).accel == "kvm"
-    assert (await backend.prepare_create(Job(host, "lab"), PLAN)).accel == "kvm" and host.probes == 1  # kept
-    backend, host = _backend(), ScriptedHost(probe_ok=False)
+    assert (await backend.prepare_create(Job(host, "lab"), PLAN)).accel == "kvm" and host.count(PROBE) == 1  # kept
+    backend, host = _backend(), scripted_host(probe_ok=False)
     job = Job(host, "lab")
     assert (await backend.prepare_create(job, PLAN)).accel == "qemu"
     assert any("failed to set MSR" in n for n in job.notes)
-    for host in (ScriptedHost(kvm="no-access"), ScriptedHost(machine="aarch64")):
+    for host in (scripted_host(kvm="no-access"), scripted_host(machine="aarch64")):
         job = Job(host, "lab")
-        assert (await _backend().prepare_create(job, PLAN)).accel == "qemu" and host.probes == 0
+        assert (await _backend().prepare_create(job, PLAN)).accel == "qemu" and host.count(PROBE) == 0
         assert any("/dev/kvm" in n or "KVM runs only aarch64" in n for n in job.notes)
-    host = ScriptedHost()
-    assert (await _backend("tcg").prepare_create(Job(host, "lab"), PLAN)).accel == "qemu" and host.probes == 0
+    host = scripted_host()
+    assert (await _backend("tcg").prepare_create(Job(host, "lab"), PLAN)).accel == "qemu" and host.count(PROBE) == 0
     with pytest.raises(InvalidInput, match="accel: kvm"):
-        await _backend("kvm").prepare_create(Job(ScriptedHost(kvm="missing"), "lab"), PLAN)
+        await _backend("kvm").prepare_create(Job(scripted_host(kvm="missing"), "lab"), PLAN)
 
 
 async def test_socket_path_limit() -> None:
