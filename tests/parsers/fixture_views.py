@@ -1,20 +1,19 @@
-"""Which parser reads which captured fixture, and what the parse looks like as JSON.
+"""Which product parser reads which captured fixture, and what the parse looks like as JSON.
 
-Used two ways: `python -m tests.parsers.expected fixtures/debian-12` (run by
-scripts/capture_fixtures.sh) writes <what>.expected.json next to each raw <what>.txt, and
-the tests compare a fresh parse with those reviewed files.
+tests/parsers/test_fixtures.py compares this parse of every raw fixture <what>.txt with
+<what>.expected.json. Nothing here writes expected files: they are written and checked by a
+person against the raw text (fixtures/*/REVIEWED.md says who checked what, and when).
 
-The parser is chosen from the virsh command string recorded in commands.txt; for a batch
-('c1; echo MARK; c2') each section is parsed by the parser of the command that produced it.
+The parser is chosen from the command recorded for the file in commands.txt (file<TAB>exit
+status<TAB>shell-quoted argv). For a virsh batch ('c1; echo MARK; c2') each section is parsed
+by the parser of the command that produced it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 import shlex
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -99,7 +98,7 @@ def host_io_view(text: str, interval: str) -> dict[str, Any]:
     return view
 
 
-def expected_for(fixture_dir: Path, name: str) -> Any:
+def parse_fixture(fixture_dir: Path, name: str) -> Any:
     """The JSON-able parse of raw fixture `name` (e.g. "virsh-nodeinfo.qemu-system.txt")."""
     text = (fixture_dir / name).read_text()
     status, argv = read_commands(fixture_dir)[name]
@@ -126,21 +125,3 @@ def raw_fixtures(fixture_dir: Path) -> list[str]:
         for p in fixture_dir.glob("*.txt")
         if p.name != "commands.txt" and not p.name.endswith(".stderr.txt")
     )
-
-
-def dump(value: Any) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False) + "\n"
-
-
-def main(argv: list[str]) -> int:
-    for directory in argv or [str(d) for d in sorted(FIXTURES.iterdir()) if d.is_dir()]:
-        fixture_dir = Path(directory)
-        for name in raw_fixtures(fixture_dir):
-            target = fixture_dir / (name.removesuffix(".txt") + ".expected.json")
-            target.write_text(dump(expected_for(fixture_dir, name)))
-            print(f"wrote {target}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
