@@ -4,14 +4,16 @@ tests/parsers/test_fixtures.py compares this parse of every raw fixture <what>.t
 <what>.expected.json. Nothing here writes expected files: they are written and checked by a
 person against the raw text (fixtures/*/REVIEWED.md says who checked what, and when).
 
-The parser is chosen from the command recorded for the file in commands.txt (file<TAB>exit
-status<TAB>shell-quoted argv). For a virsh batch ('c1; echo MARK; c2') each section is parsed
-by the parser of the command that produced it.
+The parser is chosen from the command recorded for the file in commands.txt (virsh, hostio:
+file<TAB>exit status<TAB>shell-quoted argv) or commands-qemu.jsonl (the plain-QEMU scripts,
+qemu-img, QMP sessions: one JSON object per line, the exact argv). For a virsh batch
+('c1; echo MARK; c2') each section is parsed by the parser of the command that produced it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import shlex
 from collections.abc import Callable
@@ -30,7 +32,10 @@ from qemu_mcp.parsers.sections import split_sections
 from qemu_mcp.parsers.version import parse_virsh_version
 from qemu_mcp.parsers.virsh_list import parse_name_lines, parse_virsh_list
 
+from .qemu_views import qemu_view
+
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+QEMU_INDEX = "commands-qemu.jsonl"
 
 
 def domstats_view(text: str) -> dict[str, Any]:
@@ -69,13 +74,18 @@ def parser_for(command: str) -> Callable[[str], Any] | None:
 
 
 def read_commands(fixture_dir: Path) -> dict[str, tuple[int, list[str]]]:
-    """commands.txt: file name -> (exit status, argv)."""
+    """Both indexes (commands.txt, commands-qemu.jsonl): file name -> (exit status, argv)."""
     result = {}
     for line in (fixture_dir / "commands.txt").read_text().splitlines():
         if line.startswith("#") or not line.strip():
             continue
         name, status, command = line.split("\t", 2)
         result[name] = (int(status), shlex.split(command))
+    qemu_index = fixture_dir / QEMU_INDEX
+    if qemu_index.exists():
+        for line in qemu_index.read_text().splitlines():
+            entry = json.loads(line)
+            result[entry["file"]] = (entry["exit_status"], entry["argv"])
     return result
 
 
@@ -104,6 +114,9 @@ def parse_fixture(fixture_dir: Path, name: str) -> Any:
     status, argv = read_commands(fixture_dir)[name]
     if argv[:2] == ["sh", "-c"] and argv[3:4] == ["qemu-mcp-hostio"]:  # sh -c SCRIPT $0 INTERVAL SOURCE
         return host_io_view(text, argv[4])
+    qemu = qemu_view(fixture_dir, text, argv)
+    if qemu is not None:
+        return qemu
     marker, commands = split_script(argv[-1])  # argv: env LC_ALL=C virsh -c URI SCRIPT
     if marker is None:
         parser = parser_for(commands[0])
