@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Record the raw output of the exact virsh commands qemu-mcp runs, for the parser tests.
 #
-# Writes fixtures/<os-release ID>-<VERSION_ID>/<what>.txt, a commands.txt index
-# (file<TAB>exit status<TAB>command line), and <what>.expected.json produced by the
-# parsers (python -m tests.parsers.expected). The expected files are a REVIEWED record:
-# after a re-capture, read the diff of every *.expected.json against its raw text.
+# Writes fixtures/<os-release ID>-<VERSION_ID>/{virsh,hostio}-*.txt and a commands.txt index
+# (file<TAB>exit status<TAB>command line). It captures raw output only: the <what>.expected.json
+# next to each file is written and checked BY HAND against the raw text, never by the parsers
+# (see REVIEWED.md there). After a re-capture, tests/parsers/test_fixtures.py shows every parse
+# that changed; read the new raw file, correct its expected file by hand, and note it in REVIEWED.md.
+# The plain-QEMU fixtures have their own script: scripts/capture_qemu_fixtures.sh.
 #
-# Needs: root (or libvirt group) with a working qemu:///system, qemu-img, python3.
+# Needs: root (or libvirt group) with a working qemu:///system, qemu-img, python3 that can
+# import qemu_mcp (it builds the monitor and hostio argv).
 # Creates short-lived TCG guests named qmcp-cap-* and removes them (and their disks) on exit.
 set -euo pipefail
 
@@ -186,7 +189,7 @@ virsh -q -c "$SYS" define "$XMLDIR/$MON.xml" >/dev/null
 virsh -q -c "$SYS" start "$MON" >/dev/null
 sleep 2
 monitor_batch() { # the exact virsh command string LibvirtSampler runs for domain $1
-    (cd "$ROOT" && python3 -c 'import sys; from qemu_mcp.host import virsh as v
+    (cd "$ROOT" && python3 -c 'import sys; from qemu_mcp.backends.libvirt import virsh as v
 print(v.script([v.domstats_groups(sys.argv[1], ["cpu", "memory", "disk", "network"]), v.domid(sys.argv[1])], sys.argv[2]))' "$1" "$MARK")
 }
 cap virsh-monitor-sample1.qemu-system "${VSH[@]}" "$SYS" "$(monitor_batch "$MON")"
@@ -255,10 +258,9 @@ cap virsh-batch-lastfail.test-default "${VSH[@]}" "$TEST" \
 cap virsh-batch-parse-error.test-default "${VSH[@]}" "$TEST" \
     "list --all --name; echo $MARK; list --bogus; echo $MARK; nodeinfo"
 
-# ---- expected parses, from the raw files just written (review them before committing!)
-cd "$ROOT"
-python3 -m tests.parsers.expected "$OUT" >/dev/null
+# ---- into the fixture directory: only this script's files; expected files are left alone
 mkdir -p "$DEST"
-rm -f "$DEST"/*.txt "$DEST"/*.expected.json
+rm -f "$DEST"/virsh-*.txt "$DEST"/hostio-*.txt "$DEST/commands.txt"
 cp "$OUT"/* "$DEST"/
-echo "captured into $DEST; review: git diff -- $DEST"
+echo "captured into $DEST; now check every changed parse by hand:"
+echo "  git diff -- $DEST; python -m pytest tests/parsers/test_fixtures.py"

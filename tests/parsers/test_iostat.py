@@ -13,7 +13,7 @@ from qemu_mcp.parsers.diskstats import parse_diskstats
 from qemu_mcp.parsers.iostat import parse_iostat
 from qemu_mcp.parsers.sections import split_sections
 
-from .expected import FIXTURES
+from .fixture_views import FIXTURES
 
 DIRS = sorted(d for d in FIXTURES.iterdir() if d.is_dir())
 

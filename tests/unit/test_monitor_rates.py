@@ -15,7 +15,7 @@ from qemu_mcp.ops.rates import build_sample, rate, restarted
 from qemu_mcp.parsers.domid import parse_domid
 from qemu_mcp.parsers.domstats import parse_domstats
 from qemu_mcp.parsers.sections import split_sections
-from tests.parsers.expected import FIXTURES, read_commands, split_script
+from tests.parsers.fixture_views import FIXTURES, read_commands, split_script
 
 DIRS = sorted(d for d in FIXTURES.iterdir() if d.is_dir())
 WALL = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)

@@ -1,10 +1,12 @@
-"""Which parser reads which captured fixture, and what the parse looks like as JSON.
+"""Which product parser reads which captured fixture, and what the parse looks like as JSON.
 
-Used two ways: `python -m tests.parsers.expected fixtures/debian-12` (run by
-scripts/capture_fixtures.sh) writes <what>.expected.json next to each raw <what>.txt, and
-the tests compare a fresh parse with those reviewed files.
+tests/parsers/test_fixtures.py compares this parse of every raw fixture <what>.txt with
+<what>.expected.json. Nothing here writes expected files: they are written and checked by a
+person against the raw text (fixtures/*/REVIEWED.md says who checked what, and when).
 
-The parser is chosen from the virsh command string recorded in commands.txt; for a batch
+The parser is chosen from the command recorded for the file in commands.txt (virsh, hostio:
+file<TAB>exit status<TAB>shell-quoted argv) or commands-qemu.jsonl (the plain-QEMU scripts,
+qemu-img, QMP sessions: one JSON object per line, the exact argv). For a virsh batch
 ('c1; echo MARK; c2') each section is parsed by the parser of the command that produced it.
 """
 
@@ -14,7 +16,6 @@ import dataclasses
 import json
 import re
 import shlex
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,10 @@ from qemu_mcp.parsers.sections import split_sections
 from qemu_mcp.parsers.version import parse_virsh_version
 from qemu_mcp.parsers.virsh_list import parse_name_lines, parse_virsh_list
 
+from .qemu_views import qemu_view
+
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+QEMU_INDEX = "commands-qemu.jsonl"
 
 
 def domstats_view(text: str) -> dict[str, Any]:
@@ -70,13 +74,18 @@ def parser_for(command: str) -> Callable[[str], Any] | None:
 
 
 def read_commands(fixture_dir: Path) -> dict[str, tuple[int, list[str]]]:
-    """commands.txt: file name -> (exit status, argv)."""
+    """Both indexes (commands.txt, commands-qemu.jsonl): file name -> (exit status, argv)."""
     result = {}
     for line in (fixture_dir / "commands.txt").read_text().splitlines():
         if line.startswith("#") or not line.strip():
             continue
         name, status, command = line.split("\t", 2)
         result[name] = (int(status), shlex.split(command))
+    qemu_index = fixture_dir / QEMU_INDEX
+    if qemu_index.exists():
+        for line in qemu_index.read_text().splitlines():
+            entry = json.loads(line)
+            result[entry["file"]] = (entry["exit_status"], entry["argv"])
     return result
 
 
@@ -99,12 +108,15 @@ def host_io_view(text: str, interval: str) -> dict[str, Any]:
     return view
 
 
-def expected_for(fixture_dir: Path, name: str) -> Any:
+def parse_fixture(fixture_dir: Path, name: str) -> Any:
     """The JSON-able parse of raw fixture `name` (e.g. "virsh-nodeinfo.qemu-system.txt")."""
     text = (fixture_dir / name).read_text()
     status, argv = read_commands(fixture_dir)[name]
     if argv[:2] == ["sh", "-c"] and argv[3:4] == ["qemu-mcp-hostio"]:  # sh -c SCRIPT $0 INTERVAL SOURCE
         return host_io_view(text, argv[4])
+    qemu = qemu_view(fixture_dir, text, argv)
+    if qemu is not None:
+        return qemu
     marker, commands = split_script(argv[-1])  # argv: env LC_ALL=C virsh -c URI SCRIPT
     if marker is None:
         parser = parser_for(commands[0])
@@ -126,21 +138,3 @@ def raw_fixtures(fixture_dir: Path) -> list[str]:
         for p in fixture_dir.glob("*.txt")
         if p.name != "commands.txt" and not p.name.endswith(".stderr.txt")
     )
-
-
-def dump(value: Any) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False) + "\n"
-
-
-def main(argv: list[str]) -> int:
-    for directory in argv or [str(d) for d in sorted(FIXTURES.iterdir()) if d.is_dir()]:
-        fixture_dir = Path(directory)
-        for name in raw_fixtures(fixture_dir):
-            target = fixture_dir / (name.removesuffix(".txt") + ".expected.json")
-            target.write_text(dump(expected_for(fixture_dir, name)))
-            print(f"wrote {target}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
