@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+from qemu_mcp import arches
 from qemu_mcp.errors import InvalidInput
 
 # Names we create must fit this (issue: VM names). Names we only read may be any libvirt name.
@@ -17,8 +18,6 @@ ADDRESS = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}|[0-9A-Fa-f:.]{2,45}")
 UNIX_USER = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?")
 LIBVIRT_URI = re.compile(r"[a-z][a-z0-9+]*://[A-Za-z0-9._@:/?=&%+-]*")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-ARCH_ALIASES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
 
 
 def _common(value: str, what: str, max_len: int) -> str:
@@ -98,10 +97,10 @@ def arch(value: str | None) -> str | None:
     """Normalise an architecture name; arm64 and amd64 are aliases."""
     if value is None or value == "":
         return None
-    key = value.strip().lower()
-    if key not in ARCH_ALIASES:
+    name = arches.canonical(value.strip())
+    if name is None:
         raise InvalidInput(f"arch {value!r} is not supported: use x86_64 or aarch64 (arm64)")
-    return ARCH_ALIASES[key]
+    return name
 
 
 def substring_filter(value: str | None) -> str | None:
