@@ -87,11 +87,6 @@ class ListVmsData(_Model):
     errors: list[HostFailure] = Field(default_factory=list)
 
 
-class ToolCommand(_Model):
-    host: str
-    argv: list[str]
-
-
 class HostTools(_Model):
     virsh: str | None = None
     qemu_img: str | None = None

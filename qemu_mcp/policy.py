@@ -24,7 +24,6 @@ DEFAULT_BUSY_TIMEOUT = 60.0
 # Keys a host's `policy:` may set; the rest are global only.
 HOST_KEYS = ("read_only", "allowed_actions", "protected_vms", "allow_adhoc_hosts", "allow_password_args",
              "allowed_paths", "max_concurrent_ops")  # fmt: skip
-GLOBAL_ONLY = ("busy_timeout",)
 
 
 class PolicySpec(BaseModel):

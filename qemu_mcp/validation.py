@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+from qemu_mcp import arches
 from qemu_mcp.errors import InvalidInput
 
 # Names we create must fit this (issue: VM names). Names we only read may be any libvirt name.
@@ -22,8 +23,6 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 DOMAIN_ID = re.compile(r"[0-9]+")
 UUID_SHAPED = re.compile(r"[0-9A-Fa-f]{8}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{12}")
 CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-
-ARCH_ALIASES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
 
 
 def _common(value: str, what: str, max_len: int) -> str:
@@ -126,10 +125,10 @@ def arch(value: str | None) -> str | None:
     """Normalise an architecture name; arm64 and amd64 are aliases."""
     if value is None or value == "":
         return None
-    key = value.strip().lower()
-    if key not in ARCH_ALIASES:
+    name = arches.canonical(value.strip())
+    if name is None:
         raise InvalidInput(f"arch {value!r} is not supported: use x86_64 or aarch64 (arm64)")
-    return ARCH_ALIASES[key]
+    return name
 
 
 def substring_filter(value: str | None) -> str | None:

@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+# A reading's state is libvirt's word ("running", "paused", "shut off", ...), which every sampler speaks.
+SHUT_OFF = "shut off"
 GONE = "gone"  # the domain no longer exists (a transient VM was destroyed, or it was undefined)
-STOPPED_STATES = ("shut off", "crashed", GONE)
+STOPPED_STATES = (SHUT_OFF, "crashed", GONE)
 
 
 @dataclass(frozen=True)

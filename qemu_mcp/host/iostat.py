@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import Literal
 
 from qemu_mcp.errors import InvalidInput
+from qemu_mcp.parsers.sections import fixed_marker
 
-MARK = "@@qmcp-hostio@@"
+MARK = fixed_marker("hostio")  # fixed: the captured fixtures hold it
 Source = Literal["auto", "iostat", "diskstats"]
 SCRIPT = (
     "LC_ALL=C; export LC_ALL; "

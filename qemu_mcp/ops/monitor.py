@@ -33,7 +33,6 @@ from qemu_mcp.ops.rates import build_sample
 
 # (sample number, total or None, the sample) -> awaited before the next reading is scheduled.
 ProgressFn = Callable[[int, int | None, MonitorSample], Awaitable[None]]
-DEFAULT_MAX_DURATION = 3600.0
 MAX_CACHED = 256  # newest sample per (host, VM) kept for vmstats://
 MONITORABLE = ("running", "idle")  # idle = running, blocked on I/O
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Literal
 
-from qemu_mcp import validation
+from qemu_mcp import arches, validation
 from qemu_mcp.backends.libvirt.read import describe_domain, list_domains
 from qemu_mcp.backends.qemu import read as qemu_read
 from qemu_mcp.config import HostSpec
@@ -25,7 +25,7 @@ def _matches(vm: VmInfo, status: StatusFilter, arch: str | None, needle: str | N
         return False
     if status == "paused" and vm.status != "paused":
         return False
-    if arch and validation.ARCH_ALIASES.get((vm.arch or "").lower(), vm.arch) != arch:
+    if arch and (arches.canonical(vm.arch) or vm.arch) != arch:
         return False
     return not (needle and needle.lower() not in vm.name.lower())
 

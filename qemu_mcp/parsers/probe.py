@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-SECTION = "@@qmcp-probe@@"  # between the probe script's parts (qemu_mcp.host.probe)
+from qemu_mcp.parsers.sections import fixed_marker, marked_sections
+
+SECTION = fixed_marker("probe")  # between the probe script's parts (qemu_mcp.host.probe)
 
 
 @dataclass
@@ -18,7 +20,7 @@ class ProbeOutput:
 
 def parse_probe(text: str) -> ProbeOutput:
     out = ProbeOutput()
-    sections = [s for s in _split(text)]
+    sections = marked_sections(text, SECTION)
     for line in sections[0].splitlines():
         key, sep, value = line.partition("=")
         if not sep:
@@ -34,13 +36,3 @@ def parse_probe(text: str) -> ProbeOutput:
         out.version = "\n".join(ln for ln in tail if not ln.startswith("virsh_exit="))
         out.virsh_ok = bool(status) and status[-1] == "virsh_exit=0" and bool(out.version.strip())
     return out
-
-
-def _split(text: str) -> list[str]:
-    parts: list[list[str]] = [[]]
-    for line in text.splitlines():
-        if line.strip() == SECTION:
-            parts.append([])
-        else:
-            parts[-1].append(line)
-    return ["\n".join(p) for p in parts]

@@ -1,8 +1,13 @@
-"""Parse the plain-QEMU backend's scripts (commands.qemu_host) and the /proc files they print. Pure."""
+"""Parse the plain-QEMU backend's host scripts (backends.qemu.scripts) and the /proc files they print. Pure.
+
+The read and sample scripts print tagged sections (`MARKER tag words` lines, see parsers.sections).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from qemu_mcp.parsers.sections import Tagged, tagged_sections
 
 QCOW2_MAGIC = [81, 70, 73, 251]  # "QFI\xfb"
 
@@ -48,55 +53,48 @@ def _file_facts(words: list[str]) -> FileFacts:
     return FileFacts(size=size, allocated=allocated, header=header)
 
 
+def _file_entry(section: Tagged, files: dict[str, FileFacts]) -> None:
+    """`file SIZE BLOCKS BLOCKSIZE HEADER...` and, on the next line, the image's path."""
+    if section.lines:
+        files[section.lines[0]] = _file_facts(section.words)
+
+
+def _conf_text(section: Tagged) -> str:
+    return section.text.strip("\n") + "\n"
+
+
+def _cmdline(section: Tagged) -> list[str]:
+    return [ln for ln in section.lines if ln != ""]
+
+
 def parse_read(stdout: str, marker: str) -> tuple[bool, list[RawVm]]:
     """(vm_dir exists, the VMs in the order printed)."""
     vms: list[RawVm] = []
-    section: str | None = None
-    lines: list[str] = []
-    pending_file: FileFacts | None = None
     exists = True
-
-    def flush() -> None:
-        nonlocal lines
-        if vms and section in ("conf", "creating"):
-            setattr(vms[-1], section, "\n".join(lines).strip("\n") + "\n")
-        elif vms and section == "cmdline":
-            vms[-1].cmdline = [ln for ln in lines if ln != ""]
-        lines = []
-
-    prefix = marker + " "
-    for line in stdout.splitlines():
-        if pending_file is not None:
-            vms[-1].files[line] = pending_file
-            pending_file = None
-            continue
-        if not line.startswith(prefix):
-            lines.append(line)
-            continue
-        flush()
-        words = line[len(prefix) :].split(" ")
-        kind, rest = words[0], words[1:]
-        section = None
-        if kind == "nodir":
+    for section in tagged_sections(stdout, marker):
+        if section.tag == "nodir":
             exists = False
-        elif kind == "vm":
-            vms.append(RawVm(name=" ".join(rest)))
-        elif not vms:
-            continue
-        elif kind in ("conf", "creating", "cmdline"):
-            section = kind
-            if kind == "cmdline":
-                vms[-1].cmdline = []
-        elif kind == "socket":
-            vms[-1].socket = True
-        elif kind == "pid" and rest and rest[0].isdigit():
-            vms[-1].pid = int(rest[0])
-        elif kind == "cleaned":
-            vms[-1].cleaned = True
-        elif kind == "file":
-            pending_file = _file_facts([w for w in rest if w])
-    flush()
+        elif section.tag == "vm":
+            vms.append(RawVm(name=section.rest))
+        elif vms:
+            _read_entry(vms[-1], section)
     return exists, vms
+
+
+def _read_entry(vm: RawVm, section: Tagged) -> None:
+    tag = section.tag
+    if tag in ("conf", "creating"):
+        setattr(vm, tag, _conf_text(section))
+    elif tag == "cmdline":
+        vm.cmdline = _cmdline(section)
+    elif tag == "socket":
+        vm.socket = True
+    elif tag == "pid" and section.number is not None:
+        vm.pid = section.number
+    elif tag == "cleaned":
+        vm.cleaned = True
+    elif tag == "file":
+        _file_entry(section, vm.files)
 
 
 def parse_key_values(text: str) -> dict[str, str]:
@@ -185,47 +183,25 @@ class RawSample:
 
 def parse_sample(stdout: str, marker: str) -> RawSample:
     out = RawSample()
-    section: str | None = None
-    lines: list[str] = []
-    pending_file: FileFacts | None = None
-    prefix = marker + " "
-
-    def flush() -> None:
-        nonlocal lines
-        text = "\n".join(lines)
-        if section == "conf":
-            out.conf = text.strip("\n") + "\n"
-        elif section == "cmdline":
-            out.cmdline = [ln for ln in lines if ln]
-        elif section in ("stat", "status", "io"):
-            setattr(out, section, text)
-        elif section == "tasks":
-            out.tasks = [ln for ln in lines if ln.strip()]
-        lines = []
-
-    for line in stdout.splitlines():
-        if pending_file is not None:
-            out.files[line] = pending_file
-            pending_file = None
-            continue
-        if not line.startswith(prefix):
-            lines.append(line)
-            continue
-        flush()
-        words = line[len(prefix) :].split()
-        kind, rest = (words[0], words[1:]) if words else ("", [])
-        section = None
-        if kind == "clk" and rest and rest[0].isdigit():
-            out.clk_tck = int(rest[0])
-        elif kind == "gone":
+    for section in tagged_sections(stdout, marker):
+        tag = section.tag
+        if tag == "clk" and section.number is not None:
+            out.clk_tck = section.number
+        elif tag == "gone":
             out.gone = True
-        elif kind == "pid" and rest and rest[0].isdigit():
-            out.pid = int(rest[0])
-        elif kind in ("conf", "cmdline", "stat", "status", "io", "tasks"):
-            section = kind
-        elif kind == "tap" and rest:
-            out.taps[rest[0]] = [int(w) if w.isdigit() else None for w in rest[1:9]]
-        elif kind == "file":
-            pending_file = _file_facts(rest)
-    flush()
+        elif tag == "pid" and section.number is not None:
+            out.pid = section.number
+        elif tag == "conf":
+            out.conf = _conf_text(section)
+        elif tag == "cmdline":
+            out.cmdline = _cmdline(section)
+        elif tag in ("stat", "status", "io"):
+            setattr(out, tag, section.text)
+        elif tag == "tasks":
+            out.tasks = [ln for ln in section.lines if ln.strip()]
+        elif tag == "tap" and section.words:
+            name, *values = section.words
+            out.taps[name] = [int(w) if w.isdigit() else None for w in values[:8]]
+        elif tag == "file":
+            _file_entry(section, out.files)
     return out

@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from qemu_mcp.backends.qemu.qmp import QMPClient, QMPError
-from qemu_mcp.backends.qemu.read import STATUS_OF_QMP, build_vm, vm_info
-from qemu_mcp.backends.qemu.sampler import STATE_OF_QMP, QemuSampler
+from qemu_mcp.backends.qemu.read import build_vm, vm_info
+from qemu_mcp.backends.qemu.sampler import QemuSampler
+from qemu_mcp.backends.qemu.states import monitor_state, vm_status
 from qemu_mcp.config import HostSpec
 from qemu_mcp.models_monitor import ALL_METRICS
 from qemu_mcp.parsers.qemu_host import (
@@ -168,8 +169,8 @@ async def qmp_view(text: str, argv: list[str]) -> dict[str, Any]:
             continue
         reply: dict[str, Any] = {"command": command, "return": value}
         if command == "query-status":  # the words describe/list and monitor_vm_status make of it
-            reply["vm_status"] = STATUS_OF_QMP.get(value["status"], "unknown")
-            reply["monitor_state"] = STATE_OF_QMP.get(value["status"], value["status"])
+            reply["vm_status"] = vm_status(alive=True, qmp_status=value["status"])
+            reply["monitor_state"] = monitor_state(alive=True, qmp_status=value["status"])
         replies.append(reply)
     assert runner.socket is not None
     return {

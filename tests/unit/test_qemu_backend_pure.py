@@ -191,11 +191,13 @@ def sleeper():  # type: ignore[no-untyped-def]
 
 def test_read_script_cleans_only_stale_pidfiles(tmp_path: Path, sleeper) -> None:  # type: ignore[no-untyped-def]
     vm_dir = tmp_path / "vms"
-    # "ours": a live process whose command line names ours/pid (a python sleeping, started with that argv).
+    # "ours": a live process that looks like this VM's qemu (a python sleeping, started as
+    # qemu-system-x86_64 with the VM's -uuid and -pidfile).
     ours = vm_dir / "ours"
     ours.mkdir(parents=True)
     (ours / "vm.conf").write_text(render(conf(name="ours")))
-    fake = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "-pidfile", str(ours / "pid")])
+    argv = ["qemu-system-x86_64", "-c", "import time; time.sleep(60)", "-uuid", UUID, "-pidfile", str(ours / "pid")]
+    fake = subprocess.Popen(argv, executable=sys.executable)
     try:
         (ours / "pid").write_text(f"{fake.pid}\n")
         stale = vm_dir / "stale"

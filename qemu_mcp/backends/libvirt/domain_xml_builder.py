@@ -14,15 +14,11 @@ from typing import Literal
 from lxml import etree
 
 from qemu_mcp.backends.libvirt import metadata
+from qemu_mcp.backends.machines import machine_for
 
 Accel = Literal["kvm", "qemu"]  # libvirt's domain type: qemu = TCG (emulation)
 
-MACHINE = {"x86_64": "q35", "aarch64": "virt"}
-# Where a CD-ROM sits: q35 has AHCI (SATA); aarch64 virt has no IDE/AHCI, so virtio-scsi.
-CDROM_BUS = {"x86_64": "sata", "aarch64": "scsi"}
 CDROM_TARGET = {"sata": "sda", "scsi": "sda"}
-# TCG's default CPU for `virt` is a 32-bit cortex-a15, which cannot run AArch64 UEFI.
-TCG_CPU_MODEL = {"aarch64": "cortex-a57"}
 DESCRIPTION = "created by qemu-mcp"
 
 
@@ -51,7 +47,7 @@ class DomainSpec:
 
     @property
     def machine(self) -> str:
-        return MACHINE[self.arch]
+        return machine_for(self.arch).machine
 
 
 def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrs: str) -> etree._Element:
@@ -62,8 +58,7 @@ def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrs: str
 
 
 def build_domain_xml(spec: DomainSpec) -> str:
-    if spec.arch not in MACHINE:
-        raise ValueError(f"unsupported arch {spec.arch!r}")
+    machine_for(spec.arch)  # ValueError for an arch we do not create
     if spec.arch == "aarch64" and spec.firmware is None:
         raise ValueError("aarch64 guests need UEFI firmware")
     root = etree.Element("domain", type=spec.accel)
@@ -99,16 +94,16 @@ def build_domain_xml(spec: DomainSpec) -> str:
 def _cpu(root: etree._Element, spec: DomainSpec) -> None:
     if spec.accel == "kvm":
         _sub(root, "cpu", mode="host-passthrough", check="none")
-    elif spec.arch in TCG_CPU_MODEL:
+    elif (model := machine_for(spec.arch).tcg_cpu) is not None:
         cpu = _sub(root, "cpu", mode="custom", match="exact", check="none")
-        _sub(cpu, "model", TCG_CPU_MODEL[spec.arch], fallback="forbid")
+        _sub(cpu, "model", model, fallback="forbid")
 
 
 def _devices(dev: etree._Element, spec: DomainSpec) -> None:
     # Boot order per device: the ISO (when given) first, then the disk.
     order = 1
     if spec.iso is not None:
-        bus = CDROM_BUS[spec.arch]
+        bus = machine_for(spec.arch).cdrom_bus
         if bus == "scsi":
             _sub(dev, "controller", type="scsi", index="0", model="virtio-scsi")
         cdrom = _sub(dev, "disk", type="file", device="cdrom")
@@ -155,14 +150,13 @@ def _devices(dev: etree._Element, spec: DomainSpec) -> None:
 def build_kvm_probe_xml(name: str, arch: str) -> str:
     """A minimal KVM guest, created paused and transient, to learn whether KVM guests really start
     (libvirt may report KVM while its qemu user cannot open /dev/kvm, e.g. in containers)."""
-    if arch not in MACHINE:
-        raise ValueError(f"unsupported arch {arch!r}")
+    machine = machine_for(arch).machine
     root = etree.Element("domain", type="kvm")
     _sub(root, "name", name)
     _sub(root, "memory", "32", unit="MiB")
     _sub(root, "vcpu", "1")
     os_el = _sub(root, "os")
-    _sub(os_el, "type", "hvm", arch=arch, machine=MACHINE[arch])
+    _sub(os_el, "type", "hvm", arch=arch, machine=machine)
     _sub(root, "cpu", mode="host-passthrough", check="none")
     _sub(root, "devices")
     return etree.tostring(root, pretty_print=True, encoding="unicode")

@@ -12,6 +12,7 @@ Output, sections separated by lines equal to the marker:
 from __future__ import annotations
 
 from qemu_mcp import validation
+from qemu_mcp.parsers.sections import script_marker
 
 LIST_SCRIPT = r"""
 export LC_ALL=C
@@ -30,6 +31,5 @@ FIXED_SECTIONS = 4  # uuids, autostart, persistent, domstats; then one per uuid
 
 
 def list_all_domains(uri: str, marker: str) -> list[str]:
-    if not marker.replace("@", "").replace("-", "").isalnum():
-        raise ValueError("marker must be letters, digits, '@' and '-'")
+    script_marker(marker)
     return ["sh", "-c", LIST_SCRIPT, "qemu-mcp-list", validation.libvirt_uri(uri), marker]

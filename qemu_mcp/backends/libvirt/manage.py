@@ -1,4 +1,4 @@
-"""The libvirt backend of manage_vm: virsh commands behind `ops.manage.interface.VmBackend`.
+"""The libvirt backend of manage_vm: virsh commands behind `backends.base.VmBackend`.
 
 Acceleration (create): KVM only when libvirt reports KVM for the arch AND a probe guest
 (transient, paused, destroyed when its virsh exits) really starts with it; otherwise TCG.
@@ -21,15 +21,10 @@ from qemu_mcp.backends.base import BackendDefaults, CreateFacts, CreatePlan, Tar
 from qemu_mcp.backends.firmware import EMULATOR_PACKAGE, pick_firmware, read_firmware
 from qemu_mcp.backends.job import Check, Job, Undo, failure_detail
 from qemu_mcp.backends.libvirt import metadata, target, virsh
-from qemu_mcp.backends.libvirt.domain_xml_builder import (
-    MACHINE,
-    DomainSpec,
-    Firmware,
-    build_domain_xml,
-    build_kvm_probe_xml,
-)
+from qemu_mcp.backends.libvirt.domain_xml_builder import DomainSpec, Firmware, build_domain_xml, build_kvm_probe_xml
 from qemu_mcp.backends.libvirt.errors import NOT_FOUND_MARKS, raise_if_unusable
-from qemu_mcp.backends.libvirt.states import STATUS_OF_STATE
+from qemu_mcp.backends.libvirt.states import vm_status
+from qemu_mcp.backends.machines import machine_for
 from qemu_mcp.config import HostSpec
 from qemu_mcp.errors import NotFound
 from qemu_mcp.models import VmStatus
@@ -114,7 +109,7 @@ class LibvirtBackend(BackendDefaults):
         persistent = flag(parse_dominfo(info_s), "persistent")
         return VmState(
             name=d.name,
-            status=STATUS_OF_STATE.get(state, "unknown"),
+            status=vm_status(state),
             state=state,
             uuid=uuid,
             persistent=persistent is not False,
@@ -137,7 +132,7 @@ class LibvirtBackend(BackendDefaults):
             if any(m in result.stderr for m in NOT_FOUND_MARKS):
                 raise NotFound(f"VM '{vm.name}' on host '{self.spec.name}' disappeared")
             raise job.step_failed(purpose, result)
-        return STATUS_OF_STATE.get(result.stdout.strip(), "unknown")
+        return vm_status(result.stdout.strip())
 
     async def disk_users(self, job: Job, vm: Target, paths: list[str]) -> dict[str, list[str]]:
         purpose = "listing the other VMs on the host"
@@ -165,7 +160,7 @@ class LibvirtBackend(BackendDefaults):
     # ---- create
 
     async def prepare_create(self, job: Job, plan: CreatePlan) -> CreateFacts:
-        arch, machine = plan.arch, MACHINE[plan.arch]
+        arch, machine = plan.arch, machine_for(plan.arch).machine
         marker = new_marker()
         batch = self._virsh(
             virsh.net_info(DEFAULT_NETWORK),

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from qemu_mcp.backends.libvirt import listing, metadata, target, virsh
 from qemu_mcp.backends.libvirt.errors import NOT_FOUND_MARKS, check_batch, error_lines
-from qemu_mcp.backends.libvirt.states import STATUS_OF_STATE
+from qemu_mcp.backends.libvirt.states import vm_status
 from qemu_mcp.config import HostSpec
 from qemu_mcp.errors import NotFound
-from qemu_mcp.models import DiskInfo, VmDetail, VmInfo, VmStatus
+from qemu_mcp.models import DiskInfo, VmDetail, VmInfo
 from qemu_mcp.parsers.domain_xml import DomainDefinition, parse_domain_xml
 from qemu_mcp.parsers.dominfo import flag, parse_dominfo
 from qemu_mcp.parsers.domstats import block_devices, cpu_time_ns, domstat_int, parse_domstats, state_name
-from qemu_mcp.parsers.sections import new_marker, split_sections
+from qemu_mcp.parsers.sections import marked_sections, new_marker, split_sections
 from qemu_mcp.parsers.virsh_list import parse_name_lines
 from qemu_mcp.transport.base import Runner
 
@@ -23,7 +23,7 @@ async def list_domains(runner: Runner, spec: HostSpec) -> list[VmInfo]:
     if not result.stdout.strip() or (result.exit_status != 0 and marker not in result.stdout):
         check_batch(result, spec, "listing domains")
         return []  # no output and no error: no domains
-    head = result.stdout.split(f"\n{marker}\n", 1)[0]
+    head = marked_sections(result.stdout, marker)[0]
     uuids = [u for u in parse_name_lines(head) if u.strip()]
     sections = split_sections(result.stdout, marker, listing.FIXED_SECTIONS + len(uuids))
     _uuids, autostart_s, persistent_s, stats_s = sections[: listing.FIXED_SECTIONS]
@@ -82,7 +82,7 @@ def build_vm(
 ) -> VmInfo:
     code = domstat_int(stats, "state.state")
     state = state_name(code) if code is not None else "unknown"
-    status: VmStatus = STATUS_OF_STATE.get(state, "unknown")
+    status = vm_status(state)
     sizes = {b.get("name"): b for b in block_devices(stats)}
     disks = [_with_sizes(disk, sizes.get(disk.target), running=status != "stopped") for disk in d.disks]
     vcpus = domstat_int(stats, "vcpu.current") or d.vcpus or 0

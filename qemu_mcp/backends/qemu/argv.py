@@ -16,10 +16,9 @@ import json
 import re
 from dataclasses import dataclass
 
+from qemu_mcp.backends.machines import Machine, machine_for
 from qemu_mcp.backends.qemu.vmconf import Home, VmConf
 
-MACHINE = {"x86_64": "q35", "aarch64": "virt"}
-TCG_CPU = {"aarch64": "cortex-a57"}  # TCG's default for virt is a 32-bit cortex-a15
 VNC_BASE_PORT = 5900
 MAX_VNC_DISPLAY = 99
 _IFNAME = re.compile(r"[A-Za-z0-9_.-]{1,15}")
@@ -39,13 +38,12 @@ def _blockdev(spec: dict[str, object]) -> list[str]:
 def cpu_args(conf: VmConf) -> list[str]:
     if conf.accel == "kvm":
         return ["-cpu", "host"]
-    if conf.arch in TCG_CPU:
-        return ["-cpu", TCG_CPU[conf.arch]]
-    return []
+    tcg_cpu = machine_for(conf.arch).tcg_cpu
+    return ["-cpu", tcg_cpu] if tcg_cpu else []
 
 
 def machine_arg(conf: VmConf) -> str:
-    machine = conf.machine or MACHINE[conf.arch]
+    machine = conf.machine or machine_for(conf.arch).machine
     parts = [machine]
     if conf.arch == "aarch64" and conf.accel == "kvm":
         parts.append("gic-version=max")
@@ -56,8 +54,7 @@ def machine_arg(conf: VmConf) -> str:
 
 def build_argv(conf: VmConf, home: Home, *, vnc_display: int | None, daemonize: bool = True) -> list[str]:
     """The full argv. `vnc_display` N listens on 127.0.0.1:(5900+N); None: no VNC."""
-    if conf.arch not in MACHINE:
-        raise ValueError(f"unsupported arch {conf.arch!r}")
+    machine = machine_for(conf.arch)
     if conf.arch == "aarch64" and not (conf.firmware_code and conf.firmware_vars):
         raise ValueError("aarch64 guests need UEFI firmware (firmware_code and firmware_vars)")
     argv = [
@@ -71,20 +68,43 @@ def build_argv(conf: VmConf, home: Home, *, vnc_display: int | None, daemonize: 
         "-m", f"{conf.memory_mib}M",
         "-smp", str(conf.vcpus),
     ]  # fmt: skip
-    if conf.firmware_code and conf.firmware_vars:
-        argv += _blockdev({"driver": "file", "filename": conf.firmware_code, "node-name": "pflash0-file",
-                           "read-only": True})  # fmt: skip
-        argv += _blockdev({"driver": "raw", "file": "pflash0-file", "node-name": "pflash0", "read-only": True})
-        argv += _blockdev({"driver": "file", "filename": conf.firmware_vars, "node-name": "pflash1-file"})
-        argv += _blockdev({"driver": "raw", "file": "pflash1-file", "node-name": "pflash1"})
+    argv += firmware_args(conf)
+    argv += disk_args(conf, machine)
+    argv += nic_args(conf)
+    argv += display_args(conf, vnc_display)
+    argv += [
+        "-object", "rng-random,id=rng0,filename=/dev/urandom", "-device", "virtio-rng-pci,rng=rng0",
+        "-chardev", f"file,id=serial0,path={opt(home.serial)}", "-serial", "chardev:serial0",
+        "-chardev", f"socket,id=qmp,path={opt(home.qmp)},server=on,wait=off", "-mon", "chardev=qmp,mode=control",
+        "-pidfile", home.pidfile,
+    ]  # fmt: skip
+    if daemonize:
+        argv.append("-daemonize")
+    return argv
 
+
+def firmware_args(conf: VmConf) -> list[str]:
+    """UEFI code (read-only) and the VM's own variable store as the two pflash devices."""
+    if not (conf.firmware_code and conf.firmware_vars):
+        return []
+    return [
+        *_blockdev({"driver": "file", "filename": conf.firmware_code, "node-name": "pflash0-file", "read-only": True}),
+        *_blockdev({"driver": "raw", "file": "pflash0-file", "node-name": "pflash0", "read-only": True}),
+        *_blockdev({"driver": "file", "filename": conf.firmware_vars, "node-name": "pflash1-file"}),
+        *_blockdev({"driver": "raw", "file": "pflash1-file", "node-name": "pflash1"}),
+    ]
+
+
+def disk_args(conf: VmConf, machine: Machine) -> list[str]:
+    """The ISO (booted first) on the machine's CD-ROM bus, then the virtio disks."""
+    argv: list[str] = []
     boot = 0
     if conf.iso:
         argv += _blockdev({"driver": "file", "filename": conf.iso, "node-name": "cd0-file", "read-only": True})
         argv += _blockdev({"driver": "raw", "file": "cd0-file", "node-name": "sda", "read-only": True})
-        if conf.arch == "x86_64":  # q35's AHCI controller
+        if machine.cdrom_bus == "sata":
             argv += ["-device", f"ide-cd,drive=sda,id=sda,bus=ide.0,bootindex={boot}"]
-        else:  # virt has no IDE/AHCI
+        else:
             argv += ["-device", "virtio-scsi-pci,id=scsi0",
                      "-device", f"scsi-cd,drive=sda,id=sda,bus=scsi0.0,bootindex={boot}"]  # fmt: skip
         boot += 1
@@ -98,7 +118,11 @@ def build_argv(conf: VmConf, home: Home, *, vnc_display: int | None, daemonize: 
         argv += _blockdev({"driver": disk.format, "file": file_node, "node-name": disk.target})
         argv += ["-device", f"virtio-blk-pci,drive={disk.target},id={disk.target},bootindex={boot}"]
         boot += 1
+    return argv
 
+
+def nic_args(conf: VmConf) -> list[str]:
+    argv: list[str] = []
     for i, nic in enumerate(conf.nics):
         if nic.type == "tap":
             if not nic.ifname or not _IFNAME.fullmatch(nic.ifname):
@@ -114,9 +138,13 @@ def build_argv(conf: VmConf, home: Home, *, vnc_display: int | None, daemonize: 
                 raise ValueError(f"NIC {i}: {nic.mac!r} is not a MAC address")
             device += f",mac={nic.mac}"
         argv += ["-device", device]
+    return argv
 
+
+def display_args(conf: VmConf, vnc_display: int | None) -> list[str]:
+    """USB input, the video card, and VNC (or no display)."""
     # aarch64 virt has no PS/2: keyboard and tablet on USB so VNC input works.
-    argv += ["-device", "qemu-xhci,id=usb", "-device", "usb-tablet,bus=usb.0"]
+    argv = ["-device", "qemu-xhci,id=usb", "-device", "usb-tablet,bus=usb.0"]
     if conf.arch == "aarch64":
         argv += ["-device", "usb-kbd,bus=usb.0"]
     argv += ["-device", "virtio-gpu-pci" if conf.arch == "aarch64" else "VGA"]
@@ -129,20 +157,12 @@ def build_argv(conf: VmConf, home: Home, *, vnc_display: int | None, daemonize: 
         argv += ["-vnc", f"{listen}:{vnc_display}"]
     else:
         argv += ["-display", "none"]
-    argv += [
-        "-object", "rng-random,id=rng0,filename=/dev/urandom", "-device", "virtio-rng-pci,rng=rng0",
-        "-chardev", f"file,id=serial0,path={opt(home.serial)}", "-serial", "chardev:serial0",
-        "-chardev", f"socket,id=qmp,path={opt(home.qmp)},server=on,wait=off", "-mon", "chardev=qmp,mode=control",
-        "-pidfile", home.pidfile,
-    ]  # fmt: skip
-    if daemonize:
-        argv.append("-daemonize")
     return argv
 
 
 def kvm_probe_argv(arch: str) -> list[str]:
     """A tiny KVM guest with the CPU a real one gets (the host's): QMP on stdio, no devices."""
-    machine = MACHINE[arch] + (",gic-version=max" if arch == "aarch64" else "")
+    machine = machine_for(arch).machine + (",gic-version=max" if arch == "aarch64" else "")
     return [
         f"qemu-system-{arch}", "-machine", machine, "-accel", "kvm", "-cpu", "host", "-m", "32M",
         "-nodefaults", "-no-user-config", "-display", "none", "-serial", "none", "-qmp", "stdio",

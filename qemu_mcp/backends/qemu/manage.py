@@ -1,13 +1,13 @@
 """The plain-QEMU backend of manage_vm: VMs in <vm_dir>/<name>/ run as qemu-system-<arch> processes.
 
-Behind `ops.manage.interface.VmBackend`; the shared flows (ops.manage.actions) do validation,
+Behind `backends.base.VmBackend`; the shared flows (ops.manage.actions) do validation,
 locking, confirmation, the disk image, undo and read-back. Here:
 - create: `claim` makes the VM directory exclusively with a `creating` marker holding the planned
   vm.conf (a create killed midway is then visible, and delete removes it); `define` writes vm.conf
   atomically and drops the marker. KVM only when /dev/kvm is usable for the SSH user, the host's
   machine is the guest's arch, and a probe guest with the host CPU really runs (shared verdict
-  logic with libvirt: ops.manage.accel); otherwise TCG.
-- start: the argv from qemu_argv.build_argv (`-daemonize -pidfile`, QMP socket, VNC on a display
+  logic with libvirt: backends.accel); otherwise TCG.
+- start: the argv from backends.qemu.argv.build_argv (`-daemonize -pidfile`, QMP socket, VNC on a display
   no other VM of ours and no listener uses), then QMP query-status must say running.
 - QMP is reached with no program on the host (the runner's open_unix: a local socket, or sshd's
   direct-streamlocal). stop = system_powerdown (the shared flow waits); force = quit, then
@@ -25,14 +25,18 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from qemu_mcp import arches
 from qemu_mcp.backends.accel import AccelVerdicts, decide_accel
 from qemu_mcp.backends.base import BackendDefaults, CreateFacts, CreatePlan, Target, VmDisk, VmState
 from qemu_mcp.backends.firmware import EMULATOR_PACKAGE, pick_firmware, read_firmware
 from qemu_mcp.backends.job import Job, Undo
+from qemu_mcp.backends.machines import machine_for
 from qemu_mcp.backends.qemu import scripts as qemu_host
-from qemu_mcp.backends.qemu.argv import MACHINE, MAX_VNC_DISPLAY, VNC_BASE_PORT, build_argv, kvm_probe_argv
+from qemu_mcp.backends.qemu.argv import MAX_VNC_DISPLAY, VNC_BASE_PORT, build_argv, kvm_probe_argv
+from qemu_mcp.backends.qemu.display import free_displays, vnc_taken
 from qemu_mcp.backends.qemu.qmp import QMPClient
-from qemu_mcp.backends.qemu.read import QemuVm, build_vm, qmp_status, vm_dir_of
+from qemu_mcp.backends.qemu.read import QemuVm, qmp_status, vm_dir_of, vms_printed
+from qemu_mcp.backends.qemu.states import RUNNING, vm_status
 from qemu_mcp.backends.qemu.vmconf import (
     DEFAULT_DISK,
     EFI_VARS,
@@ -47,20 +51,14 @@ from qemu_mcp.backends.qemu.vmconf import (
 from qemu_mcp.config import HostSpec
 from qemu_mcp.errors import CommandFailed, Conflict, HostUnreachable, InvalidInput, NotFound, QemuMcpError
 from qemu_mcp.models import VmStatus
-from qemu_mcp.parsers.qemu_host import listening_ports, parse_key_values, parse_read
-from qemu_mcp.transport.base import CommandResult
+from qemu_mcp.parsers.qemu_host import parse_key_values
+from qemu_mcp.parsers.sections import new_marker
 
 QMP_TIMEOUT = 10.0
 START_TIMEOUT = 60.0
 QUIT_WAIT = 5.0  # seconds a QMP quit may take before SIGKILL
 POLL = 0.25
 START_ATTEMPTS = 3  # a VNC display taken between our check and qemu's bind: try the next one
-UNAME_ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
-
-
-def _vnc_taken(result: CommandResult) -> bool:
-    err = result.stderr.lower()
-    return "vnc" in err and ("in use" in err or "failed to" in err or "address" in err)
 
 
 class QemuBackend(BackendDefaults):
@@ -83,14 +81,13 @@ class QemuBackend(BackendDefaults):
 
     async def _read(self, job: Job, names: tuple[str, ...] = (), *, record: bool = True) -> list[QemuVm]:
         """VMs below vm_dir in one command; stale pidfiles are removed unless this is a dry run."""
-        marker = f"@@qmcp-{secrets.token_hex(6)}@@"
+        marker = new_marker()
         what = f"reading '{names[0]}'" if len(names) == 1 else f"reading the VMs in {self.vm_dir}"
         argv = qemu_host.read_vms(self.vm_dir, marker, names, clean=not job.dry_run)
         result = await job.read(what, argv, record=record)
         if result.exit_status != 0:
             raise job.step_failed(what, result)
-        _exists, raws = parse_read(result.stdout, marker)
-        vms = [build_vm(r, self.vm_dir) for r in raws]
+        vms = vms_printed(result.stdout, marker, self.vm_dir)
         for vm in vms:
             self._vms[vm.name] = vm
         return vms
@@ -136,7 +133,7 @@ class QemuBackend(BackendDefaults):
         found = await self._one(job, vm.name, record=False)
         if found is None:
             raise NotFound(f"{self._where(vm.name)} disappeared")
-        return "running" if found.alive else "stopped"
+        return vm_status(alive=found.alive)  # the process alone: polled often, QMP not asked
 
     def _usable(self, name: str, job: Job | None = None) -> tuple[QemuVm, VmConf]:
         vm = self._vms.get(name)
@@ -192,7 +189,7 @@ class QemuBackend(BackendDefaults):
         firmware = pick_firmware(job, self.spec.name, arch, fw)
 
         async def probe() -> str:
-            machine = UNAME_ARCH.get(facts.get("machine", ""), facts.get("machine", "?"))
+            machine = arches.canonical(facts.get("machine", "")) or facts.get("machine", "?")
             if machine != arch:
                 return f"the host is {facts.get('machine') or 'of unknown arch'}: KVM runs only {machine} guests"
             if facts.get("kvm") != "usable":
@@ -223,7 +220,7 @@ class QemuBackend(BackendDefaults):
             name=plan.name,
             uuid=plan.uuid,
             arch=plan.arch,
-            machine=MACHINE[plan.arch],
+            machine=machine_for(plan.arch).machine,
             accel="kvm" if facts.accel == "kvm" else "tcg",
             memory_mib=plan.memory_mib,
             vcpus=plan.vcpus,
@@ -288,9 +285,7 @@ class QemuBackend(BackendDefaults):
         home = qvm.home
         if len(home.qmp.encode()) > MAX_SOCKET_PATH:
             raise InvalidInput(f"the QMP socket path {home.qmp} is longer than a unix socket allows")
-        ports = listening_ports(ports_result.stdout)
-        used = {v.runtime.vnc_display for v in vms if v.alive and v.runtime and v.runtime.vnc_display is not None}
-        free = [n for n in range(MAX_VNC_DISPLAY + 1) if n not in used and VNC_BASE_PORT + n not in ports]
+        free = free_displays(vms, ports_result.stdout)
         if conf.display == "vnc" and not free:
             raise Conflict(f"no free VNC display (5900-{VNC_BASE_PORT + MAX_VNC_DISPLAY}) on host '{self.spec.name}'")
         displays: list[int | None] = list(free[:START_ATTEMPTS]) if conf.display == "vnc" else [None]
@@ -302,14 +297,14 @@ class QemuBackend(BackendDefaults):
                 return
             if result.exit_status == 0:
                 break
-            if not (_vnc_taken(result) and i + 1 < len(displays)):
+            if not (vnc_taken(result) and i + 1 < len(displays)):
                 raise job.step_failed(purpose, result)
             job.note(f"VNC display :{display} was taken meanwhile; trying :{displays[i + 1]}")
         job.push_undo(Undo(f"stopping '{name}' again (SIGKILL)", qemu_host.kill(home, conf.uuid)))
         status = await self._qmp(job, name, "query-status", purpose=f"confirming '{name}' runs (QMP)",
                                  changes_host=False)  # fmt: skip
         state = status.get("status") if isinstance(status, dict) else None
-        if state != "running":
+        if state != RUNNING:
             raise CommandFailed(f"{self._where(name)} was started but QMP reports '{state}'", host=self.spec.name)
 
     async def shutdown(self, job: Job, vm: Target) -> None:

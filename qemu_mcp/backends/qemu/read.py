@@ -1,7 +1,8 @@
 """The plain-QEMU read path: VMs live in <vm_dir>/<name>/ (see qemu_mcp.backends.qemu.vmconf), read in ONE command.
 
 A VM runs when its pidfile names a live process whose command line is that VM's qemu: a
-qemu-system-* with `-uuid <its uuid>` (without a readable vm.conf: `-pidfile <its pidfile>`).
+qemu-system-* with `-uuid <its uuid>` (when no uuid is known: `-pidfile <its pidfile>`); the
+rule is backends.qemu.identity's, which the host scripts share.
 A pidfile naming anything else is stale (qemu was killed, or crashed, or the pid was reused):
 the VM is reported stopped with a note, and the listing removes the stale pidfile. A
 directory holding only a `creating` marker is a create that was interrupted:
@@ -14,9 +15,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from qemu_mcp import validation
+from qemu_mcp.backends.machines import MACHINES
 from qemu_mcp.backends.qemu import scripts as qemu_host
 from qemu_mcp.backends.qemu.argv import VNC_BASE_PORT, Runtime, parse_runtime
+from qemu_mcp.backends.qemu.identity import conf_uuid, is_vm_qemu
 from qemu_mcp.backends.qemu.qmp import QMPClient
+from qemu_mcp.backends.qemu.states import vm_state, vm_status
 from qemu_mcp.backends.qemu.vmconf import ConfError, Home, VmConf, parse
 from qemu_mcp.config import HostSpec
 from qemu_mcp.errors import CommandFailed, NotFound, QemuMcpError
@@ -25,26 +29,6 @@ from qemu_mcp.parsers.qemu_host import FileFacts, RawVm, parse_read
 from qemu_mcp.parsers.sections import new_marker
 from qemu_mcp.transport.base import Runner
 
-# QMP query-status words -> our status.
-STATUS_OF_QMP: dict[str, VmStatus] = {
-    "running": "running",
-    "paused": "paused",
-    "suspended": "suspended",
-    "shutdown": "shutting-down",
-    "guest-panicked": "crashed",
-    "internal-error": "paused",
-    "io-error": "paused",
-    "prelaunch": "paused",
-    "inmigrate": "paused",
-    "postmigrate": "paused",
-    "finish-migrate": "paused",
-    "restore-vm": "paused",
-    "save-vm": "paused",
-    "debug": "paused",
-    "watchdog": "paused",
-}
-INCOMPLETE = "incomplete"
-STOPPED = "stopped"
 QMP_TIMEOUT = 5.0
 
 
@@ -66,19 +50,11 @@ class QemuVm:
 
     @property
     def status(self) -> VmStatus:
-        if not self.alive:
-            return "stopped"
-        if self.qmp_status is not None:
-            return STATUS_OF_QMP.get(self.qmp_status, "unknown")
-        return "running"
+        return vm_status(alive=self.alive, qmp_status=self.qmp_status)
 
     @property
     def state(self) -> str:
-        if self.incomplete:
-            return INCOMPLETE
-        if not self.alive:
-            return STOPPED
-        return self.qmp_status or "running"
+        return vm_state(alive=self.alive, incomplete=self.incomplete, qmp_status=self.qmp_status)
 
     @property
     def vnc_port(self) -> int | None:
@@ -116,16 +92,8 @@ def build_vm(raw: RawVm, vm_dir: str) -> QemuVm:
         )
     if raw.pid is not None:
         argv = raw.cmdline or []
-        runtime = parse_runtime(argv) if argv else None
-        qemu = bool(argv) and argv[0].rsplit("/", 1)[-1].startswith("qemu")
-        if runtime is None or not qemu:
-            ours = False
-        elif vm.conf is not None:  # the uuid is the identity (the vm_dir may be reached by another path)
-            ours = runtime.uuid == vm.conf.uuid
-        else:
-            ours = runtime.pidfile == home.pidfile
-        if ours:
-            vm.alive, vm.runtime, vm.argv = True, runtime, argv
+        if is_vm_qemu(argv, uuid=conf_uuid(raw.conf, raw.creating), pidfile=home.pidfile):
+            vm.alive, vm.runtime, vm.argv = True, parse_runtime(argv), argv
         else:
             what = "no longer exists" if not argv else "is not this VM's qemu"
             vm.notes.append(
@@ -157,8 +125,12 @@ async def read_vms(
             exit_status=result.exit_status,
             stderr=result.stderr,
         )
-    _exists, raws = parse_read(result.stdout, marker)
-    return [build_vm(r, vm_dir) for r in raws if _plausible_name(r.name)]
+    return [vm for vm in vms_printed(result.stdout, marker, vm_dir) if _plausible_name(vm.name)]
+
+
+def vms_printed(stdout: str, marker: str, vm_dir: str) -> list[QemuVm]:
+    """The VMs the read script printed, each decided by build_vm (pure)."""
+    return [build_vm(raw, vm_dir) for raw in parse_read(stdout, marker)[1]]
 
 
 def _plausible_name(name: str) -> bool:
@@ -187,8 +159,8 @@ def disks_of(vm: QemuVm) -> list[DiskInfo]:
         return []
     disks: list[DiskInfo] = []
     if conf.iso:
-        disks.append(DiskInfo(target="sda", device="cdrom", path=conf.iso, format="raw", bus="sata"
-                              if conf.arch == "x86_64" else "scsi", readonly=True))  # fmt: skip
+        bus = MACHINES[conf.arch].cdrom_bus if conf.arch in MACHINES else "scsi"
+        disks.append(DiskInfo(target="sda", device="cdrom", path=conf.iso, format="raw", bus=bus, readonly=True))
     for d in conf.disks:
         facts = vm.files.get(d.path)
         disks.append(

@@ -4,7 +4,7 @@ names, file contents) is a positional argument ("$1"...), never part of the scri
 Reading VMs is ONE command for any number of them (`read_vms`): every VM directory's vm.conf,
 its `creating` marker, its pidfile and /proc/<pid>/cmdline, and the size and header of each disk
 image the configuration names. Whether a VM runs is decided from the pidfile AND the process's
-command line (it must carry that VM's pidfile path or its uuid), never from `ps | grep`. With
+command line (it must be that VM's qemu: backends.qemu.identity), never from `ps | grep`. With
 `clean`, a stale pidfile (the process is gone or is someone else) is removed in the same command.
 """
 
@@ -13,10 +13,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from qemu_mcp import validation
+from qemu_mcp.backends.qemu.identity import IDENTITY_SH
 from qemu_mcp.backends.qemu.vmconf import OWN_FILES, Home
+from qemu_mcp.parsers.sections import script_marker
 
-# Lines starting with "<marker> " are ours; everything else belongs to the section above.
-READ_SCRIPT = r"""
+# The disk images a vm.conf on stdin names: `<marker> file SIZE BLOCKS BLOCKSIZE HEADER...`, then the path.
+DISK_FACTS_SH = r"""
+disk_facts() {
+  sed -n 's/^disk\.[0-9]*\.path=//p' | while IFS= read -r f; do
+    case $f in /*) ;; *) continue ;; esac
+    s=$(stat -L -c '%s %b %B' "$f" 2>/dev/null) || s='- - -'
+    echo "$m file $s $(od -An -tu1 -N32 "$f" 2>/dev/null | tr -s ' \n' '  ')"
+    printf '%s\n' "$f"
+  done
+}
+"""
+
+# Tagged sections (parsers.sections): lines starting with "<marker> " are ours; the lines after
+# one belong to it. `ours`: the pidfile's process is this VM's qemu (backends.qemu.identity).
+READ_SCRIPT = IDENTITY_SH + DISK_FACTS_SH + r"""
 export LC_ALL=C
 m=$1 clean=$2 top=$3
 shift 3
@@ -24,49 +39,39 @@ shift 3
 if [ $# -eq 0 ]; then
   for d in "$top"/*; do [ -d "$d" ] && set -- "$@" "${d##*/}"; done
 fi
-ours() {  # the process $p is this VM's qemu: its argv holds the VM's pidfile path or its uuid
-  { tr '\0' '\n' < "/proc/$p/cmdline"; } 2>/dev/null | grep -qxF -e "$d/pid" ${u:+-e "$u"}
-}
 for n do
   d=$top/$n
   [ -f "$d/vm.conf" ] || [ -f "$d/creating" ] || continue
-  u=$(cat "$d/vm.conf" "$d/creating" 2>/dev/null | sed -n 's/^uuid=//p' | head -n 1)
+  u=$(vm_uuid)
   echo "$m vm $n"
   if [ -f "$d/vm.conf" ]; then echo "$m conf"; cat "$d/vm.conf"; echo; fi
   if [ -f "$d/creating" ]; then echo "$m creating"; cat "$d/creating"; echo; fi
   [ -S "$d/qmp.sock" ] && echo "$m socket"
-  p=
-  [ -f "$d/pid" ] && p=$(head -c 32 "$d/pid" | tr -dc 0-9)
+  p=$(vm_pid)
   if [ -n "$p" ]; then
     echo "$m pid $p"
     echo "$m cmdline"
     { tr '\0' '\n' < "/proc/$p/cmdline"; } 2>/dev/null
     if [ "$clean" = clean ] && ! ours; then
-      if [ "$(head -c 32 "$d/pid" 2>/dev/null | tr -dc 0-9)" = "$p" ]; then
+      if [ "$(vm_pid)" = "$p" ]; then
         rm -f "$d/pid" "$d/qmp.sock" && echo "$m cleaned"
       fi
     fi
   fi
-  cat "$d/vm.conf" "$d/creating" 2>/dev/null | sed -n 's/^disk\.[0-9]*\.path=//p' | while IFS= read -r f; do
-    case $f in /*) ;; *) continue ;; esac
-    s=$(stat -L -c '%s %b %B' "$f" 2>/dev/null) || s='- - -'
-    echo "$m file $s $(od -An -tu1 -N32 "$f" 2>/dev/null | tr -s ' \n' '  ')"
-    printf '%s\n' "$f"
-  done
+  cat "$d/vm.conf" "$d/creating" 2>/dev/null | disk_facts
 done
 """
 
 # One reading of a running VM for monitor_vm_status: the process's stat/status/io, its threads'
 # stat (vCPU threads are named "CPU n/KVM" or "CPU n/TCG"), tap counters and the disk files.
-SAMPLE_SCRIPT = r"""
+SAMPLE_SCRIPT = IDENTITY_SH + DISK_FACTS_SH + r"""
 export LC_ALL=C
 m=$1 d=$2
 echo "$m clk $(getconf CLK_TCK)"
 [ -f "$d/vm.conf" ] || { echo "$m gone"; exit 0; }
 echo "$m conf"; cat "$d/vm.conf"; echo
-p=$(head -c 32 "$d/pid" 2>/dev/null | tr -dc 0-9)
-u=$(sed -n 's/^uuid=//p' "$d/vm.conf" | head -n 1)
-if [ -n "$p" ] && { tr '\0' '\n' < "/proc/$p/cmdline"; } 2>/dev/null | grep -qxF -e "$d/pid" ${u:+-e "$u"}; then
+p=$(vm_pid) u=$(vm_uuid)
+if [ -n "$p" ] && ours; then
   echo "$m pid $p"
   echo "$m cmdline"; { tr '\0' '\n' < "/proc/$p/cmdline"; } 2>/dev/null
   echo "$m stat"; cat "/proc/$p/stat"
@@ -82,12 +87,7 @@ sed -n 's/^nic\.[0-9]*\.ifname=//p' "$d/vm.conf" | while IFS= read -r i; do
   done
   echo "$m tap $i$v"
 done
-sed -n 's/^disk\.[0-9]*\.path=//p' "$d/vm.conf" | while IFS= read -r f; do
-  case $f in /*) ;; *) continue ;; esac
-  s=$(stat -L -c '%s %b %B' "$f" 2>/dev/null) || s='- - -'
-  echo "$m file $s $(od -An -tu1 -N32 "$f" 2>/dev/null | tr -s ' \n' '  ')"
-  printf '%s\n' "$f"
-done
+disk_facts < "$d/vm.conf"
 """
 
 # Facts create needs, one line each: the host's machine, the emulator, qemu-img, /dev/kvm access.
@@ -126,14 +126,13 @@ UNCLAIM_SCRIPT = 'd=$1; shift; rm -f -- "$@" "$d"/vm.conf.tmp.*; rmdir -- "$d"'
 # After delete: remove the directory if it is empty; else say what is left in it.
 LEFTOVER_SCRIPT = 'rmdir -- "$1" 2>/dev/null || { [ -d "$1" ] && ls -A -- "$1"; }; exit 0'
 
-# SIGKILL the VM's qemu: the pidfile's process, and only if its command line names this VM's
-# pidfile or uuid; wait until it is gone (a zombie has an empty cmdline), then remove the stale
-# pidfile and socket.
-KILL_SCRIPT = r"""
+# SIGKILL the VM's qemu: the pidfile's process, and only if it is this VM's qemu (identity.py;
+# $2 is the VM's uuid, '' when unknown); wait until it is gone (a zombie has an empty cmdline),
+# then remove the stale pidfile and socket.
+KILL_SCRIPT = IDENTITY_SH + r"""
 d=$1 u=$2
-p=$(head -c 32 "$d/pid" 2>/dev/null | tr -dc 0-9)
+p=$(vm_pid)
 [ -n "$p" ] || exit 0
-ours() { { tr '\0' '\n' < "/proc/$p/cmdline"; } 2>/dev/null | grep -qxF -e "$d/pid" ${u:+-e "$u"}; }
 if ours; then
   kill -KILL "$p" 2>/dev/null
   i=0
@@ -144,17 +143,11 @@ if ours; then
   done
   echo "killed $p"
 fi
-[ "$(head -c 32 "$d/pid" 2>/dev/null | tr -dc 0-9)" = "$p" ] && rm -f "$d/pid" "$d/qmp.sock"
+[ "$(vm_pid)" = "$p" ] && rm -f "$d/pid" "$d/qmp.sock"
 exit 0
 """
 
 TCP_LISTEN_SCRIPT = "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null; exit 0"
-
-
-def _marker(marker: str) -> str:
-    if not marker.replace("@", "").replace("-", "").isalnum():
-        raise ValueError("marker must be letters, digits, '@' and '-'")
-    return marker
 
 
 def _dir(path: str) -> str:
@@ -168,12 +161,12 @@ def read_vms(vm_dir: str, marker: str, names: Sequence[str] = (), *, clean: bool
         validation.vm_name(n)
         if "/" in n or n in (".", ".."):
             raise ValueError(f"VM name {n!r} cannot be a directory name")
-    return ["sh", "-c", READ_SCRIPT, "qmcp-qemu-read", _marker(marker), "clean" if clean else "keep",
+    return ["sh", "-c", READ_SCRIPT, "qmcp-qemu-read", script_marker(marker), "clean" if clean else "keep",
             _dir(vm_dir), *names]  # fmt: skip
 
 
 def sample(home: Home, marker: str) -> list[str]:
-    return ["sh", "-c", SAMPLE_SCRIPT, "qmcp-qemu-sample", _marker(marker), _dir(home.dir)]
+    return ["sh", "-c", SAMPLE_SCRIPT, "qmcp-qemu-sample", script_marker(marker), _dir(home.dir)]
 
 
 def check_host(arch: str) -> list[str]:

@@ -22,6 +22,8 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 
+from qemu_mcp.backends.machines import MACHINES
+
 FORMAT = "1"
 CONF = "vm.conf"
 MARKER = "creating"
@@ -151,21 +153,55 @@ def parse_pairs(text: str) -> dict[str, str]:
     return pairs
 
 
+KNOWN_KEYS = {
+    "format", "name", "uuid", "arch", "machine", "accel", "memory_mib", "vcpus", "iso", "display",
+    "vnc_listen", "firmware_code", "firmware_vars", "created",
+}  # fmt: skip
+
+
 def parse(text: str) -> VmConf:
     """vm.conf (or the creating marker) -> VmConf. ConfError says what is wrong."""
     pairs = parse_pairs(text)
-    lists: dict[tuple[str, int], dict[str, str]] = defaultdict(dict)
-    known = {
-        "format", "name", "uuid", "arch", "machine", "accel", "memory_mib", "vcpus", "iso", "display",
-        "vnc_listen", "firmware_code", "firmware_vars", "created",
-    }  # fmt: skip
+    lists, extra = _split_keys(pairs)
+    memory, vcpus, accel = _check_scalars(pairs)
+    return VmConf(
+        name=pairs["name"],
+        uuid=pairs["uuid"],
+        arch=pairs["arch"],
+        machine=pairs.get("machine") or (MACHINES.get(pairs["arch"]) or MACHINES["x86_64"]).machine,
+        accel=accel,
+        memory_mib=memory,
+        vcpus=vcpus,
+        disks=_disks(lists),
+        iso=pairs.get("iso") or None,
+        nics=_nics(lists),
+        display=pairs.get("display", "vnc"),
+        vnc_listen=pairs.get("vnc_listen") or "127.0.0.1",
+        firmware_code=pairs.get("firmware_code") or None,
+        firmware_vars=pairs.get("firmware_vars") or None,
+        created=pairs.get("created") or None,
+        extra=extra,
+    )
+
+
+Lists = dict[tuple[str, int], dict[str, str]]
+
+
+def _split_keys(pairs: dict[str, str]) -> tuple[Lists, dict[str, str]]:
+    """(numbered list entries by (kind, index), keys we do not know)."""
+    lists: Lists = defaultdict(dict)
     extra: dict[str, str] = {}
     for key, value in pairs.items():
         m = _LIST_KEY.fullmatch(key)
         if m:
             lists[(m[1], int(m[2]))][m[3]] = value
-        elif key not in known:
+        elif key not in KNOWN_KEYS:
             extra[key] = value
+    return lists, extra
+
+
+def _check_scalars(pairs: dict[str, str]) -> tuple[int, int, str]:
+    """(memory_mib, vcpus, accel), after checking the format and the required keys."""
     if pairs.get("format", FORMAT) != FORMAT:
         raise ConfError(f"format {pairs['format']!r} is newer than this qemu-mcp understands ({FORMAT})")
     for key in ("name", "uuid", "arch", "memory_mib", "vcpus"):
@@ -180,39 +216,30 @@ def parse(text: str) -> VmConf:
     accel = pairs.get("accel", "tcg")
     if accel not in ACCELS:
         raise ConfError(f"accel {accel!r} is not kvm or tcg")
+    return memory, vcpus, accel
+
+
+def _disks(lists: Lists) -> tuple[ConfDisk, ...]:
     disks = []
-    for (kind, _i), d in sorted(lists.items()):
+    for (kind, i), d in sorted(lists.items()):
         if kind != "disk":
             continue
         if not d.get("path") or not d.get("target") or d.get("format") not in ("qcow2", "raw"):
-            raise ConfError(f"disk entry {_i} needs target, path and format qcow2 or raw")
+            raise ConfError(f"disk entry {i} needs target, path and format qcow2 or raw")
         disks.append(ConfDisk(d["target"], d["path"], d["format"], d.get("owned", "no") == "yes"))
+    return tuple(disks)
+
+
+def _nics(lists: Lists) -> tuple[ConfNic, ...]:
     nics = []
-    for (kind, _i), n in sorted(lists.items()):
+    for (kind, i), n in sorted(lists.items()):
         if kind != "nic":
             continue
         ntype = n.get("type", "user")
         if ntype not in ("user", "tap") or (ntype == "tap" and not n.get("ifname")):
-            raise ConfError(f"nic entry {_i}: type must be user, or tap with an ifname")
+            raise ConfError(f"nic entry {i}: type must be user, or tap with an ifname")
         nics.append(ConfNic(ntype, n.get("model") or "virtio-net-pci", n.get("mac") or None, n.get("ifname")))
-    return VmConf(
-        name=pairs["name"],
-        uuid=pairs["uuid"],
-        arch=pairs["arch"],
-        machine=pairs.get("machine") or ("virt" if pairs["arch"] == "aarch64" else "q35"),
-        accel=accel,
-        memory_mib=memory,
-        vcpus=vcpus,
-        disks=tuple(disks),
-        iso=pairs.get("iso") or None,
-        nics=tuple(nics),
-        display=pairs.get("display", "vnc"),
-        vnc_listen=pairs.get("vnc_listen") or "127.0.0.1",
-        firmware_code=pairs.get("firmware_code") or None,
-        firmware_vars=pairs.get("firmware_vars") or None,
-        created=pairs.get("created") or None,
-        extra=extra,
-    )
+    return tuple(nics)
 
 
 @dataclass(frozen=True)
