@@ -77,7 +77,12 @@ step() {
 }
 step "ruff check" .venv/bin/ruff check .
 step mypy .venv/bin/mypy
-step pytest .venv/bin/python -m pytest -q -rs
+step pytest .venv/bin/python -m pytest -q -rs --ignore=tests/faults
+# The fault-injection suite runs alone: some cases stop and restart libvirtd.
+export QEMU_MCP_FAULTS_REPORT=${QEMU_MCP_FAULTS_REPORT:-/tmp/qemu-mcp-faults.jsonl}
+rm -f "$QEMU_MCP_FAULTS_REPORT"
+step faults .venv/bin/python -m pytest -q -rs tests/faults
+[ -s "$QEMU_MCP_FAULTS_REPORT" ] && .venv/bin/python scripts/faults_report.py "$QEMU_MCP_FAULTS_REPORT" || true
 if [ "${#failed[@]}" -gt 0 ]; then
     echo "quickstart: FAILED: ${failed[*]}" >&2
     exit 1

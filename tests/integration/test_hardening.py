@@ -15,7 +15,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 
-from tests.integration.conftest import key_host
+from tests.conftest import key_host
 from tests.integration.hostile import RawSession, hostile, string_parameters
 from tests.integration.manage_helpers import Area, manage_area
 from tests.integration.test_http import start

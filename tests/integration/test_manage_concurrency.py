@@ -12,7 +12,7 @@ import pytest
 from qemu_mcp.config import HostSpec, Inventory
 from qemu_mcp.ops.fleet import Fleet, HostRef
 from qemu_mcp.ops.manage import manage_vm, parse_request
-from tests.integration.conftest import key_host
+from tests.conftest import key_host
 from tests.integration.manage_helpers import Area, domstate, exists, manage_area
 
 pytestmark = pytest.mark.integration

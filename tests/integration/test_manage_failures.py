@@ -14,8 +14,8 @@ from qemu_mcp.errors import CommandFailed
 from qemu_mcp.frontends.mcp.server import build_server
 from qemu_mcp.ops.fleet import Fleet, HostRef
 from qemu_mcp.ops.manage import manage_vm, parse_request
+from tests.conftest import key_host
 from tests.fakes import Answer, Call, Handler, RecordingRunner
-from tests.integration.conftest import key_host
 from tests.integration.manage_helpers import Area, error, exists, manage_area
 
 pytestmark = pytest.mark.integration

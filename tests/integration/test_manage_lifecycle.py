@@ -18,7 +18,7 @@ from mcp import Client
 
 from qemu_mcp.config import Inventory
 from qemu_mcp.frontends.mcp.server import build_server
-from tests.integration.conftest import key_host
+from tests.conftest import key_host
 from tests.integration.manage_helpers import (
     GIB,
     Area,

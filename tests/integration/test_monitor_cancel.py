@@ -18,8 +18,7 @@ import pytest
 from qemu_mcp.config import HostSpec
 from qemu_mcp.errors import CommandTimeout
 from qemu_mcp.ops.fleet import Fleet
-
-from .conftest import key_host
+from tests.conftest import key_host
 
 pytestmark = pytest.mark.integration
 

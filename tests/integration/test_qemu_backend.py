@@ -28,8 +28,8 @@ from qemu_mcp.ops.manage import manage_vm, parse_request
 from qemu_mcp.ops.vms import list_vms
 from qemu_mcp.policy import PolicySpec
 from qemu_mcp.transport.ssh import SSHRunner
+from tests.conftest import key_host
 from tests.fakes import RecordingRunner
-from tests.integration.conftest import key_host
 from tests.integration.manage_helpers import data, error, image_size, make_iso
 from tests.integration.qemu_helpers import (
     QemuArea,

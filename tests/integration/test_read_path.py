@@ -14,8 +14,8 @@ from qemu_mcp.ops.fleet import Fleet, HostRef
 from qemu_mcp.ops.hosts import host_info, list_hosts
 from qemu_mcp.ops.vms import get_vm_info, list_vms
 from qemu_mcp.transport.ssh import SSHRunner
+from tests.conftest import key_host
 from tests.fakes import RecordingRunner
-from tests.integration.conftest import key_host
 
 pytestmark = pytest.mark.integration
 URI = "qemu:///system"

@@ -26,7 +26,7 @@ from mcp import Client
 from qemu_mcp.config import Inventory
 from qemu_mcp.frontends.mcp.server import build_server
 from qemu_mcp.policy import PolicySpec
-from tests.integration.conftest import key_host
+from tests.conftest import key_host
 from tests.integration.manage_helpers import Area, data, domstate, error, exists, manage_area
 from tests.integration.test_http import client as http_client
 from tests.integration.test_http import start

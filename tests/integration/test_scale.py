@@ -9,8 +9,8 @@ import pytest
 from qemu_mcp.config import Inventory
 from qemu_mcp.ops.fleet import Fleet, HostRef
 from qemu_mcp.ops.vms import list_vms
+from tests.conftest import key_host
 from tests.fakes import RecordingRunner
-from tests.integration.conftest import key_host
 
 pytestmark = pytest.mark.integration
 N = 150
