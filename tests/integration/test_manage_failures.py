@@ -60,17 +60,23 @@ async def test_start_failure_removes_definition_image_and_dirs(area: Area) -> No
     msg = str(err.value)
     assert f"step \"starting '{name}'\" failed on host 'local'" in msg and "Cannot allocate memory" in msg
     assert (
-        f"undone: removing the definition of '{name}', removing the disk image {area.dir}/new/deeper/{name}.qcow2, "
+        f"undone: removing the disk image {area.dir}/new/deeper/{name}.qcow2, removing the definition of '{name}', "
         f"removing the directories it created ({area.dir}/new, {area.dir}/new/deeper)"
     ) in msg
     assert area.snapshot() == before and not exists(name)
 
 
-def fail_on(needle: str, reached: asyncio.Event | None = None, hang: bool = False) -> Handler:
-    """A RecordingRunner handler: a command whose argv contains `needle` fails (or hangs) instead of running."""
+def fail_on(needle: str, reached: asyncio.Event | None = None, hang: bool = False, nth: int = 1) -> Handler:
+    """A RecordingRunner handler: the `nth` command whose argv contains `needle` fails (or hangs)
+    instead of running; the others run."""
+    seen = 0
 
     async def answer(call: Call) -> Answer | None:
+        nonlocal seen
         if not call.has(needle):
+            return None
+        seen += 1
+        if seen != nth:
             return None
         if reached is not None:
             reached.set()
@@ -84,7 +90,9 @@ def fail_on(needle: str, reached: asyncio.Event | None = None, hang: bool = Fals
 async def test_define_failure_injected(area: Area) -> None:
     fleet = Fleet(Inventory([HostSpec(name="local", vm_dir=f"{area.dir}/inj", accel="tcg")]))
     real = fleet.runner
-    fleet.runner = lambda spec: RecordingRunner(real(spec), fail_on("define --file"))  # type: ignore[method-assign]
+    # The second define: the first one claimed the name (marked 'creating') before the disk was made.
+    final_define = fail_on("define --file", nth=2)
+    fleet.runner = lambda spec: RecordingRunner(real(spec), final_define)  # type: ignore[method-assign]
     name = area.name("inj")
     before = area.snapshot()
     try:
@@ -103,7 +111,7 @@ async def test_cancelled_create_is_undone(area: Area) -> None:
     fleet = Fleet(Inventory([HostSpec(name="local", vm_dir=f"{area.dir}/cancel", accel="tcg")]))
     real = fleet.runner
     reached = asyncio.Event()
-    hang = RecordingRunner(real(fleet.inventory.get("local")), fail_on("define --file", reached, hang=True))
+    hang = RecordingRunner(real(fleet.inventory.get("local")), fail_on("define --file", reached, hang=True, nth=2))
     fleet.runner = lambda spec: hang  # type: ignore[method-assign]
     name = area.name("cancel")
     before = area.snapshot()
