@@ -216,11 +216,12 @@ async def test_sigkilled_qemu_is_listed_stopped_with_a_stale_pid_note_and_starts
 
         vm = await listed(client, name)
         assert vm["status"] == "stopped"
-        assert any(f"stale pidfile: pid {pid}" in n and "removed" in n for n in vm["notes"]), vm["notes"]
-        assert not (home / "pid").exists()  # the listing cleaned it
-        assert (await listed(client, name))["notes"] == []
+        assert any(f"stale pidfile: pid {pid}" in n and "next manage_vm" in n for n in vm["notes"]), vm["notes"]
+        assert (home / "pid").exists()  # reads never write: the listing only reports it
+        info = data(await client.call_tool("get_vm_info", {"name": name, "host": "plain"}))
+        assert info["status"] == "stopped" and (home / "pid").exists()
 
-        data(await manage(client, name=name, action="start"))
+        data(await manage(client, name=name, action="start"))  # manage_vm's read removes it first
         new_pid, _ = running_qemu(area, name)
         assert new_pid != pid and qmp(home / "qmp.sock", "query-status")["status"] == "running"
 
@@ -420,3 +421,15 @@ def test_cli_on_a_plain_qemu_host(plain, area: QemuArea, tmp_path: Path) -> None
     assert info.returncode == 0 and "memory_mib=128" in info.stdout, info.stderr
     gone = cli("vm", "delete", "c1", "--host", "plain", "--yes", "--vm-dir", area.vm_dir)
     assert gone.returncode == 0 and not area.home("c1").exists(), gone.stderr
+
+
+async def test_a_missing_vm_dir_is_reported_not_listed_as_no_vms(qemu_only_sshd_host, plain, area: QemuArea) -> None:  # type: ignore[no-untyped-def]
+    gone = key_host(qemu_only_sshd_host, name="nodir", vm_dir=f"{area.root}/never-made")
+    Path(area.vm_dir).mkdir(parents=True, exist_ok=True)  # 'plain' has its directory, with no VM in it
+    async with Client(build_server(Inventory([plain, gone]))) as client:
+        msg = error(await client.call_tool("list_vms", {"host": "nodir"}))
+        assert f"{area.root}/never-made does not exist on host 'nodir'" in msg and "vm_dir" in msg
+        listing = await client.call_tool("list_vms", {})  # every host: the others still listed
+        fleet = listing.structured_content["data"]  # type: ignore[index]
+        assert [e["host"] for e in fleet["errors"]] == ["nodir"], fleet["errors"]
+    assert not Path(area.root, "never-made").exists()  # a read creates nothing

@@ -4,7 +4,8 @@ A VM runs when its pidfile names a live process whose command line is that VM's 
 qemu-system-* with `-uuid <its uuid>` (when no uuid is known: `-pidfile <its pidfile>`); the
 rule is backends.qemu.identity's, which the host scripts share.
 A pidfile naming anything else is stale (qemu was killed, or crashed, or the pid was reused):
-the VM is reported stopped with a note, and the listing removes the stale pidfile. A
+the VM is reported stopped with a note. Reads never write: list_vms and get_vm_info only report a
+stale pidfile; manage_vm's flows (which read with `clean`) remove it. A
 directory holding only a `creating` marker is a create that was interrupted:
 reported (state "incomplete") until delete removes it.
 """
@@ -98,7 +99,7 @@ def build_vm(raw: RawVm, vm_dir: str) -> QemuVm:
             what = "no longer exists" if not argv else "is not this VM's qemu"
             vm.notes.append(
                 f"stale pidfile: pid {raw.pid} {what} (qemu was killed or crashed); the VM is stopped"
-                + ("; the stale pidfile was removed" if raw.cleaned else "")
+                + ("; the stale pidfile was removed" if raw.cleaned else "; the next manage_vm action on it removes it")
             )
     if vm.alive and vm.conf is not None and vm.runtime is not None:
         pending = []
@@ -112,9 +113,16 @@ def build_vm(raw: RawVm, vm_dir: str) -> QemuVm:
 
 
 async def read_vms(
-    runner: Runner, spec: HostSpec, vm_dir: str, names: Sequence[str] = (), *, clean: bool = False
+    runner: Runner,
+    spec: HostSpec,
+    vm_dir: str,
+    names: Sequence[str] = (),
+    *,
+    clean: bool = False,
+    need_dir: bool = False,
 ) -> list[QemuVm]:
-    """The VMs below vm_dir (all, or those named), in one command."""
+    """The VMs below vm_dir (all, or those named), in one command. `need_dir`: a vm_dir that does
+    not exist is an error (a listing must not say "0 VMs" for a host whose directory is missing)."""
     marker = new_marker()
     result = await runner.run(qemu_host.read_vms(vm_dir, marker, names, clean=clean), read_only=True)
     if result.exit_status != 0:
@@ -125,7 +133,13 @@ async def read_vms(
             exit_status=result.exit_status,
             stderr=result.stderr,
         )
-    return [vm for vm in vms_printed(result.stdout, marker, vm_dir) if _plausible_name(vm.name)]
+    exists, raws = parse_read(result.stdout, marker)
+    if need_dir and not exists:
+        raise NotFound(
+            f"the VM directory {vm_dir} does not exist on host '{spec.name}'; create it, or set vm_dir in "
+            "hosts.yaml (or pass vm_dir) to where this host keeps its plain-QEMU VMs"
+        )
+    return [vm for raw in raws if _plausible_name((vm := build_vm(raw, vm_dir)).name)]
 
 
 def vms_printed(stdout: str, marker: str, vm_dir: str) -> list[QemuVm]:
@@ -211,8 +225,8 @@ def vm_info(host: str, vm: QemuVm) -> VmInfo:
 
 
 async def list_vms(runner: Runner, spec: HostSpec, vm_dir: str | None = None) -> list[VmInfo]:
-    """Every plain-QEMU VM of the host, in one round trip (stale pidfiles are removed)."""
-    vms = await read_vms(runner, spec, vm_dir_of(spec, vm_dir), clean=True)
+    """Every plain-QEMU VM of the host, in one round trip (a read: stale pidfiles are reported, kept)."""
+    vms = await read_vms(runner, spec, vm_dir_of(spec, vm_dir), need_dir=True)
     return [vm_info(spec.name, vm) for vm in vms]
 
 
@@ -227,7 +241,7 @@ async def find_vm(runner: Runner, spec: HostSpec, vm_dir: str, name: str, *, cle
 async def describe_vm(runner: Runner, spec: HostSpec, name: str, vm_dir: str | None = None) -> VmDetail:
     """One VM with its vm.conf and (running) command line; the state from QMP."""
     directory = vm_dir_of(spec, vm_dir)
-    vm = await find_vm(runner, spec, directory, name, clean=True)
+    vm = await find_vm(runner, spec, directory, name, clean=False)
     if vm is None:
         raise NotFound(
             f"VM '{name}' not found on host '{spec.name}' (no {directory}/{name}/vm.conf); "
