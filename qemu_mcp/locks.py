@@ -12,14 +12,18 @@ class KeyedLocks:
         self._locks: dict[Hashable, tuple[asyncio.Lock, int]] = {}
 
     @asynccontextmanager
-    async def hold(self, key: Hashable) -> AsyncIterator[None]:
+    async def hold(self, key: Hashable, timeout: float | None = None) -> AsyncIterator[None]:
+        """Hold the lock of `key`; TimeoutError when it is not free within `timeout` seconds."""
         lock, users = self._locks.get(key, (None, 0))
         if lock is None:
             lock = asyncio.Lock()
         self._locks[key] = (lock, users + 1)
         try:
-            async with lock:
+            await asyncio.wait_for(lock.acquire(), timeout)
+            try:
                 yield
+            finally:
+                lock.release()
         finally:
             lock, users = self._locks[key]
             if users <= 1:

@@ -11,7 +11,9 @@ classes, in sentences that say what to do.
 
 from __future__ import annotations
 
+import asyncio
 import posixpath
+import time
 from dataclasses import dataclass, field
 from typing import Protocol
 from uuid import uuid4
@@ -131,6 +133,9 @@ class CreateFacts:
     config: str | None = None  # what `define` wrote (plain QEMU's vm.conf)
 
 
+STOP_POLL = 0.5  # seconds between state polls while a guest shuts down (backends without events)
+
+
 class BackendDefaults:
     """What a backend without a directory per VM (libvirt) does for the layout hooks."""
 
@@ -147,6 +152,22 @@ class BackendDefaults:
     async def remove_leftovers(self, job: Job, vm: VmState) -> None:
         """After delete removed the disk images: what is left of the VM (plain QEMU: its directory)."""
         return None
+
+    async def status(self, job: Job, vm: Target) -> VmStatus:
+        raise NotImplementedError  # every backend has its own (VmBackend)
+
+    async def wait_stopped(self, job: Job, vm: Target, timeout: float) -> bool:
+        """Poll `status` until the guest is shut off (True) or `timeout` passed (False); progress is
+        elapsed seconds. Backends with events on the host (libvirt) wait on those instead."""
+        start = time.monotonic()
+        while True:
+            if await self.status(job, vm) in ("stopped", "crashed"):
+                return True
+            elapsed = time.monotonic() - start
+            if elapsed >= timeout:
+                return False
+            await job.report(elapsed, timeout, f"waiting for '{vm.name}' to shut down ({elapsed:.0f}/{timeout:.0f} s)")
+            await asyncio.sleep(min(STOP_POLL, timeout - elapsed))
 
 
 class VmBackend(Protocol):
@@ -183,6 +204,10 @@ class VmBackend(Protocol):
 
     async def power_off(self, job: Job, vm: Target) -> None:
         """Stop the guest at once, like pulling the plug."""
+        ...
+
+    async def wait_stopped(self, job: Job, vm: Target, timeout: float) -> bool:
+        """Until the guest is shut off (True), or `timeout` seconds passed (False), with progress."""
         ...
 
     async def reboot(self, job: Job, vm: Target, timeout: float) -> bool:

@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
+from qemu_mcp.backends import base as backends_base
 from qemu_mcp.backends.base import BackendDefaults, CreateFacts, CreatePlan, VmDisk, VmState
 from qemu_mcp.backends.job import Job, Undo
 from qemu_mcp.config import Inventory
 from qemu_mcp.errors import CommandFailed, CommandTimeout, Conflict
 from qemu_mcp.ops.fleet import Fleet, HostRef
 from qemu_mcp.ops.manage import Consent, NeedsConfirmation, actions, manage_vm, parse_request
-from qemu_mcp.ops.manage import call as manage_call
 from qemu_mcp.policy import PolicySpec
 from tests.fake_clock import monotonic_follows_loop, virtual_clock
 from tests.fakes import Call, FakeRunner
@@ -253,7 +253,7 @@ async def test_delete_keeps_isos_and_shared_disks(rig) -> None:  # type: ignore[
 
 @virtual_clock
 async def test_graceful_stop_times_out_then_force(rig, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
-    monotonic_follows_loop(monkeypatch, manage_call)  # wait_stopped measures the timeout on time.monotonic
+    monotonic_follows_loop(monkeypatch, backends_base)  # the polling wait_stopped measures time.monotonic
     fleet, backend, _ = rig
     backend.vms = {"a": vm("a", "running")}
     backend.stops_after = None

@@ -20,7 +20,7 @@ from qemu_mcp.backends.accel import AccelVerdicts, decide_accel
 from qemu_mcp.backends.base import BackendDefaults, CreateFacts, CreatePlan, Target, VmDisk, VmState
 from qemu_mcp.backends.firmware import EMULATOR_PACKAGE, pick_firmware, read_firmware
 from qemu_mcp.backends.job import Check, Job, Undo, failure_detail
-from qemu_mcp.backends.libvirt import metadata, target, virsh
+from qemu_mcp.backends.libvirt import metadata, target, virsh, waits
 from qemu_mcp.backends.libvirt.domain_xml_builder import DomainSpec, Firmware, build_domain_xml, build_kvm_probe_xml
 from qemu_mcp.backends.libvirt.errors import NOT_FOUND_MARKS, raise_if_unusable
 from qemu_mcp.backends.libvirt.states import vm_status
@@ -261,11 +261,10 @@ class LibvirtBackend(BackendDefaults):
         await job.change(f"resetting '{vm.name}'", self._virsh(virsh.reset(vm.uuid)))
 
     async def reboot(self, job: Job, vm: Target, timeout: float) -> bool:
-        # One virsh process asks for the reboot and then listens for it: a guest with an OS takes
-        # seconds to get there, so the listener is registered long before the event comes.
+        # The listener starts before the request (backends.libvirt.waits).
         seconds = math.ceil(timeout)
         purpose = f"asking '{vm.name}' to reboot (ACPI) and waiting up to {seconds} s for it"
-        argv = self._virsh(virsh.reboot(vm.uuid), virsh.wait_event(vm.uuid, "reboot", seconds))
+        argv = waits.reboot_and_wait(self.spec.libvirt_uri, vm.uuid, seconds)
 
         def check(result: CommandResult) -> None:
             if _errors(result):  # the event wait itself exits 1 on timeout, without an error line
@@ -278,6 +277,17 @@ class LibvirtBackend(BackendDefaults):
             result = await job.change(purpose, argv, timeout=seconds + 30, check=check)
         assert result is not None
         return "event 'reboot'" in result.stdout
+
+    async def wait_stopped(self, job: Job, vm: Target, timeout: float) -> bool:
+        """One command on the host waits on the domain's life-cycle events (no poll per SSH exec)."""
+        seconds = math.ceil(timeout)
+        purpose = f"waiting up to {seconds} s for '{vm.name}' to shut down"
+        async with job.ticking(seconds, f"waiting for '{vm.name}' to shut down"):
+            result = await job.read(purpose, waits.wait_stopped(self.spec.libvirt_uri, vm.uuid, seconds),
+                                    timeout=seconds + 30)  # fmt: skip
+        if result.exit_status != 0:
+            raise job.step_failed(purpose, result)
+        return result.stdout.strip() in ("stopped", "gone")
 
     # ---- definition
 

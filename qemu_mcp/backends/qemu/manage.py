@@ -263,7 +263,7 @@ class QemuBackend(BackendDefaults):
         sock = self.home(name).qmp
 
         async def run() -> Any:
-            async with await QMPClient.connect(job.runner, sock, timeout=QMP_TIMEOUT) as qmp:
+            async with QMPClient.session(job.runner, sock, timeout=QMP_TIMEOUT) as qmp:
                 return await qmp.execute(command, arguments, timeout=timeout)
 
         what = ["qmp", sock, command, *([json.dumps(arguments, sort_keys=True)] if arguments else [])]

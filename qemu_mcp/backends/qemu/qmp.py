@@ -3,18 +3,27 @@
 QMP is line-delimited JSON: a greeting, `qmp_capabilities`, then `{"execute": ..., "id": N}`
 requests answered by `{"return": ...}` or `{"error": ...}` with the same id; asynchronous
 `{"event": ...}` lines may come at any time and are kept in `events`.
+
+QEMU serves ONE client per QMP socket; a second one waits unanswered until the first leaves. So
+our own clients take turns (`session`: a lock per host and socket), and a monitor sample can
+never make a start's confirmation time out.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
+from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import Any
 
 from qemu_mcp.errors import CommandFailed, CommandTimeout, HostUnreachable
+from qemu_mcp.locks import KeyedLocks
 from qemu_mcp.transport.base import Runner, StreamReader, StreamWriter
+
+_SOCKETS = KeyedLocks()  # (host, socket path): one of our clients at a time, as QEMU serves one
 
 
 class QMPError(CommandFailed):
@@ -28,6 +37,23 @@ class QMPClient:
         self._ids = itertools.count(1)
         self.events: list[dict[str, Any]] = []
         self.greeting: dict[str, Any] = {}
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def session(cls, runner: Runner, path: str, timeout: float = 10.0) -> AsyncIterator[QMPClient]:
+        """A connected client, when no other client of ours uses the socket (waiting up to `timeout`)."""
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                await stack.enter_async_context(_SOCKETS.hold((runner.host, path), timeout))
+            except TimeoutError:
+                raise CommandTimeout(
+                    f"QMP socket {path} on host '{runner.host}' stayed busy for {timeout:g} s (another "
+                    "request of this server is using it); try again",
+                    runner.host,
+                ) from None
+            client = await cls.connect(runner, path, timeout)
+            stack.callback(client.close)
+            yield client
 
     @classmethod
     async def connect(cls, runner: Runner, path: str, timeout: float = 10.0) -> QMPClient:

@@ -160,7 +160,7 @@ async def qmp_status(runner: Runner, vm: QemuVm) -> None:
     if not vm.alive:
         return
     try:
-        async with await QMPClient.connect(runner, vm.home.qmp, timeout=QMP_TIMEOUT) as qmp:
+        async with QMPClient.session(runner, vm.home.qmp, timeout=QMP_TIMEOUT) as qmp:
             status = await qmp.execute("query-status", timeout=QMP_TIMEOUT)
         vm.qmp_status = str(status.get("status")) if isinstance(status, dict) else None
     except (QemuMcpError, OSError, ValueError) as e:

@@ -153,7 +153,7 @@ class QemuSampler:
 
     async def _qmp(self) -> dict[str, Any] | None:
         try:
-            async with await QMPClient.connect(self.runner, self.home.qmp, timeout=self.timeout) as qmp:
+            async with QMPClient.session(self.runner, self.home.qmp, timeout=self.timeout) as qmp:
                 out: dict[str, Any] = {"status": (await qmp.execute("query-status", timeout=self.timeout))["status"]}
                 if "disk" in self.metrics:
                     out["blockstats"] = await qmp.execute("query-blockstats", timeout=self.timeout)

@@ -3,8 +3,6 @@ small steps shared by the flows (read the VM, read back, wait for a shutdown).""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from dataclasses import dataclass
 
 from qemu_mcp import levels
@@ -18,8 +16,6 @@ from qemu_mcp.ops.manage.request import ManageRequest
 from qemu_mcp.parsers.path_status import parse_path_status
 from qemu_mcp.parsers.qemu_img import virtual_size
 from qemu_mcp.policy import Policy
-
-POLL_INTERVAL = 0.5  # seconds between state polls while a guest shuts down
 
 
 @dataclass(frozen=True)
@@ -150,21 +146,6 @@ async def image_size(call: Call, disk: VmDisk) -> int:
     return virtual_size(result.stdout)
 
 
-async def wait_stopped(call: Call, vm: VmState, timeout: float) -> bool:
-    """Poll until the guest is shut off; progress is elapsed seconds of `timeout`."""
-    start = time.monotonic()
-    while True:
-        if await call.backend.status(call.job, vm) in ("stopped", "crashed"):
-            return True
-        elapsed = time.monotonic() - start
-        if elapsed >= timeout:
-            return False
-        await call.job.report(
-            elapsed, timeout, f"waiting for '{call.req.name}' to shut down ({elapsed:.0f}/{timeout:.0f} s)"
-        )
-        await asyncio.sleep(min(POLL_INTERVAL, timeout - elapsed))
-
-
 def not_stopped(call: Call, timeout: float, then: str) -> CommandTimeout:
     return CommandTimeout(
         f"{call.where} did not shut down within {timeout:g} s after the ACPI shutdown request "
@@ -180,5 +161,5 @@ async def stop_guest(call: Call, vm: VmState, *, force: bool, then: str) -> None
     await call.backend.shutdown(call.job, vm)
     if call.req.dry_run:
         call.job.note(f"would wait up to {call.req.timeout:g} s for the guest to power off")
-    elif not await wait_stopped(call, vm, call.req.timeout):
+    elif not await call.backend.wait_stopped(call.job, vm, call.req.timeout):
         raise not_stopped(call, call.req.timeout, then)
