@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
 from typing import Any
 
 import httpx2
@@ -93,10 +94,28 @@ def payloads(sentinel: str) -> list[str]:
     ]  # fmt: skip
 
 
+def id_like() -> st.SearchStrategy[str]:
+    """What virsh would read as a domain id or UUID: small numbers (running domains' ids), UUIDs
+    in every spelling virsh accepts."""
+    uuids = st.uuids().map(str)
+    return st.one_of(
+        st.integers(0, 64).map(str),
+        st.integers(0, 10**6).map(str),
+        uuids,
+        uuids.map(str.upper),
+        uuids.map(lambda u: u.replace("-", "")),
+    )
+
+
+def is_id_like(value: str) -> bool:
+    return value.isdigit() or bool(re.fullmatch(r"[0-9A-Fa-f]{8}-?([0-9A-Fa-f]{4}-?){3}[0-9A-Fa-f]{12}", value))
+
+
 def hostile(sentinel: str) -> st.SearchStrategy[str]:
     fixed = st.sampled_from(payloads(sentinel))
     return st.one_of(
         fixed,
         st.builds(lambda pre, p, post: pre + p + post, st.text(max_size=6), fixed, st.text(max_size=6)),
         st.text(max_size=30),
+        id_like(),
     )

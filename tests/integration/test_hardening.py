@@ -16,7 +16,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 
 from tests.conftest import key_host
-from tests.integration.hostile import RawSession, hostile, string_parameters
+from tests.integration.hostile import RawSession, hostile, is_id_like, string_parameters
 from tests.integration.manage_helpers import Area, manage_area
 from tests.integration.test_http import start
 
@@ -77,6 +77,10 @@ def check(tool: str, param: str, value: str, answer: dict[str, Any], area: Area)
         return
     result = answer["result"]
     text = " ".join(c.get("text", "") for c in result.get("content", []))
+    if param == "name" and is_id_like(value):  # no VM is named so: an id or UUID must select nothing
+        assert result.get("isError") and ("not found" in text or "does not exist" in text or "create" in text), (
+            f"{tool}.{param}={value!r} selected a VM: {text}"
+        )
     if result.get("isError"):
         assert text.strip() != f"Error executing tool {tool}", f"{tool}.{param}={value!r} crashed the tool"
         sentence = text.removeprefix(f"Error executing tool {tool}: ")
