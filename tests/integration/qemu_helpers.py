@@ -47,7 +47,8 @@ class QemuArea:
 
 
 class CountingRunner:
-    """Wraps a real runner to count the commands it runs (QMP streams are not commands)."""
+    """Wraps a real runner to count the commands it runs (QMP streams and the held VM lock are not
+    commands)."""
 
     def __init__(self, inner: Any) -> None:
         self.inner, self.host, self.calls = inner, inner.host, 0
@@ -58,6 +59,9 @@ class CountingRunner:
 
     async def open_unix(self, path: str) -> Any:
         return await self.inner.open_unix(path)
+
+    def open_process(self, argv: list[str]) -> Any:
+        return self.inner.open_process(argv)
 
     async def close(self) -> None:
         await self.inner.close()

@@ -83,6 +83,9 @@ class FailOn:
             return CommandResult(tuple(argv), 1, "", "error: injected failure\n", 0.0, self.host)
         return await self.runner.run(argv, **kw)  # type: ignore[no-any-return]
 
+    def open_process(self, argv: list[str]) -> Any:
+        return self.runner.open_process(argv)
+
     async def close(self) -> None:
         await self.runner.close()
 

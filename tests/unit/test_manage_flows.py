@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 
 import pytest
@@ -19,12 +21,45 @@ from qemu_mcp.transport.base import CommandResult
 
 
 @dataclass
+class FakeProcess:
+    """A kept-open command that prints `lines` (waiting `delay` s before each), then exits `status`."""
+
+    lines: list[str]
+    status: int = 0
+    stderr: str = ""
+    delay: float = 0.0
+    ended: bool = False
+
+    async def readline(self) -> str:
+        await asyncio.sleep(self.delay)
+        return self.lines.pop(0) + "\n" if self.lines else ""
+
+    async def end(self) -> CommandResult:
+        self.ended = True
+        return CommandResult(("sh",), self.status, "", self.stderr, 0.0, "local")
+
+
+@dataclass
 class FakeRunner:
-    """Answers path checks (everything missing), qemu-img and the rest with success; logs argv."""
+    """Answers path checks (everything missing), qemu-img and the rest with success; logs argv.
+    Kept-open commands (the host lock) print what `held_answer` makes, by default `locked`."""
 
     host: str = "local"
     log: list[list[str]] = field(default_factory=list)
     image_size: int = 1024**3
+    held: list[list[str]] = field(default_factory=list)
+    processes: list[FakeProcess] = field(default_factory=list)
+    held_answer: Callable[[], FakeProcess] = lambda: FakeProcess(["locked"])
+
+    @asynccontextmanager
+    async def open_process(self, argv: list[str]) -> AsyncIterator[FakeProcess]:
+        self.held.append(list(argv))
+        process = self.held_answer()
+        self.processes.append(process)
+        try:
+            yield process
+        finally:
+            await process.end()
 
     async def run(self, argv, *, stdin=None, timeout=None, read_only=False):  # type: ignore[no-untyped-def]
         self.log.append(list(argv))
