@@ -40,6 +40,7 @@ class HostSpec(BaseModel):
     accel: Literal["auto", "kvm", "tcg"] = "auto"
     connect_timeout: float = Field(10.0, gt=0)
     command_timeout: float = Field(120.0, gt=0)
+    lock_timeout: float = Field(120.0, gt=0, description="Seconds a change waits while another process acts on the VM")
     monitor_max_duration: float = Field(3600.0, gt=0, description="Longest monitor_vm_status series, s")
     policy: PolicySpec | None = Field(None, description="Overrides of the global policy for this host")
     # Per-call password (seed 004's ssh_pwd). Never read from a file; excluded from dumps.

@@ -12,9 +12,11 @@ can answer some commands in the real one's place (an injected failure)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import inspect
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from qemu_mcp.transport.base import CommandResult, Runner
@@ -45,13 +47,62 @@ Reply = Answer | str | None
 Handler = Callable[[Call], Reply | Awaitable[Reply]]
 
 
+@dataclass
+class FakeProcess:
+    """A kept-open command (the host lock): prints `lines` (waiting `delay` s before each), then
+    exits `status` once ended."""
+
+    lines: list[str]
+    status: int = 0
+    stderr: str = ""
+    delay: float = 0.0
+    ended: bool = False
+
+    async def readline(self) -> str:
+        await asyncio.sleep(self.delay)
+        return self.lines.pop(0) + "\n" if self.lines else ""
+
+    async def end(self) -> CommandResult:
+        self.ended = True
+        return CommandResult(("sh",), self.status, "", self.stderr, 0.0, "local")
+
+
+@dataclass
+class HeldProcesses:
+    """What a FakeRunner's kept-open commands did: `held` their argvs, `processes` the fakes."""
+
+    held: list[list[str]] = field(default_factory=list)
+    processes: list[FakeProcess] = field(default_factory=list)
+
+
 class FakeRunner:
-    """A host that runs nothing: `handler` answers (None: success, no output); `calls` records."""
+    """A host that runs nothing: `handler` answers (None: success, no output); `calls` records.
+    Kept-open commands (`open_process`, the host lock) print what `held_answer` makes: `locked`."""
 
     def __init__(self, handler: Handler | None = None, host: str = "local") -> None:
         self.handler, self.host = handler, host
         self.calls: list[Call] = []
         self.closed = False
+        self.kept = HeldProcesses()
+        self.held_answer: Callable[[], FakeProcess] = lambda: FakeProcess(["locked"])
+
+    @property
+    def held(self) -> list[list[str]]:
+        return self.kept.held
+
+    @property
+    def processes(self) -> list[FakeProcess]:
+        return self.kept.processes
+
+    @contextlib.asynccontextmanager
+    async def open_process(self, argv: list[str]) -> AsyncIterator[FakeProcess]:
+        self.kept.held.append(list(argv))
+        process = self.held_answer()
+        self.kept.processes.append(process)
+        try:
+            yield process
+        finally:
+            await process.end()
 
     @property
     def argvs(self) -> list[list[str]]:
@@ -98,6 +149,9 @@ class RecordingRunner(FakeRunner):
 
     async def open_unix(self, path: str) -> Any:
         return await self.inner.open_unix(path)
+
+    def open_process(self, argv: list[str]) -> Any:  # the real host lock: not a command
+        return self.inner.open_process(argv)
 
     async def close(self) -> None:
         await self.inner.close()

@@ -1,7 +1,8 @@
-"""The transport interface: run an argv list on a host, get one record back."""
+"""The transport interface: run an argv list on a host, get one record back; or keep one running."""
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -61,7 +62,29 @@ class Runner(Protocol):
         """A byte stream to a unix socket on the host (QMP), with no program run there."""
         ...
 
+    def open_process(self, argv: list[str]) -> AbstractAsyncContextManager[OpenProcess]:
+        """Start argv and keep it running while the context is open (a lock held on the host).
+
+        Leaving the context closes the command's stdin and waits briefly for it to exit (then kills
+        it). When our process or its connection dies, the host closes that stdin as well. Raises
+        HostError when the command cannot be started.
+        """
+        ...
+
     async def close(self) -> None: ...
+
+
+class OpenProcess(Protocol):
+    """A command kept running on a host by Runner.open_process."""
+
+    async def readline(self) -> str:
+        """The next line of its stdout, newline included; '' once stdout has ended."""
+        ...
+
+    async def end(self) -> CommandResult:
+        """Close its stdin, wait for it to exit (killing it if it does not soon), and return its
+        exit status with the output not read yet. Safe to call more than once."""
+        ...
 
 
 class StreamReader(Protocol):

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 import time
+from collections.abc import AsyncIterator
 
-from qemu_mcp.errors import CommandTimeout, NotFound
-from qemu_mcp.transport.base import CommandResult, StreamReader, StreamWriter
+from qemu_mcp.errors import CommandTimeout, HostError, NotFound
+from qemu_mcp.transport.base import CommandResult, OpenProcess, StreamReader, StreamWriter
 
 # QMP replies (query-blockstats on many disks) can exceed asyncio's 64 KiB line limit.
 UNIX_STREAM_LIMIT = 16 * 1024 * 1024
+END_WAIT = 5.0  # seconds a kept-open command gets to exit once its stdin is closed, then it is killed
 
 
 class LocalRunner:
@@ -68,5 +72,57 @@ class LocalRunner:
         except (FileNotFoundError, ConnectionRefusedError) as e:
             raise NotFound(f"socket {path} on host '{self.host}' does not answer ({e.strerror})") from None
 
+    @contextlib.asynccontextmanager
+    async def open_process(self, argv: list[str]) -> AsyncIterator[OpenProcess]:
+        start = time.monotonic()
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env={**os.environ, "LC_ALL": "C"},
+                # Its own session: a Ctrl-C at our terminal must not release a lock while the call
+                # still undoes its steps; and killing the session ends all of the command's processes.
+                start_new_session=True,
+            )
+        except OSError as e:
+            raise HostError(f"could not start {argv[0]} on host '{self.host}': {e.strerror}", self.host) from None
+        process = LocalProcess(proc, argv, self.host, start)
+        try:
+            yield process
+        finally:
+            await asyncio.shield(process.end())
+
     async def close(self) -> None:
         return None
+
+
+class LocalProcess:
+    """A child process kept running; ours is the only end of its stdin pipe, so our death ends it."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, argv: list[str], host: str, start: float) -> None:
+        self._proc, self._argv, self._host, self._start = proc, argv, host, start
+        self._result: CommandResult | None = None
+
+    async def readline(self) -> str:
+        assert self._proc.stdout is not None
+        return (await self._proc.stdout.readline()).decode(errors="replace")
+
+    async def end(self) -> CommandResult:
+        if self._result is None:
+            proc = self._proc
+            assert proc.stdin is not None
+            proc.stdin.close()  # communicate() without input leaves stdin open
+            try:
+                out, err = await asyncio.wait_for(proc.communicate(), END_WAIT)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                out, err = await proc.communicate()
+            status = proc.returncode if proc.returncode is not None else -1
+            self._result = CommandResult(
+                tuple(self._argv), status, out.decode(errors="replace"), err.decode(errors="replace"),
+                time.monotonic() - self._start, self._host,
+            )  # fmt: skip
+        return self._result

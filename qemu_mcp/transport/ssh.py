@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import shlex
 import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 import asyncssh
@@ -13,7 +15,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 
 from qemu_mcp.config import HostSpec
 from qemu_mcp.errors import HostUnreachable, NotFound
-from qemu_mcp.transport.base import CommandResult, StreamReader, StreamWriter
+from qemu_mcp.transport.base import CommandResult, OpenProcess, StreamReader, StreamWriter
 from qemu_mcp.transport.errors import mapped_errors
 
 # OpenSSH's default MaxSessions: more concurrent channels than this on one connection are refused.
@@ -21,6 +23,7 @@ MAX_CHANNELS = 10
 READ_ATTEMPTS = 3
 CHANNEL_OPEN_ATTEMPTS = 20
 ABANDON_WAIT = 2.0  # seconds a cancelled or timed-out command's channel close is waited for
+END_WAIT = 5.0  # seconds a kept-open command gets to exit once its input is closed
 
 
 C_LOCALE = ("env", "LC_ALL=C")
@@ -34,13 +37,23 @@ def remote_command(argv: list[str]) -> str:
 
 
 class SSHRunner:
+    """Commands share one kept connection, at most MAX_CHANNELS at a time (sshd's MaxSessions).
+
+    Kept-open commands (locks held for a whole manage_vm call) use a second connection with its own
+    cap: each is an open session that sshd counts against MaxSessions, so on the first connection
+    ten held locks would leave no channel for the commands of the very calls holding them.
+    """
+
     def __init__(self, spec: HostSpec) -> None:
         self.spec = spec
         self.host = spec.name
-        self._conn: asyncssh.SSHClientConnection | None = None
-        self._connect_lock = asyncio.Lock()
-        self._channels = asyncio.Semaphore(MAX_CHANNELS)
-        self.connects = 0  # how many times we opened a connection (tests and `hosts check` read it)
+        self._commands = _Kept()
+        self._held = _Kept()
+
+    @property
+    def connects(self) -> int:
+        """How many times the commands' connection was opened (tests and `hosts check` read it)."""
+        return self._commands.connects
 
     @property
     def where(self) -> str:
@@ -51,10 +64,13 @@ class SSHRunner:
         return mapped_errors(self.host, self.where, known_hosts=self.spec.known_hosts, timeout=timeout)
 
     async def connection(self) -> asyncssh.SSHClientConnection:
-        """The kept connection, opened (or reopened after a drop) on demand."""
-        async with self._connect_lock:
-            if self._conn is not None and not self._conn.is_closed():
-                return self._conn
+        """The commands' kept connection, opened (or reopened after a drop) on demand."""
+        return await self._connected(self._commands)
+
+    async def _connected(self, kept: _Kept) -> asyncssh.SSHClientConnection:
+        async with kept.connect_lock:
+            if kept.conn is not None and not kept.conn.is_closed():
+                return kept.conn
             spec = self.spec
             options: dict[str, Any] = {
                 "port": spec.port,
@@ -71,17 +87,17 @@ class SSHRunner:
             if password is not None:
                 options["password"] = password
             with self._errors(spec.connect_timeout):
-                self._conn = await asyncio.wait_for(
+                kept.conn = await asyncio.wait_for(
                     asyncssh.connect(spec.address or "", **options), spec.connect_timeout + 5
                 )
-            self.connects += 1
-            return self._conn
+            kept.connects += 1
+            return kept.conn
 
     async def _run_once(
         self, argv: list[str], stdin: str | None, timeout: float, read_only: bool = False
     ) -> CommandResult:
         command = remote_command(argv)
-        async with self._channels:
+        async with self._commands.channels:
             conn = await self.connection()
             start = time.monotonic()
             try:
@@ -100,23 +116,15 @@ class SSHRunner:
                     process.close()
                     await process.wait_closed()
             except HostUnreachable:
-                self._drop(conn)
+                self._drop(self._commands, conn)
                 raise
             if proc.exit_status is None and proc.exit_signal is None:
                 # The channel closed without an exit status: the connection went away mid-command.
-                self._drop(conn)
+                self._drop(self._commands, conn)
                 raise HostUnreachable(
                     f"connection to host '{self.host}' ({self.where}) was lost while running {argv[0]}", self.host
                 )
-        status = proc.exit_status if proc.exit_status is not None else 255
-        return CommandResult(
-            tuple(argv),
-            status,
-            _text(proc.stdout),
-            _text(proc.stderr) or (f"killed by signal {proc.exit_signal[0]}" if proc.exit_signal else ""),
-            time.monotonic() - start,
-            self.host,
-        )
+        return _completed(proc, argv, self.host, start)
 
     async def _open_channel(
         self, conn: asyncssh.SSHClientConnection, command: str
@@ -169,16 +177,80 @@ class SSHRunner:
             raise
         return reader, writer
 
-    def _drop(self, conn: asyncssh.SSHClientConnection) -> None:
-        if self._conn is conn:
-            self._conn = None
+    @contextlib.asynccontextmanager
+    async def open_process(self, argv: list[str]) -> AsyncIterator[OpenProcess]:
+        command = remote_command(argv)
+        async with self._held.channels:
+            conn = await self._connected(self._held)
+            start = time.monotonic()
+            try:
+                with self._errors():
+                    process = await self._open_channel(conn, command)
+            except HostUnreachable:
+                self._drop(self._held, conn)
+                raise
+            held = SSHProcess(process, argv, self.host, start, self._errors)
+            try:
+                yield held
+            finally:
+                # Shielded: a cancelled call still ends the command and frees the session first.
+                await asyncio.shield(held.end())
+
+    def _drop(self, kept: _Kept, conn: asyncssh.SSHClientConnection) -> None:
+        if kept.conn is conn:
+            kept.conn = None
         conn.abort()
 
     async def close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            conn.close()
-            await conn.wait_closed()
+        for kept in (self._commands, self._held):
+            conn, kept.conn = kept.conn, None
+            if conn is not None:
+                conn.close()
+                await conn.wait_closed()
+
+
+class _Kept:
+    """One kept connection (opened on demand, reopened after a drop) and its channel cap."""
+
+    def __init__(self) -> None:
+        self.conn: asyncssh.SSHClientConnection | None = None
+        self.connect_lock = asyncio.Lock()
+        self.channels = asyncio.Semaphore(MAX_CHANNELS)
+        self.connects = 0
+
+
+class SSHProcess:
+    """A command kept running over its own session channel. Closing the channel's input ends it;
+    if our process or the connection dies, sshd closes that input itself."""
+
+    def __init__(self, process: asyncssh.SSHClientProcess, argv: list[str], host: str, start: float,
+                 errors: Callable[[], AbstractContextManager[None]]) -> None:  # fmt: skip
+        self._process, self._argv, self._host, self._start = process, argv, host, start
+        self._errors = errors
+        self._result: CommandResult | None = None
+
+    async def readline(self) -> str:
+        with self._errors():
+            return _text(await self._process.stdout.readline())
+
+    async def end(self) -> CommandResult:
+        if self._result is None:
+            process = self._process
+            with contextlib.suppress(Exception):
+                process.stdin.write_eof()
+            try:
+                proc = await process.wait(timeout=END_WAIT)
+            except Exception:
+                await _abandon(process, kill=True)
+                self._result = CommandResult(
+                    tuple(self._argv), 255, "", f"did not exit within {END_WAIT:g} s of the end of its input",
+                    time.monotonic() - self._start, self._host,
+                )  # fmt: skip
+            else:
+                process.close()
+                await process.wait_closed()
+                self._result = _completed(proc, self._argv, self._host, self._start)
+        return self._result
 
 
 async def _abandon(process: asyncssh.SSHClientProcess, *, kill: bool) -> None:
@@ -195,6 +267,14 @@ async def _abandon(process: asyncssh.SSHClientProcess, *, kill: bool) -> None:
     process.close()
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(asyncio.shield(process.wait_closed()), ABANDON_WAIT)
+
+
+def _completed(proc: asyncssh.SSHCompletedProcess, argv: list[str], host: str, start: float) -> CommandResult:
+    status = proc.exit_status if proc.exit_status is not None else 255
+    signal = f"killed by signal {proc.exit_signal[0]}" if proc.exit_signal else ""
+    return CommandResult(
+        tuple(argv), status, _text(proc.stdout), _text(proc.stderr) or signal, time.monotonic() - start, host
+    )
 
 
 def _text(value: str | bytes | None) -> str:

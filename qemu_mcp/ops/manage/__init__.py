@@ -1,6 +1,7 @@
 """manage_vm (issue 3): life-cycle actions, shared by every backend. `actions`: the entry point;
-`create`, `power`, `change`: the flows; `call`: confirmation and shared steps; `interface`: what a
-backend implements; `job`: dry runs, undo and progress."""
+`create`, `power`, `change`: the flows; `lock`: the per-VM locks (in this process and on the
+host); `call`: confirmation and shared steps; `interface`: what a backend implements; `job`:
+dry runs, undo and progress."""
 
 from qemu_mcp.backends.job import ProgressFn
 from qemu_mcp.ops.manage.actions import Consent, NeedsConfirmation, confirmation_question, manage_vm

@@ -1,14 +1,15 @@
 """manage_vm's entry point: audit, policy, backend, per-VM lock, confirmation, rollback.
 
-One call = resolve the host, pick its backend, take the VM's lock, run the action's flow
-(create.py, power.py, change.py) with a Job, and on failure undo what the call created (newest
-first) before re-raising with a sentence saying which step failed and what was undone.
+One call = resolve the host, pick its backend, take the VM's locks (lock.py: in this process, then
+on the host), run the action's flow (create.py, power.py, change.py) with a Job, and on failure
+undo what the call created (newest first) before re-raising with a sentence saying which step
+failed and what was undone.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable
 
 from qemu_mcp import levels
 from qemu_mcp.audit import AuditEntry
@@ -30,6 +31,7 @@ from qemu_mcp.ops.fleet import Fleet, HostRef
 from qemu_mcp.ops.manage.call import Call, Consent, NeedsConfirmation, may_need_consent, question
 from qemu_mcp.ops.manage.change import delete, modify
 from qemu_mcp.ops.manage.create import create
+from qemu_mcp.ops.manage.lock import lock_key, vm_locks
 from qemu_mcp.ops.manage.power import reboot, start, stop
 from qemu_mcp.ops.manage.request import ManageRequest
 
@@ -51,12 +53,6 @@ async def backend_for(fleet: Fleet, spec: HostSpec, req: ManageRequest | None = 
             "finds VMs by name); it is used by create there, and by every action on plain-QEMU hosts"
         )
     return LibvirtBackend(fleet.accel_verdicts, spec)
-
-
-def lock_key(spec: HostSpec, name: str, scope: str | None = None) -> Hashable:
-    """The same VM reached through two inventory names still gets one lock. `scope`: where the
-    backend keeps VMs (libvirt: the URI, the default; plain QEMU: the vm_dir)."""
-    return ("vm", spec.address or "local", spec.port if spec.address else 0, scope or spec.libvirt_uri, name)
 
 
 async def manage_vm(
@@ -119,9 +115,8 @@ async def _manage_vm(
     policy.check_action(req.action, req.name, subject=who.subject, token_read_only=who.read_only)
     consent = consent or (Consent(True, "confirm") if req.confirm else Consent())
     backend = await backend_for(fleet, spec, req)
-    scope = getattr(backend, "vm_dir", None)
-    async with fleet.op_slots.hold(policy), fleet.vm_locks.hold(lock_key(spec, req.name, scope)):
-        job = Job(fleet.runner(spec), spec.name, dry_run=req.dry_run, progress=progress)
+    job = Job(fleet.runner(spec), spec.name, dry_run=req.dry_run, progress=progress)
+    async with fleet.op_slots.hold(policy), vm_locks(fleet, spec, backend, job, req.name):
         entry.commands = job.commands
         call = Call(req, spec, backend, job, consent, ManageDetails(dry_run=req.dry_run), policy)
         try:
