@@ -25,7 +25,7 @@ from qemu_mcp.config import HostSpec, Inventory
 from qemu_mcp.errors import Conflict
 from qemu_mcp.ops.fleet import Fleet, HostRef
 from qemu_mcp.ops.manage import manage_vm, parse_request
-from tests.integration.conftest import key_host
+from tests.conftest import key_host
 from tests.integration.manage_helpers import inactive_xml, manage_area
 from tests.integration.qemu_helpers import qemu_area
 
