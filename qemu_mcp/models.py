@@ -113,6 +113,7 @@ class HostInfo(_Model):
     libvirt_uri: str | None = None
     vm_dir: str | None = Field(None, description="Where plain-QEMU VMs live (backend qemu)")
     kvm: bool | None = Field(None, description="/dev/kvm is readable and writable for the SSH user")
+    kvm_note: str | None = Field(None, description="Why KVM is not usable here, and what to do; None when it is")
 
 
 class HostStatus(_Model):

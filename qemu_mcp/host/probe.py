@@ -23,6 +23,7 @@ q=$(for p in /usr/bin/qemu-system-x86_64 /usr/bin/qemu-system-aarch64 /usr/local
       [ -x "$p" ] && { echo "$p"; break; }; done)
 [ -n "$q" ] && echo "qemu_version=$("$q" --version 2>/dev/null | head -n1)"
 [ -r /dev/kvm ] && [ -w /dev/kvm ] && echo "kvm=1"
+[ -e /dev/kvm ] && echo "kvm_dev=$(stat -c '%a %U %G' /dev/kvm 2>/dev/null)"
 if command -v virsh >/dev/null 2>&1; then
   echo "SECTION"
   LC_ALL=C virsh -c "$1" "nodeinfo; echo SECTION; version"

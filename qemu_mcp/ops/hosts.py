@@ -58,6 +58,7 @@ async def host_info(fleet: Fleet, ref: HostRef | None = None) -> HostInfo:
         libvirt_uri=spec.libvirt_uri if backend == "libvirt" else None,
         vm_dir=spec.vm_dir if backend == "qemu" else None,
         kvm=p.facts.get("kvm") == "1",
+        kvm_note=kvm_note(p.facts.get("kvm") == "1", p.facts.get("kvm_dev")),
     )
     if p.virsh_ok and p.nodeinfo is not None and p.version is not None:
         node = parse_nodeinfo(p.nodeinfo)
@@ -74,6 +75,25 @@ async def host_info(fleet: Fleet, ref: HostRef | None = None) -> HostInfo:
             }
         )
     return info
+
+
+def kvm_note(usable: bool, device: str | None) -> str | None:
+    """Why KVM is unusable, from the probe: `device` is /dev/kvm's "mode owner group", if it exists."""
+    if usable:
+        return None
+    if not device:
+        return (
+            "no /dev/kvm on this host (CPU virtualization off or not passed through to it, or the kvm module "
+            "is not loaded): VMs run under TCG emulation, much slower"
+        )
+    mode, owner, group = (device.split() + ["?", "?", "?"])[:3]
+    if len(mode) >= 2 and mode[-2] in "0145":  # the group can neither read and write it
+        return (
+            f"/dev/kvm is mode {mode} (owner {owner}, group {group}): only {owner} can use KVM, and libvirtd "
+            "re-probes QEMU on every call (virsh define can take minutes); give it to group kvm, mode 660 "
+            "(`chgrp kvm /dev/kvm; chmod 660 /dev/kvm`), as udev does on a normal host"
+        )
+    return f"the SSH user cannot open /dev/kvm (mode {mode}, group {group}): add it to group {group}"
 
 
 def _qemu_version(line: str | None) -> str | None:
