@@ -86,7 +86,7 @@ def kvm_note(usable: bool, device: str | None) -> str | None:
             "no /dev/kvm on this host (CPU virtualization off or not passed through to it, or the kvm module "
             "is not loaded): VMs run under TCG emulation, much slower"
         )
-    mode, owner, group = (device.split() + ["?", "?", "?"])[:3]
+    mode, owner, group = [*device.split(), "?", "?", "?"][:3]
     if len(mode) >= 2 and mode[-2] in "0145":  # the group can neither read and write it
         return (
             f"/dev/kvm is mode {mode} (owner {owner}, group {group}): only {owner} can use KVM, and libvirtd "
