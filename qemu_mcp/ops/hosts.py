@@ -87,7 +87,7 @@ def kvm_note(usable: bool, device: str | None) -> str | None:
             "is not loaded): VMs run under TCG emulation, much slower"
         )
     mode, owner, group = [*device.split(), "?", "?", "?"][:3]
-    if len(mode) >= 2 and mode[-2] in "0145":  # the group can neither read and write it
+    if len(mode) >= 2 and mode[-2] not in "67":  # the group cannot both read and write it
         return (
             f"/dev/kvm is mode {mode} (owner {owner}, group {group}): only {owner} can use KVM, and libvirtd "
             "re-probes QEMU on every call (virsh define can take minutes); give it to group kvm, mode 660 "
