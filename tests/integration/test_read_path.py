@@ -270,7 +270,12 @@ async def test_dropped_connection_retries_reads_but_never_reruns_writes(rig_spec
     try:
 
         async def drop_soon() -> None:
-            await asyncio.sleep(0.5)
+            # Once the command runs (its first line is in the log; not after a fixed time: a loaded
+            # machine may not have started it yet), while it sleeps.
+            for _ in range(200):
+                if log.exists() and log.read_text().count("ran") >= 1:
+                    break
+                await asyncio.sleep(0.05)
             (await runner.connection()).abort()
 
         script = f"echo ran >> {log}; sleep 1.5; echo done"
