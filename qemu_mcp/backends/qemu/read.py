@@ -4,7 +4,9 @@ A VM runs when its pidfile names a live process whose command line is that VM's 
 qemu-system-* with `-uuid <its uuid>` (when no uuid is known: `-pidfile <its pidfile>`); the
 rule is backends.qemu.identity's, which the host scripts share.
 A pidfile naming anything else is stale (qemu was killed, or crashed, or the pid was reused):
-the VM is reported stopped with a note, and the listing removes the stale pidfile. A
+the VM is reported stopped with a note. Reads never change the host: the stale pidfile is
+removed by the next manage_vm action on the VM, under its lock (a read racing a start could
+otherwise remove the new qemu's pidfile). A
 directory holding only a `creating` marker is a create that was interrupted:
 reported (state "incomplete") until delete removes it.
 """
@@ -98,7 +100,7 @@ def build_vm(raw: RawVm, vm_dir: str) -> QemuVm:
             what = "no longer exists" if not argv else "is not this VM's qemu"
             vm.notes.append(
                 f"stale pidfile: pid {raw.pid} {what} (qemu was killed or crashed); the VM is stopped"
-                + ("; the stale pidfile was removed" if raw.cleaned else "")
+                + ("; the stale pidfile was removed" if raw.cleaned else "; the next manage_vm action on it removes it")
             )
     if vm.alive and vm.conf is not None and vm.runtime is not None:
         pending = []
@@ -211,23 +213,23 @@ def vm_info(host: str, vm: QemuVm) -> VmInfo:
 
 
 async def list_vms(runner: Runner, spec: HostSpec, vm_dir: str | None = None) -> list[VmInfo]:
-    """Every plain-QEMU VM of the host, in one round trip (stale pidfiles are removed)."""
-    vms = await read_vms(runner, spec, vm_dir_of(spec, vm_dir), clean=True)
+    """Every plain-QEMU VM of the host, in one round trip (stale pidfiles are reported, not removed)."""
+    vms = await read_vms(runner, spec, vm_dir_of(spec, vm_dir))
     return [vm_info(spec.name, vm) for vm in vms]
 
 
-async def find_vm(runner: Runner, spec: HostSpec, vm_dir: str, name: str, *, clean: bool) -> QemuVm | None:
+async def find_vm(runner: Runner, spec: HostSpec, vm_dir: str, name: str) -> QemuVm | None:
     validation.vm_name(name)
     if not _plausible_name(name):
         return None
-    vms = await read_vms(runner, spec, vm_dir, [name], clean=clean)
+    vms = await read_vms(runner, spec, vm_dir, [name])
     return vms[0] if vms else None
 
 
 async def describe_vm(runner: Runner, spec: HostSpec, name: str, vm_dir: str | None = None) -> VmDetail:
     """One VM with its vm.conf and (running) command line; the state from QMP."""
     directory = vm_dir_of(spec, vm_dir)
-    vm = await find_vm(runner, spec, directory, name, clean=True)
+    vm = await find_vm(runner, spec, directory, name)
     if vm is None:
         raise NotFound(
             f"VM '{name}' not found on host '{spec.name}' (no {directory}/{name}/vm.conf); "
