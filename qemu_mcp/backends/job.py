@@ -233,13 +233,22 @@ class Job:
         try:
             result = await self.runner.run(undo.argv, read_only=False)
         except QemuMcpError as e:
-            failed.append(f"{undo.purpose}: {e}")
+            failed.append(f"{undo.purpose}: {e}{self._left(undo, 'is left')}")
             return
         self._record(f"undo: {undo.purpose}", undo.argv, None, changes_host=True, result=result)
         if result.exit_status == 0:
             done.append(undo.purpose)
         else:
-            failed.append(f"{undo.purpose} ({failure_detail(result)})")
+            failed.append(f"{undo.purpose} ({failure_detail(result)}){self._left(undo, 'is left')}")
+
+    def _left(self, undo: Undo, verb: str) -> str:
+        """What an undo that did not run leaves on the host, and how to remove it."""
+        if not undo.leftover:
+            return ""
+        return (
+            f"; {undo.leftover} {verb} on host '{self.host}': list_vms shows it as an unfinished create, "
+            "and manage_vm delete removes it"
+        )
 
     async def _settle(self, step: Abandoned, done: list[str], failed: list[str]) -> None:
         """An abandoned change: undo it once the host shows it; say precisely what may be left."""
@@ -259,11 +268,7 @@ class Job:
         state = "could not be checked (the host did not answer)" if seen is None else (
             f"had not taken effect {self.settle:g} s later"
         )
-        failed.append(
-            f"{undo.purpose}: not done, the abandoned command {state}; "
-            f"{undo.leftover or 'what it makes'} may still appear on host '{self.host}': list_vms then "
-            "shows it as an unfinished create, and manage_vm delete removes it"
-        )
+        failed.append(f"{undo.purpose}: not done, the abandoned command {state}{self._left(undo, 'may still appear')}")
 
     async def _probe(self, undo: Undo) -> bool | None:
         """True: the change exists; False: not (yet); None: the host did not answer."""

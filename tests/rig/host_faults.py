@@ -60,6 +60,10 @@ class DelayedDefine:
     def hold_created(self, seconds: int) -> None:
         self._mode(f"hold-created {seconds}")
 
+    def release(self) -> None:
+        """A held define runs now."""
+        (self.dir / "release").touch()
+
     def abort(self) -> None:
         """A held define fails without defining anything."""
         (self.dir / "abort").touch()
@@ -74,10 +78,13 @@ class DelayedDefine:
         (self.dir / "define-mode").write_text(text + "\n")
 
 
-def start_delayed_define_sshd(workdir: Path, key_path: Path, account: PasswordAccount) -> tuple[Sshd, DelayedDefine]:
+def start_delayed_define_sshd(
+    workdir: Path, key_path: Path, account: PasswordAccount, name: str = "virsh-delay"
+) -> tuple[Sshd, DelayedDefine]:
     """An sshd whose sessions see WRAPPER as /usr/bin/virsh (bind mounts in its private mount
-    namespace; the real binary is bind-mounted at <dir>/virsh.real). Nothing is delayed until told."""
-    d = workdir / "virsh-delay"
+    namespace; the real binary is bind-mounted at <dir>/virsh.real). Nothing is delayed until told.
+    `name`: its directory under workdir (one per sshd)."""
+    d = workdir / name
     d.mkdir(mode=0o755)
     wrapper = d / "virsh-wrapper"
     wrapper.write_text(WRAPPER.replace("@DIR@", str(d)))
@@ -87,7 +94,7 @@ def start_delayed_define_sshd(workdir: Path, key_path: Path, account: PasswordAc
         f"mount --bind {REAL_VIRSH} {d / 'virsh.real'}",
         f"mount --bind {wrapper} {REAL_VIRSH}",
     ])  # fmt: skip
-    sshd = start_sshd(workdir, "sshd-virsh-delay", key_path=key_path, account=account, prelude=prelude)
+    sshd = start_sshd(workdir, f"sshd-{name}", key_path=key_path, account=account, prelude=prelude)
     try:
         seen = ssh_exec(sshd.host, f"head -c 9 {REAL_VIRSH}; echo; virsh -c qemu:///system uri")
         if seen.returncode != 0 or seen.stdout.split() != ["#!/bin/sh", "qemu:///system"]:
