@@ -167,6 +167,13 @@ def start_libvirtd() -> None:
     ensure_libvirtd()
 
 
+def check_still_down() -> None:
+    """A test session that starts meanwhile starts libvirtd again (its libvirtd_running fixture):
+    say so instead of failing on a call that libvirtd answered."""
+    if libvirtd_pid() is not None:
+        raise RigError("libvirtd was started again by another process during the outage: run tests/faults alone")
+
+
 @contextlib.contextmanager
 def libvirtd_stopped() -> Iterator[None]:
     """libvirtd is down inside the block and answers again after it, whatever happened."""

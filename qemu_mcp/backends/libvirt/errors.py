@@ -67,7 +67,7 @@ def raise_if_unusable(result: CommandResult, spec: HostSpec) -> None:
     if any(CONNECT_MARK in line for line in errs):
         raise LibvirtUnusable(
             f"libvirtd on host '{spec.name}' did not answer at {spec.libvirt_uri} ({detail}); check that "
-            "libvirtd is running and this user may use its socket, then try again",
+            "libvirtd is running (start libvirtd if not) and this user may use its socket, then try again",
             host=spec.name,
             exit_status=result.exit_status,
             stderr=result.stderr,
