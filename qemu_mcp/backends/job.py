@@ -29,6 +29,14 @@ T = TypeVar("T")
 # rollback watches for it this long (probing every ABANDON_POLL seconds) before it reports.
 ABANDON_SETTLE = 15.0
 ABANDON_POLL = 1.0
+TIMEOUT_HINT = " (a host that is only slow needs a larger command_timeout in hosts.yaml)"
+# Failures whose cause the person can fix on the host: what to do, after the command's own words.
+HINTS = {
+    "No space left on device": "the file system is full there: free space on it, or choose another vm_dir "
+    "or disk path, then try again",
+    "Disk quota exceeded": "the user's disk quota is used up there: free space, or choose another vm_dir "
+    "or disk path, then try again",
+}
 
 
 @dataclass(frozen=True)
@@ -47,7 +55,6 @@ class Abandoned:
     """A change whose command outlived its timeout or connection: it may yet take effect."""
 
     undo: Undo
-    why: str  # the error that ended the wait
 
 
 def program(argv: tuple[str, ...] | list[str]) -> str:
@@ -119,7 +126,11 @@ class Job:
             # We stopped waiting; the host may still finish the command. Rollback checks.
             self._record(purpose, argv, stdin, changes_host=True, result=None, abandoned=True)
             if undo is not None:
-                self._undo.append(Abandoned(undo, str(e)))
+                self._undo.append(Abandoned(undo))
+            e.message = f'step "{purpose}": {e.message}' + (
+                TIMEOUT_HINT if isinstance(e, CommandTimeout) else ""
+            )
+            e.args = (e.message,)
             raise
         self._record(purpose, argv, stdin, changes_host=True, result=result)
         (check or self._check(purpose))(result)
@@ -162,8 +173,9 @@ class Job:
         return check
 
     def step_failed(self, purpose: str, result: CommandResult) -> CommandFailed:
+        hints = [f"; {hint}" for mark, hint in HINTS.items() if mark in result.stderr or mark in result.stdout]
         return CommandFailed(
-            f"step \"{purpose}\" failed on host '{self.host}' ({failure_detail(result)})",
+            f"step \"{purpose}\" failed on host '{self.host}' ({failure_detail(result)})" + "".join(hints),
             host=self.host,
             exit_status=result.exit_status,
             stderr=result.stderr,
@@ -221,13 +233,22 @@ class Job:
         try:
             result = await self.runner.run(undo.argv, read_only=False)
         except QemuMcpError as e:
-            failed.append(f"{undo.purpose}: {e}")
+            failed.append(f"{undo.purpose}: {e}{self._left(undo, 'is left')}")
             return
         self._record(f"undo: {undo.purpose}", undo.argv, None, changes_host=True, result=result)
         if result.exit_status == 0:
             done.append(undo.purpose)
         else:
-            failed.append(f"{undo.purpose} ({failure_detail(result)})")
+            failed.append(f"{undo.purpose} ({failure_detail(result)}){self._left(undo, 'is left')}")
+
+    def _left(self, undo: Undo, verb: str) -> str:
+        """What an undo that did not run leaves on the host, and how to remove it."""
+        if not undo.leftover:
+            return ""
+        return (
+            f"; {undo.leftover} {verb} on host '{self.host}': list_vms shows it as an unfinished create, "
+            "and manage_vm delete removes it"
+        )
 
     async def _settle(self, step: Abandoned, done: list[str], failed: list[str]) -> None:
         """An abandoned change: undo it once the host shows it; say precisely what may be left."""
@@ -247,11 +268,7 @@ class Job:
         state = "could not be checked (the host did not answer)" if seen is None else (
             f"had not taken effect {self.settle:g} s later"
         )
-        failed.append(
-            f"{undo.purpose}: the command was abandoned ({step.why}) and {state}; "
-            f"{undo.leftover or 'what it makes'} may still appear on host '{self.host}': list_vms then "
-            "shows it as an unfinished create, and manage_vm delete removes it"
-        )
+        failed.append(f"{undo.purpose}: not done, the abandoned command {state}{self._left(undo, 'may still appear')}")
 
     async def _probe(self, undo: Undo) -> bool | None:
         """True: the change exists; False: not (yet); None: the host did not answer."""

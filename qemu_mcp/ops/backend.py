@@ -1,10 +1,11 @@
 """Pick the backend for a host: configured, learned, or found by trying libvirt first (auto).
 
 On an `auto` host only definitive evidence makes it plain QEMU: virsh is missing (exit 127), or
-there is no libvirt socket, still, a moment later. libvirtd that is restarting, refuses or is
-slow gives an error for that call, never a switch; and once libvirt answered, the host stays
-libvirt for the life of the server. Reads try libvirt's one-round-trip command and fall back
-to the plain-QEMU read on the same call; manage_vm asks first (`backend_of`), then remembers.
+there is no libvirt socket, still, a moment later, and no libvirt daemon is installed. libvirtd
+that is stopped, restarting, refuses or is slow gives an error for that call, never a switch;
+and once libvirt answered, the host stays libvirt for the life of the server. Reads try
+libvirt's one-round-trip command and fall back to the plain-QEMU read on the same call;
+manage_vm asks first (`backend_of`), then remembers.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from qemu_mcp.backends.libvirt import virsh
+from qemu_mcp.backends.libvirt import errors, virsh
 from qemu_mcp.backends.libvirt.errors import LibvirtAbsent, check_batch
 from qemu_mcp.config import HostSpec
 from qemu_mcp.ops.fleet import Fleet
@@ -23,15 +24,21 @@ T = TypeVar("T")
 SOCKET_RETRY_DELAY = 1.0  # seconds: a starting libvirtd creates its socket late
 
 
-async def _libvirt_or_absent(op: Callable[[], Awaitable[T]]) -> T:
-    """Run a libvirt op; a missing socket is believed only when it is still missing a moment later."""
+async def _libvirt_or_absent(runner: Runner, spec: HostSpec, op: Callable[[], Awaitable[T]]) -> T:
+    """Run a libvirt op; a missing socket is believed only when it is still missing a moment later
+    and no libvirt daemon is installed (an installed one that has no socket is stopped: an outage)."""
     try:
         return await op()
     except LibvirtAbsent as e:
         if not e.no_socket:
             raise
     await asyncio.sleep(SOCKET_RETRY_DELAY)
-    return await op()
+    try:
+        return await op()
+    except LibvirtAbsent as e:
+        if e.no_socket and (await runner.run(errors.daemon_installed(), read_only=True)).exit_status == 0:
+            raise errors.daemon_stopped(e, spec) from None
+        raise
 
 
 async def with_backend(
@@ -49,7 +56,7 @@ async def with_backend(
     if backend == "libvirt":
         return await libvirt_op(runner)
     try:
-        result = await _libvirt_or_absent(lambda: libvirt_op(runner))
+        result = await _libvirt_or_absent(runner, spec, lambda: libvirt_op(runner))
     except LibvirtAbsent:
         fleet.learn_backend(spec, "qemu")
         return await qemu_op(runner)
@@ -69,7 +76,7 @@ async def backend_of(fleet: Fleet, spec: HostSpec) -> str:
         check_batch(result, spec, "checking libvirt")
 
     try:
-        await _libvirt_or_absent(ask)
+        await _libvirt_or_absent(runner, spec, ask)
     except LibvirtAbsent:
         backend = "qemu"
     else:

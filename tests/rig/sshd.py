@@ -178,9 +178,11 @@ def start_sshd(
     account: PasswordAccount,
     hide_python: bool = False,
     hide_libvirt: bool = False,
+    prelude: str | None = None,
 ) -> Sshd:
     """Start `/usr/sbin/sshd -D` on a free 127.0.0.1 port with a fresh host key, under workdir/name.
-    hide_python: no python in its sessions; hide_libvirt: no virsh, no libvirtd socket and no python."""
+    hide_python: no python in its sessions; hide_libvirt: no virsh, no libvirtd socket and no python;
+    prelude: sh lines run in a private mount namespace before sshd starts there (e.g. bind mounts)."""
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege-separation dir sshd insists on
     d = workdir / name
     d.mkdir(mode=0o755)
@@ -202,6 +204,10 @@ def start_sshd(
         script.write_text(_hide_python_script(d, argv, *hidden))
         # Private mount namespace: the bind mounts exist only for this sshd and its sessions.
         # unshare and sh both exec, so the Popen pid is sshd's.
+        argv = ["unshare", "--mount", "--propagation", "private", "/bin/sh", str(script)]
+    elif prelude:
+        script = d / "prelude.sh"
+        script.write_text(f"set -e\n{prelude}\nexec {shlex.join(argv)}\n")
         argv = ["unshare", "--mount", "--propagation", "private", "/bin/sh", str(script)]
 
     for _attempt in range(3):  # the free port can be taken between free_port() and sshd's bind

@@ -33,7 +33,11 @@ ERROR_PREFIXES = ("error:", "env:", "sh:", "virsh:")
 
 
 def error_lines(result: CommandResult) -> list[str]:
-    return [ln for ln in result.stderr.splitlines() if ln.startswith(ERROR_PREFIXES)]
+    return error_lines_of(result.stderr)
+
+
+def error_lines_of(stderr: str) -> list[str]:
+    return [ln for ln in stderr.splitlines() if ln.startswith(ERROR_PREFIXES)]
 
 
 def raise_if_unusable(result: CommandResult, spec: HostSpec) -> None:
@@ -52,8 +56,9 @@ def raise_if_unusable(result: CommandResult, spec: HostSpec) -> None:
         )
     if any(all(m in line for m in NO_SOCKET_MARKS) for line in errs):
         raise LibvirtAbsent(
-            f"libvirt has no socket on host '{spec.name}' at {spec.libvirt_uri} ({detail}); start libvirtd, "
-            "or set backend: qemu for a plain-QEMU host",
+            f"libvirtd on host '{spec.name}' did not answer at {spec.libvirt_uri}: it has no socket, so it is "
+            f"not running or libvirt is not installed ({detail}); start libvirtd, then try again (a host "
+            "without libvirt needs backend: qemu)",
             no_socket=True,
             host=spec.name,
             exit_status=result.exit_status,
@@ -62,7 +67,7 @@ def raise_if_unusable(result: CommandResult, spec: HostSpec) -> None:
     if any(CONNECT_MARK in line for line in errs):
         raise LibvirtUnusable(
             f"libvirtd on host '{spec.name}' did not answer at {spec.libvirt_uri} ({detail}); check that "
-            "libvirtd is running and this user may use its socket, then try again",
+            "libvirtd is running (start libvirtd if not) and this user may use its socket, then try again",
             host=spec.name,
             exit_status=result.exit_status,
             stderr=result.stderr,
@@ -81,3 +86,31 @@ def check_batch(result: CommandResult, spec: HostSpec, what: str) -> None:
             exit_status=result.exit_status,
             stderr=result.stderr,
         )
+
+
+# Asked only when virsh found no socket: is a libvirt daemon (monolithic or modular) installed? Then
+# the socket is missing because the daemon is stopped, an outage, not a host without libvirt.
+DAEMON_INSTALLED_SCRIPT = r"""
+for d in libvirtd virtqemud; do
+  command -v "$d" >/dev/null 2>&1 && exit 0
+  for p in /usr/sbin /usr/local/sbin /sbin; do [ -x "$p/$d" ] && exit 0; done
+done
+exit 1
+"""
+
+
+def daemon_installed() -> list[str]:
+    """argv exiting 0 when libvirtd or virtqemud is installed on the host (root's PATH or sbin)."""
+    return ["sh", "-c", DAEMON_INSTALLED_SCRIPT]
+
+
+def daemon_stopped(absent: LibvirtAbsent, spec: HostSpec) -> LibvirtUnusable:
+    """The error for a host whose libvirt daemon is installed but has no socket: not running."""
+    return LibvirtUnusable(
+        f"libvirtd on host '{spec.name}' did not answer at {spec.libvirt_uri}: it is installed but not running "
+        f"(no socket; {' '.join(error_lines_of(absent.stderr)) or 'no output'}); start libvirtd (or virtqemud), "
+        "then try again",
+        host=spec.name,
+        exit_status=absent.exit_status,
+        stderr=absent.stderr,
+    )

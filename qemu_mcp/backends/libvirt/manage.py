@@ -22,7 +22,7 @@ from qemu_mcp.backends.firmware import EMULATOR_PACKAGE, pick_firmware, read_fir
 from qemu_mcp.backends.job import Check, Job, Undo, failure_detail
 from qemu_mcp.backends.libvirt import metadata, target, virsh, waits
 from qemu_mcp.backends.libvirt.domain_xml_builder import DomainSpec, Firmware, build_domain_xml, build_kvm_probe_xml
-from qemu_mcp.backends.libvirt.errors import NOT_FOUND_MARKS, raise_if_unusable
+from qemu_mcp.backends.libvirt.errors import NOT_FOUND_MARKS, LibvirtUnusable, raise_if_unusable
 from qemu_mcp.backends.libvirt.states import vm_status
 from qemu_mcp.backends.machines import machine_for
 from qemu_mcp.config import HostSpec
@@ -42,11 +42,18 @@ def _errors(result: CommandResult) -> list[str]:
     return [ln.strip() for ln in result.stderr.splitlines() if ln.startswith("error:")]
 
 
-def batch_check(job: Job, purpose: str) -> Check:
-    """virsh goes on after a failed command in a batch (exit status = the last one's): look at stderr."""
+def batch_check(job: Job, spec: HostSpec, purpose: str) -> Check:
+    """virsh goes on after a failed command in a batch (exit status = the last one's): look at stderr.
+    A libvirtd that did not answer is said so, with the step, and what to do."""
 
     def check(result: CommandResult) -> None:
         if result.exit_status != 0 or _errors(result):
+            try:
+                raise_if_unusable(result, spec)
+            except LibvirtUnusable as e:
+                e.message = f'step "{purpose}" failed: {e.message}'
+                e.args = (e.message,)
+                raise
             raise job.step_failed(purpose, result)
 
     return check
@@ -89,6 +96,13 @@ class LibvirtBackend(BackendDefaults):
 
     def _virsh(self, *commands: list[str], marker: str | None = None) -> list[str]:
         return virsh.virsh(self.spec.libvirt_uri, list(commands), marker)
+
+    async def _change(
+        self, job: Job, purpose: str, *commands: list[str], stdin: str | None = None, undo: Undo | None = None
+    ) -> None:
+        """A virsh change whose failure names the step, and says so when libvirtd did not answer."""
+        check = batch_check(job, self.spec, purpose)
+        await job.change(purpose, self._virsh(*commands), stdin=stdin, undo=undo, check=check)
 
     # ---- reading
 
@@ -137,7 +151,7 @@ class LibvirtBackend(BackendDefaults):
     async def disk_users(self, job: Job, vm: Target, paths: list[str]) -> dict[str, list[str]]:
         purpose = "listing the other VMs on the host"
         listed = await job.read(purpose, self._virsh(virsh.list_uuids()))
-        batch_check(job, purpose)(listed)
+        batch_check(job, self.spec, purpose)(listed)
         uuids = parse_name_lines(listed.stdout)
         users: dict[str, list[str]] = {p: [] for p in paths}
         if not uuids:
@@ -229,9 +243,10 @@ class LibvirtBackend(BackendDefaults):
     async def claim(self, job: Job, plan: CreatePlan, facts: CreateFacts) -> None:
         """Define the domain first, marked as being created (backends.libvirt.metadata), under the
         UUID chosen for it: whatever happens next, the host says what this create left."""
-        await job.change(
+        await self._change(
+            job,
             f"defining '{plan.name}' (marked as being created)",
-            self._virsh(virsh.define_from_stdin()),
+            virsh.define_from_stdin(),
             stdin=self._xml(plan, facts, metadata.CREATING),
             undo=Undo(
                 f"removing the definition of '{plan.name}'",
@@ -244,21 +259,21 @@ class LibvirtBackend(BackendDefaults):
     async def define(self, job: Job, plan: CreatePlan, facts: CreateFacts) -> None:
         """The final definition (same UUID: libvirt updates the one `claim` made), marked created."""
         facts.xml = self._xml(plan, facts, metadata.CREATED)
-        await job.change(f"defining '{plan.name}'", self._virsh(virsh.define_from_stdin()), stdin=facts.xml)
+        await self._change(job, f"defining '{plan.name}'", virsh.define_from_stdin(), stdin=facts.xml)
 
     # ---- power
 
     async def start(self, job: Job, vm: Target) -> None:
-        await job.change(f"starting '{vm.name}'", self._virsh(virsh.start(vm.uuid)))
+        await self._change(job, f"starting '{vm.name}'", virsh.start(vm.uuid))
 
     async def shutdown(self, job: Job, vm: Target) -> None:
-        await job.change(f"asking '{vm.name}' to shut down (ACPI)", self._virsh(virsh.shutdown(vm.uuid)))
+        await self._change(job, f"asking '{vm.name}' to shut down (ACPI)", virsh.shutdown(vm.uuid))
 
     async def power_off(self, job: Job, vm: Target) -> None:
-        await job.change(f"powering off '{vm.name}'", self._virsh(virsh.destroy(vm.uuid)))
+        await self._change(job, f"powering off '{vm.name}'", virsh.destroy(vm.uuid))
 
     async def reset(self, job: Job, vm: Target) -> None:
-        await job.change(f"resetting '{vm.name}'", self._virsh(virsh.reset(vm.uuid)))
+        await self._change(job, f"resetting '{vm.name}'", virsh.reset(vm.uuid))
 
     async def reboot(self, job: Job, vm: Target, timeout: float) -> bool:
         # The listener starts before the request (backends.libvirt.waits).
@@ -295,7 +310,7 @@ class LibvirtBackend(BackendDefaults):
         if not vm.persistent:
             job.note(f"'{vm.name}' is transient: it has no definition left once powered off")
             return
-        await job.change(f"removing the definition of '{vm.name}'", self._virsh(virsh.undefine(vm.uuid)))
+        await self._change(job, f"removing the definition of '{vm.name}'", virsh.undefine(vm.uuid))
 
     async def set_memory(self, job: Job, vm: VmState, mib: int) -> None:
         purpose = f"setting the memory of '{vm.name}' to {mib} MiB (persistent configuration)"
@@ -309,11 +324,12 @@ class LibvirtBackend(BackendDefaults):
                     virsh.set_memory_config(vm.uuid, vm.memory_mib * 1024),
                 ),
             )
-        await job.change(
+        await self._change(
+            job,
             purpose,
-            self._virsh(virsh.set_max_memory_config(vm.uuid, mib * 1024), virsh.set_memory_config(vm.uuid, mib * 1024)),
+            virsh.set_max_memory_config(vm.uuid, mib * 1024),
+            virsh.set_memory_config(vm.uuid, mib * 1024),
             undo=undo,
-            check=batch_check(job, purpose),
         )
 
     async def set_vcpus(self, job: Job, vm: VmState, count: int) -> None:
@@ -326,15 +342,12 @@ class LibvirtBackend(BackendDefaults):
                 self._virsh(virsh.set_max_vcpus_config(vm.uuid, old_max), virsh.set_vcpus_config(vm.uuid, vm.vcpus)),
             )
         # The maximum first: raising the count above it is refused, lowering it lowers the count.
-        await job.change(
-            purpose,
-            self._virsh(virsh.set_max_vcpus_config(vm.uuid, count), virsh.set_vcpus_config(vm.uuid, count)),
-            undo=undo,
-            check=batch_check(job, purpose),
+        await self._change(
+            job, purpose, virsh.set_max_vcpus_config(vm.uuid, count), virsh.set_vcpus_config(vm.uuid, count), undo=undo
         )
 
     async def resize_disk_live(self, job: Job, vm: VmState, disk: VmDisk, size_bytes: int) -> None:
-        await job.change(
-            f"growing {disk.target} of the running '{vm.name}' to {size_bytes} bytes",
-            self._virsh(virsh.blockresize(vm.uuid, disk.target, size_bytes)),
-        )
+        await self._change(
+            job, f"growing {disk.target} of the running '{vm.name}' to {size_bytes} bytes",
+            virsh.blockresize(vm.uuid, disk.target, size_bytes),
+        )  # fmt: skip

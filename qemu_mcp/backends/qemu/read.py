@@ -4,8 +4,9 @@ A VM runs when its pidfile names a live process whose command line is that VM's 
 qemu-system-* with `-uuid <its uuid>` (when no uuid is known: `-pidfile <its pidfile>`); the
 rule is backends.qemu.identity's, which the host scripts share.
 A pidfile naming anything else is stale (qemu was killed, or crashed, or the pid was reused):
-the VM is reported stopped with a note. Reads never write: list_vms and get_vm_info only report a
-stale pidfile; manage_vm's flows (which read with `clean`) remove it. A
+the VM is reported stopped with a note. Reads never change the host: the stale pidfile is
+removed by the next manage_vm action on the VM, under its lock (a read racing a start could
+otherwise remove the new qemu's pidfile). A
 directory holding only a `creating` marker is a create that was interrupted:
 reported (state "incomplete") until delete removes it.
 """
@@ -230,18 +231,18 @@ async def list_vms(runner: Runner, spec: HostSpec, vm_dir: str | None = None) ->
     return [vm_info(spec.name, vm) for vm in vms]
 
 
-async def find_vm(runner: Runner, spec: HostSpec, vm_dir: str, name: str, *, clean: bool) -> QemuVm | None:
+async def find_vm(runner: Runner, spec: HostSpec, vm_dir: str, name: str) -> QemuVm | None:
     validation.vm_name(name)
     if not _plausible_name(name):
         return None
-    vms = await read_vms(runner, spec, vm_dir, [name], clean=clean)
+    vms = await read_vms(runner, spec, vm_dir, [name])
     return vms[0] if vms else None
 
 
 async def describe_vm(runner: Runner, spec: HostSpec, name: str, vm_dir: str | None = None) -> VmDetail:
     """One VM with its vm.conf and (running) command line; the state from QMP."""
     directory = vm_dir_of(spec, vm_dir)
-    vm = await find_vm(runner, spec, directory, name, clean=False)
+    vm = await find_vm(runner, spec, directory, name)
     if vm is None:
         raise NotFound(
             f"VM '{name}' not found on host '{spec.name}' (no {directory}/{name}/vm.conf); "
