@@ -24,7 +24,7 @@ import asyncssh
 from qemu_mcp.config import Inventory
 from qemu_mcp.ops.fleet import Fleet, HostRef
 from qemu_mcp.ops.vms import list_vms
-from tests.integration.conftest import key_host
+from tests.conftest import key_host
 from tests.integration.test_scale import node_file
 from tests.rig import sshd as rig_sshd
 
