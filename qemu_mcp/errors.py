@@ -8,7 +8,7 @@
     ├── ConfirmationRequired     a dangerous action needs confirm=true or an accepted elicitation
     ├── PolicyDenied             a policy key refused the action (read_only, allowed_actions, ...)
     └── HostError                something went wrong talking to a host
-        ├── HostUnreachable      TCP connect failed, DNS failed, or the connection dropped
+        ├── HostUnreachable      TCP connect failed, DNS failed, the connection dropped or went silent
         ├── AuthFailed           the host refused our key or password
         ├── HostKeyRefused       the host key is unknown or changed (never accepted blindly)
         ├── CommandTimeout       a command ran longer than its timeout and was abandoned
@@ -65,7 +65,12 @@ class HostError(QemuMcpError):
 
 
 class HostUnreachable(HostError):
-    pass
+    """`silent`: the host did not answer at all within its connect_timeout (a connect, or
+    keepalives on an open connection): trying again at once would only wait as long again."""
+
+    def __init__(self, message: str, host: str = "", *, silent: bool = False) -> None:
+        super().__init__(message, host)
+        self.silent = silent
 
 
 class AuthFailed(HostError):

@@ -32,8 +32,9 @@ quiet() {
 # ---- system packages (apt-get update only when something is missing)
 # qemu-system-arm + qemu-efi-aarch64: aarch64 guests (TCG) with UEFI, which manage_vm's tests create.
 # libxml2-utils: xmllint, which virt-xml-validate (libvirt-clients) runs but does not depend on.
+# iproute2: ip netns/link/neigh, the fault suite's hosts in network namespaces (tests/rig/netns.py).
 packages=(libvirt-daemon-system libvirt-clients libxml2-utils qemu-system-x86 qemu-system-arm qemu-efi-aarch64
-    qemu-utils openssh-server sysstat genisoimage)
+    qemu-utils openssh-server sysstat genisoimage iproute2)
 # Debian ships venv without ensurepip unless python3-venv is installed.
 python3 -c 'import ensurepip, venv' 2>/dev/null || packages+=(python3 python3-venv)
 missing=()

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from qemu_mcp import validation
 from qemu_mcp.audit import AuditLog, audit_path
 from qemu_mcp.backends.accel import AccelVerdicts
 from qemu_mcp.config import HostSpec, Inventory, adhoc_host
-from qemu_mcp.errors import InvalidInput, NotFound
+from qemu_mcp.errors import CommandTimeout, InvalidInput, NotFound
 from qemu_mcp.locks import KeyedLocks
 from qemu_mcp.models_monitor import MonitorSample
 from qemu_mcp.ops.guard import OpSlots
@@ -18,6 +21,7 @@ from qemu_mcp.transport.base import Runner
 from qemu_mcp.transport.pool import RunnerPool
 
 LOCAL_ALIASES = ("localhost", "127.0.0.1", "::1")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -143,3 +147,18 @@ def _key_exists(ref: HostRef) -> None:
             f"ssh_key {ref.ssh_key!r} is not a file on the machine qemu-mcp runs on; "
             "give the path of a private key there"
         )
+
+
+async def within_host_budget(spec: HostSpec, work: Awaitable[T], what: str) -> T:
+    """One host's part of a fleet-wide call, given connect_timeout + command_timeout at most, so a
+    host that is slow in a way no single wait catches still cannot hold up the others' answer."""
+    limit = spec.connect_timeout + spec.command_timeout
+    try:
+        async with asyncio.timeout(limit):
+            return await work
+    except TimeoutError:
+        raise CommandTimeout(
+            f"host '{spec.name}' did not finish {what} within {limit:g} s (connect_timeout + command_timeout) "
+            "and was left out; check that it is up and not overloaded, or raise its timeouts in hosts.yaml",
+            spec.name,
+        ) from None

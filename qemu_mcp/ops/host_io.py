@@ -13,6 +13,7 @@ from qemu_mcp.parsers.iostat import parse_iostat
 from qemu_mcp.parsers.sections import split_sections
 
 SECTOR = 512
+HOST_IO_SLACK = 30.0  # seconds host_stats' command may run beyond its sampling interval
 
 
 def diskstats_rates(
@@ -57,7 +58,9 @@ async def host_stats(
 ) -> HostStatsData:
     argv = host_io(interval, source)  # validates before anything runs
     spec = fleet.resolve(ref)
-    result = await fleet.runner(spec).run(argv, timeout=interval + 30, read_only=True)
+    # The command samples for `interval` s; on top, 30 s or the host's command_timeout if shorter.
+    slack = min(HOST_IO_SLACK, spec.command_timeout)
+    result = await fleet.runner(spec).run(argv, timeout=interval + slack, read_only=True)
     if result.exit_status == 127 and source == "iostat":
         raise CommandFailed(
             f"iostat is not installed on host '{spec.name}': install sysstat, or use source auto/diskstats",

@@ -10,7 +10,7 @@ from qemu_mcp.config import HostSpec
 from qemu_mcp.errors import QemuMcpError
 from qemu_mcp.host.probe import probe
 from qemu_mcp.models import HostInfo, HostStatus, HostTools, ListHostsData
-from qemu_mcp.ops.fleet import Fleet, HostRef
+from qemu_mcp.ops.fleet import Fleet, HostRef, within_host_budget
 from qemu_mcp.parsers.nodeinfo import parse_nodeinfo
 from qemu_mcp.parsers.probe import parse_probe
 from qemu_mcp.parsers.version import parse_virsh_version
@@ -120,12 +120,14 @@ async def _status(fleet: Fleet, spec: HostSpec) -> HostStatus:
             **kw,
         )
 
-    try:
+    async def check() -> tuple[HostInfo, float]:
         info = await host_info(fleet, HostRef(host=spec.name))
-        runner = fleet.runner(spec)
         start = time.monotonic()
-        (await runner.run(["true"], read_only=True)).check("a round trip")
-        latency = (time.monotonic() - start) * 1000
+        (await fleet.runner(spec).run(["true"], read_only=True)).check("a round trip")
+        return info, (time.monotonic() - start) * 1000
+
+    try:
+        info, latency = await within_host_budget(spec, check(), "answering")
     except QemuMcpError as e:
         return status(backend=spec.backend, reachable=False, error=str(e))
     return status(backend=info.backend or spec.backend, reachable=True, latency_ms=round(latency, 2))

@@ -12,7 +12,7 @@ from qemu_mcp.config import HostSpec
 from qemu_mcp.errors import InvalidInput, QemuMcpError
 from qemu_mcp.models import HostFailure, ListVmsData, VmDetail, VmInfo
 from qemu_mcp.ops.backend import with_backend
-from qemu_mcp.ops.fleet import Fleet, HostRef
+from qemu_mcp.ops.fleet import Fleet, HostRef, within_host_budget
 
 StatusFilter = Literal["running", "stopped", "paused", "all"]
 STOPPED = ("stopped", "crashed")
@@ -58,7 +58,10 @@ async def list_vms(
         validation.abs_path(vm_dir, "vm_dir")
     ref = ref or HostRef()
     specs = [fleet.resolve(ref)] if ref.host or ref.has_ssh_args else fleet.inventory.configured
-    results = await asyncio.gather(*(_list_one(fleet, s, vm_dir) for s in specs), return_exceptions=True)
+    results = await asyncio.gather(
+        *(within_host_budget(s, _list_one(fleet, s, vm_dir), "listing its VMs") for s in specs),
+        return_exceptions=True,
+    )
     vms: list[VmInfo] = []
     errors: list[HostFailure] = []
     for spec, result in zip(specs, results, strict=True):

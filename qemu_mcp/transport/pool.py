@@ -21,6 +21,10 @@ class RunnerPool:
             self._runners[spec] = runner
         return runner
 
+    def runners(self) -> list[Runner]:
+        """Every runner made so far (what close() will close)."""
+        return list(self._runners.values())
+
     async def close(self) -> None:
         runners, self._runners = list(self._runners.values()), {}
         await asyncio.gather(*(r.close() for r in runners), return_exceptions=True)

@@ -63,7 +63,7 @@ async def monitor_and_kill(spec: HostSpec, name: str, pid: int, count: int, faul
 async def _check_nothing_left(fleet: Fleet, spec: HostSpec, before: set[asyncio.Task[Any]], fault: FaultRecord) -> None:
     runner = fleet.runner(spec)
     assert isinstance(runner, SSHRunner)
-    conn = runner._conn
+    conn = runner._commands._conn  # the commands' kept connection
     channels = conn._channels if conn is not None else {}  # asyncssh's open channels of this connection
     for _ in range(40):  # a closing channel is forgotten once sshd confirms the close
         if not channels:

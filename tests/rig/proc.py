@@ -55,12 +55,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for_banner(port: int, alive: subprocess.Popen[bytes], timeout: float = 15) -> bool:
-    """Wait until 127.0.0.1:port sends an SSH banner; False if `alive` exited first or on timeout."""
+def wait_for_banner(
+    port: int, alive: subprocess.Popen[bytes], timeout: float = 15, address: str = "127.0.0.1"
+) -> bool:
+    """Wait until address:port sends an SSH banner; False if `alive` exited first or on timeout."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and alive.poll() is None:
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+            with socket.create_connection((address, port), timeout=2) as s:
                 if s.recv(8).startswith(b"SSH-"):
                     return True
         except OSError:

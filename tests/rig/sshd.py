@@ -142,11 +142,14 @@ def _hide_python_script(
     return "\n".join([*lines, f"exec {shlex.join(sshd_argv)}", ""])
 
 
-def _write_config(d: Path, port: int, host_key: Path, auth_dir: Path) -> Path:
+def write_config(
+    d: Path, port: int, host_key: Path, auth_dir: Path, listen: str = "127.0.0.1", extra: str = ""
+) -> Path:
+    """The rig's sshd_config in d; `extra`: more lines (e.g. SetEnv), appended."""
     cfg = d / "sshd_config"
     cfg.write_text(
         f"""\
-ListenAddress 127.0.0.1
+ListenAddress {listen}
 Port {port}
 HostKey {host_key}
 PidFile {d / "sshd.pid"}
@@ -165,7 +168,7 @@ X11Forwarding no
 AllowTcpForwarding yes
 AllowStreamLocalForwarding yes
 Subsystem sftp /usr/lib/openssh/sftp-server
-"""
+{extra}"""
     )
     return cfg
 
@@ -212,7 +215,7 @@ def start_sshd(
 
     for _attempt in range(3):  # the free port can be taken between free_port() and sshd's bind
         port = free_port()
-        _write_config(d, port, d / "ssh_host_ed25519_key", auth_dir)
+        write_config(d, port, d / "ssh_host_ed25519_key", auth_dir)
         run([SSHD, "-t", "-f", str(d / "sshd_config")])  # config errors show up here, clearly
         with open(d / "stderr.log", "ab") as err:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=err, stderr=err)
