@@ -14,6 +14,8 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from qemu_mcp import redaction
+
 STDIO_SUBJECT = "stdio"
 
 
@@ -63,6 +65,7 @@ class TokenStore:
                 if not value:
                     # A token whose variable is unset authenticates nobody; say so at start-up.
                     raise ValueError(f"auth token of subject '{t.subject}': ${t.env} is not set")
+                redaction.remember(value)
                 digest = token_hash(value)
             else:
                 assert t.sha256 is not None
@@ -83,6 +86,8 @@ class TokenStore:
         for stored, principal in self._entries:
             if hmac.compare_digest(stored, digest) and found is None:
                 found = principal
+        if found is not None:
+            redaction.remember(token)  # a valid token is a secret; a wrong one is hidden by its shape
         return found
 
 

@@ -10,7 +10,7 @@ from typing import Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from qemu_mcp import validation
+from qemu_mcp import redaction, validation
 from qemu_mcp.auth import AuthConfig, TokenStore
 from qemu_mcp.errors import ConfigError, InvalidInput, NotFound
 from qemu_mcp.policy import Policy, PolicySpec, effective
@@ -107,6 +107,7 @@ class HostSpec(BaseModel):
     def ssh_password(self) -> str | None:
         """The password to try, if any: per-call first, then the env var hosts.yaml names."""
         if self.password is not None:
+            redaction.remember(self.password)
             return self.password
         if self.password_env:
             value = os.environ.get(self.password_env)
@@ -115,6 +116,7 @@ class HostSpec(BaseModel):
                     f"host '{self.name}': password_env names ${self.password_env}, which is not set; "
                     "export it or use a key"
                 )
+            redaction.remember(value)
             return value
         return None
 
@@ -259,6 +261,7 @@ def adhoc_host(
     base: HostSpec | None = None,
 ) -> HostSpec:
     """A host named per call (seed 004's host/ssh_* arguments), optionally on top of an inventory entry."""
+    redaction.remember(password)
     fields: dict = dict(base.model_dump()) if base else {"name": _adhoc_name(address)}
     if base is None:
         fields["address"] = address

@@ -69,3 +69,6 @@ def test_demo_command() -> None:
     out = cli("demo")
     assert out.returncode == 0, out.stderr
     assert "test" in out.stdout and "list_vms" in out.stdout and "success=True" in out.stdout
+    seen = json.loads(cli("demo", "--json").stdout)
+    assert seen["vms"]["vm_count"] == 1 and seen["list_vms"]["success"]
+    assert "manage_vm" in {t["name"] for t in seen["tools"]}

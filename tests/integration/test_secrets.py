@@ -1,19 +1,23 @@
 """Secrets never leak: SSH passwords (per call and from password_env) and HTTP tokens are grepped for
-in everything a run produced: tool results, the audit log, the server's stdout/stderr, and every
-log record of an in-process run at DEBUG (asyncssh included)."""
+in everything a run produced: tool results, the audit log, the HTTP server's stdout/stderr, the
+stderr of a stdio server run with --log-level debug, and every log record of an in-process run
+at DEBUG (asyncssh included)."""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import secrets
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from mcp import Client
+from mcp import Client, StdioServerParameters
+from mcp.client.stdio import stdio_client
 
 from qemu_mcp.auth import token_hash
 from qemu_mcp.config import HostSpec, Inventory
@@ -102,13 +106,29 @@ async def test_no_secret_in_anything_a_run_produced(sshd_host, libvirtd_running,
     finally:
         monkey_env.undo()
 
+    # The same calls through a stdio server logging everything it can (--log-level debug).
+    stderr = tmp_path / "stdio.stderr"
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "qemu_mcp", "serve", "--config", str(config), "--log-level", "debug"],
+        env={**os.environ, **env},
+    )
+    with stderr.open("w") as errlog:
+        async with Client(stdio_client(params, errlog=errlog)) as c:
+            for tool, args in calls(sshd_host, wrong_pw):
+                r = await c.call_tool(tool, args)
+                results.append(json.dumps([getattr(x, "text", "") for x in r.content]))
+    debug_log = stderr.read_text()
+    assert "DEBUG asyncssh" in debug_log and "INFO asyncssh" in debug_log  # everything was logged, plainly
+
     records = audit.read_text()
-    assert records.count('"event":"intent"') == 3 * 3 and "[redacted]" in records
+    assert records.count('"event":"intent"') == 3 * 4 and "[redacted]" in records
     assert_clean(
         {
             "tool results": "\n".join(results),
             "audit log": records,
             "server stdout/stderr": log.read_text(),
+            "stdio server's stderr at debug": debug_log,
             "in-process log records": "\n".join(f"{r.name} {r.getMessage()} {r.args!r}" for r in caplog.records),
         },
         secret_values,

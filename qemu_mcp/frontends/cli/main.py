@@ -1,6 +1,7 @@
 """The CLI for people: `qemu-mcp hosts|vm|serve|demo`. Thin: parse args, call ops, print.
 
-mcp is imported only by `serve` and `demo`, so the other commands start fast.
+mcp is imported only by `serve` and `demo`, so the other commands start fast. The global options
+(`--config`, `--log-level`, `--version`) are accepted before or after the command, at any depth.
 """
 
 from __future__ import annotations
@@ -15,17 +16,43 @@ from typing import Any
 from qemu_mcp import __version__
 from qemu_mcp.config import load_inventory
 from qemu_mcp.errors import InvalidInput, QemuMcpError
+from qemu_mcp.frontends.cli import logs, render
 from qemu_mcp.frontends.cli import manage as cli_manage
 from qemu_mcp.frontends.cli import monitor as cli_monitor
-from qemu_mcp.frontends.cli import render
 from qemu_mcp.frontends.cli import safety as cli_safety
 from qemu_mcp.ops.fleet import Fleet, HostRef
 
 
+def _global_options(p: argparse.ArgumentParser, *, top: bool) -> None:
+    """On the top parser with real defaults; on subcommands with SUPPRESS, so that a subcommand
+    that is not given an option does not reset one given before the command."""
+    default = None if top else argparse.SUPPRESS
+    group = p.add_argument_group("global options (before or after the command)")
+    group.add_argument("--version", action="version", version=f"qemu-mcp {__version__}")
+    group.add_argument(
+        "--config", default=default, help="hosts.yaml path (default $QEMU_MCP_CONFIG or ~/.config/qemu-mcp/hosts.yaml)"
+    )
+    group.add_argument(
+        "--log-level",
+        default=default,
+        type=str.lower,
+        choices=logs.LEVELS,
+        help=f"what goes to stderr (default ${logs.LEVEL_ENV}, else {logs.DEFAULT_LEVEL})",
+    )
+
+
+def _spread_global_options(p: argparse.ArgumentParser) -> None:
+    """Every subcommand, at every depth, takes the global options too."""
+    for action in p._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in {id(s): s for s in action.choices.values()}.values():  # aliases share a parser
+                _global_options(sub, top=False)
+                _spread_global_options(sub)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="qemu-mcp", description="Manage QEMU/KVM VMs on local and remote hosts.")
-    p.add_argument("--version", action="version", version=f"qemu-mcp {__version__}")
-    p.add_argument("--config", help="hosts.yaml path (default $QEMU_MCP_CONFIG or ~/.config/qemu-mcp/hosts.yaml)")
+    _global_options(p, top=True)
     sub = p.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the MCP server (stdio by default)")
@@ -37,11 +64,14 @@ def _parser() -> argparse.ArgumentParser:
 
     token = sub.add_parser("token", help="API tokens for --http").add_subparsers(dest="token_command", required=True)
     t_hash = token.add_parser("hash", help="read a token on stdin, print the sha256 to put in hosts.yaml")
+    t_hash.add_argument("--json", action="store_true")
     t_hash.set_defaults(run=_token_hash)
     t_new = token.add_parser("new", help="make a random token; print it and its sha256")
+    t_new.add_argument("--json", action="store_true")
     t_new.set_defaults(run=_token_new)
 
     demo = sub.add_parser("demo", help="list the built-in demo host's VMs and show the MCP tools answering")
+    demo.add_argument("--json", action="store_true", help="what the demo saw, as JSON")
     demo.set_defaults(run=_demo)
 
     hosts = sub.add_parser("hosts", help="the inventory").add_subparsers(dest="hosts_command", required=True)
@@ -72,12 +102,14 @@ def _parser() -> argparse.ArgumentParser:
     cli_manage.add_parsers(vm)
     cli_monitor.add_parser(sub)
     cli_safety.add_parsers(sub)
+    _spread_global_options(p)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        logs.configure(args.log_level)
         result: int = args.run(args)
         return result
     except QemuMcpError as e:
@@ -124,7 +156,14 @@ def _serve(args: argparse.Namespace) -> int:
         f"({'token auth' if store.enabled else 'no auth: loopback only'})",
         file=sys.stderr,
     )
-    serve_http(build_server(inventory), store, host=args.host, port=args.port, legacy_sse=args.legacy_sse)
+    serve_http(
+        build_server(inventory),
+        store,
+        host=args.host,
+        port=args.port,
+        legacy_sse=args.legacy_sse,
+        log_level=logs.level_name(args.log_level),
+    )
     return 0
 
 
@@ -134,7 +173,7 @@ def _token_hash(args: argparse.Namespace) -> int:
     token = sys.stdin.readline().strip()
     if not token:
         raise InvalidInput("no token on stdin: `echo -n TOKEN | qemu-mcp token hash`")
-    print(token_hash(token))
+    print(json.dumps({"sha256": token_hash(token)}) if args.json else token_hash(token))
     return 0
 
 
@@ -144,7 +183,10 @@ def _token_new(args: argparse.Namespace) -> int:
     from qemu_mcp.auth import token_hash
 
     token = secrets.token_urlsafe(32)
-    print(f"token:  {token}\nsha256: {token_hash(token)}")
+    if args.json:
+        print(json.dumps({"token": token, "sha256": token_hash(token)}))
+    else:
+        print(f"token:  {token}\nsha256: {token_hash(token)}")
     return 0
 
 
@@ -155,23 +197,7 @@ def _hosts_list(args: argparse.Namespace) -> int:
     if args.json:
         _dump(data)
         return 0
-    from rich.table import Table
-
-    t = Table(title="hosts")
-    for col in ("name", "address", "user", "backend", "reachable", "latency ms", "error"):
-        t.add_column(col)
-    for h in data.hosts:
-        addr = h.address if h.port is None else f"{h.address}:{h.port}"
-        t.add_row(
-            h.name,
-            addr,
-            h.user or "",
-            h.backend,
-            "yes" if h.reachable else "[red]no[/]",
-            f"{h.latency_ms:.1f}" if h.latency_ms is not None else "",
-            h.error or "",
-        )
-    _console().print(t)
+    _console().print(render.hosts_table(data.hosts))
     return 0
 
 
@@ -280,7 +306,7 @@ def _vm_info(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from qemu_mcp.frontends.cli.demo import run_demo
 
-    return run_demo(args.config)
+    return run_demo(args.config, as_json=args.json)
 
 
 if __name__ == "__main__":  # pragma: no cover

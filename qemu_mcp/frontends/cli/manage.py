@@ -1,7 +1,8 @@
 """`qemu-mcp vm create|start|stop|reboot|delete|modify NAME ...`: manage_vm for people.
 
 Same options as the MCP tool; `--yes` stands in for confirm=true (on a terminal the CLI asks
-instead when it is missing). Long steps show a progress bar on stderr. No mcp import here.
+instead when it is missing). A call that takes longer than a second shows its progress on stderr
+(a bar on a terminal, plain lines otherwise; nothing with --json). No mcp import here.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from qemu_mcp.auth import Principal
 from qemu_mcp.config import load_inventory
 from qemu_mcp.errors import ConfigError, ConfirmationRequired
+from qemu_mcp.frontends.cli.progress import ProgressView
 from qemu_mcp.models import ManageVmResult
 from qemu_mcp.ops.fleet import Fleet, HostRef
 from qemu_mcp.ops.manage import Consent, NeedsConfirmation, manage_vm, parse_request
@@ -105,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     consent = Consent(True, "cli") if args.yes else Consent()
     interactive = sys.stdin.isatty() and sys.stderr.isatty() and not args.json
     try:
-        result = _run(args, req, ref, consent, show_progress=sys.stderr.isatty() and not args.json)
+        result = _run(args, req, ref, consent, show_progress=not args.json)
     except NeedsConfirmation as e:
         if not interactive:
             raise ConfirmationRequired(f"{e.question} Re-run with --yes to confirm; nothing was changed.") from None
@@ -123,23 +125,8 @@ def _run(args: argparse.Namespace, req: Any, ref: HostRef, consent: Consent, *, 
         try:
             if not show_progress:
                 return await manage_vm(fleet, ref, req, consent=consent, who=cli_principal())
-            from rich.console import Console
-            from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-            with Progress(
-                SpinnerColumn(),
-                TextColumn("{task.description}"),
-                BarColumn(),
-                TimeElapsedColumn(),
-                console=Console(stderr=True),
-                transient=True,
-            ) as bar:
-                task = bar.add_task(f"{req.action} {req.name}", total=None)
-
-                async def progress(done: float, total: float | None, message: str) -> None:
-                    bar.update(task, completed=done, total=total, description=message)
-
-                return await manage_vm(fleet, ref, req, consent=consent, progress=progress, who=cli_principal())
+            async with ProgressView(f"{req.action} {req.name}", tty=sys.stderr.isatty()) as view:
+                return await manage_vm(fleet, ref, req, consent=consent, progress=view.update, who=cli_principal())
         finally:
             await fleet.close()
 

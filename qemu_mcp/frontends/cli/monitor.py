@@ -90,17 +90,17 @@ class History:
             values.append(value)
 
     def table(self, title: str) -> Any:
-        from rich.table import Table
+        from qemu_mcp.frontends.cli.render import Col, FitTable
 
-        t = Table(title=title, title_justify="left")
-        for col, justify in (("metric", "left"), ("now", "right"), ("history", "left"), ("min", "right"),
-                             ("avg", "right"), ("max", "right")):  # fmt: skip
-            t.add_column(col, justify=justify)  # type: ignore[arg-type]
+        cols = [Col("metric"), Col("now", justify="right"), Col("history", kind="tail", min_width=8)] + [
+            Col(name, drop=drop, justify="right") for name, drop in (("min", 3), ("avg", 1), ("max", 2))
+        ]
+        rows = []
         for label, (unit, values) in self.rows.items():
             known = [v for v in values if v is not None]
             stats = (min(known), sum(known) / len(known), max(known)) if known else (None, None, None)
-            t.add_row(label, fmt(values[-1], unit), sparkline(list(values)), *(fmt(v, unit) for v in stats))
-        return t
+            rows.append([label, fmt(values[-1], unit), sparkline(list(values)), *(fmt(v, unit) for v in stats)])
+        return FitTable(cols, rows, title, title_justify="left")
 
 
 def run(args: argparse.Namespace) -> int:

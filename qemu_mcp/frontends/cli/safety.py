@@ -11,6 +11,7 @@ from typing import Any
 from qemu_mcp import levels
 from qemu_mcp.audit import AuditLog, audit_path
 from qemu_mcp.config import load_inventory
+from qemu_mcp.frontends.cli.render import Col, FitTable, escape
 from qemu_mcp.policy import Policy, any_host_may_mutate
 
 ADHOC = "(ad-hoc)"  # a host named per call by address: the global policy
@@ -48,29 +49,9 @@ def _policy_show(args: argparse.Namespace) -> int:
         print(json.dumps(out, indent=2))
         return 0
     from rich.console import Console
-    from rich.table import Table
 
-    def cell(p: Policy, key: str, text: str) -> str:
-        origin = p.origin.get(key, "default")
-        return text if origin == "default" else f"[bold]{text}[/]"  # bold: set in hosts.yaml
-
-    t = Table(title="effective policy (bold: set in hosts.yaml; the rest are defaults)")
-    for col in ("host", "read_only", "allowed_actions", "protected_vms", "allowed_paths", "adhoc_hosts",
-                "password_args", "max_ops"):  # fmt: skip
-        t.add_column(col, overflow="fold")
-    for p in policies:
-        t.add_row(
-            p.host,
-            cell(p, "read_only", "yes" if p.read_only else "no"),
-            cell(p, "allowed_actions", "all" if p.allowed_actions is None else ", ".join(p.allowed_actions) or "none"),
-            cell(p, "protected_vms", ", ".join(p.protected_vms) or "-"),
-            cell(p, "allowed_paths", "\n".join(p.allowed_paths)),
-            cell(p, "allow_adhoc_hosts", "allowed" if p.allow_adhoc_hosts else "refused"),
-            cell(p, "allow_password_args", "allowed" if p.allow_password_args else "refused"),
-            cell(p, "max_concurrent_ops", str(p.max_concurrent_ops) if p.max_concurrent_ops else "-"),
-        )
     console = Console()
-    console.print(t)
+    console.print(policy_table(policies))
     g = policies[-1]
     console.print(
         f"whole server: at most {g.global_max_concurrent_ops} mutating action(s) at once "
@@ -88,15 +69,8 @@ def _levels(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     from rich.console import Console
-    from rich.table import Table
 
-    colour = {levels.SAFE: "green", levels.MODERATE: "yellow", levels.DANGEROUS: "red"}
-    t = Table(title="operation levels (dangerous ones always ask for confirmation)")
-    for col in ("operation", "level", "what it does"):
-        t.add_column(col)
-    for op in levels.OPERATIONS:
-        t.add_row(op.name, f"[{colour[op.level]}]{op.level.value}[/]", op.what)
-    Console().print(t)
+    Console().print(levels_table())
     return 0
 
 
@@ -110,26 +84,72 @@ def _audit_tail(args: argparse.Namespace) -> int:
         print(json.dumps([r for r in records if r.get("id") in ids], indent=2, ensure_ascii=False))
         return 0
     from rich.console import Console
-    from rich.table import Table
 
-    t = Table(title=f"audit log {log.path}: the last {len(actions)} action(s)")
-    for col in ("started", "who", "action", "host", "vm", "outcome", "s", "detail"):
-        t.add_column(col, overflow="fold", no_wrap=col in ("vm", "started"))
-    colour = {"ok": "green", "refused": "yellow", "failed": "red", "cancelled": "magenta", "unfinished": "red"}
-    for a in actions:
-        outcome = a["outcome"]
-        t.add_row(
-            _short_time(a["time"]),
-            str(a.get("who", "")),
-            str(a.get("action", "")),
-            str(a.get("host", "")),
-            str(a.get("vm") or ""),
-            f"[{colour.get(outcome, 'white')}]{outcome}[/]",
-            f"{a['duration_s']:.1f}" if isinstance(a.get("duration_s"), int | float) else "",
-            _clip(a["detail"]),
-        )
+    t = audit_table(actions, f"audit log {log.path}: the last {len(actions)} action(s)")
     Console().print(t, highlight=False)
     return 0
+
+
+def levels_table() -> FitTable:
+    colour = {levels.SAFE: "green", levels.MODERATE: "yellow", levels.DANGEROUS: "red"}
+    cols = [Col("operation", kind="fold", min_width=12), Col("level"), Col("what it does", kind="fold", min_width=16)]
+    rows = [[op.name, f"[{colour[op.level]}]{op.level.value}[/]", op.what] for op in levels.OPERATIONS]
+    return FitTable(cols, rows, "operation levels (dangerous ones always ask for confirmation)")
+
+
+def audit_table(actions: list[dict[str, Any]], title: str) -> FitTable:
+    """One row per action; on a narrow terminal the duration, host and who give way first."""
+    cols = [
+        Col("started"),
+        Col("who", kind="fold", drop=3, min_width=8),
+        Col("action"),
+        Col("host", kind="fold", drop=4, min_width=8),
+        Col("vm", kind="fold", min_width=8),
+        Col("outcome"),
+        Col("secs", drop=5, justify="right"),
+        Col("detail", kind="fold", drop=2, min_width=16),
+    ]
+    colour = {"ok": "green", "refused": "yellow", "failed": "red", "cancelled": "magenta", "unfinished": "red"}
+    rows = [
+        [
+            _short_time(a["time"]),
+            escape(str(a.get("who", ""))),
+            escape(str(a.get("action", ""))),
+            escape(str(a.get("host", ""))),
+            escape(str(a.get("vm") or "")),
+            f"[{colour.get(a['outcome'], 'white')}]{escape(a['outcome'])}[/]",
+            f"{a['duration_s']:.1f}" if isinstance(a.get("duration_s"), int | float) else "",
+            escape(_clip(a["detail"])),
+        ]
+        for a in actions
+    ]
+    return FitTable(cols, rows, title)
+
+
+def policy_table(policies: list[Policy]) -> FitTable:
+    """The effective policy, one row per host; bold: set in hosts.yaml (the rest are defaults)."""
+
+    def cell(p: Policy, key: str, text: str) -> str:
+        return escape(text) if p.origin.get(key, "default") == "default" else f"[bold]{escape(text)}[/]"
+
+    cols = [Col("host", kind="fold", min_width=8)] + [
+        Col(h, kind="fold")
+        for h in ("read only", "allowed actions", "protected VMs", "allowed paths", "ad-hoc hosts", "password args")
+    ] + [Col("max ops", kind="fold")]  # fmt: skip
+    rows = [
+        [
+            escape(p.host),
+            cell(p, "read_only", "yes" if p.read_only else "no"),
+            cell(p, "allowed_actions", "all" if p.allowed_actions is None else ", ".join(p.allowed_actions) or "none"),
+            cell(p, "protected_vms", ", ".join(p.protected_vms) or "-"),
+            cell(p, "allowed_paths", "\n".join(p.allowed_paths)),
+            cell(p, "allow_adhoc_hosts", "allowed" if p.allow_adhoc_hosts else "refused"),
+            cell(p, "allow_password_args", "allowed" if p.allow_password_args else "refused"),
+            cell(p, "max_concurrent_ops", str(p.max_concurrent_ops) if p.max_concurrent_ops else "-"),
+        ]
+        for p in policies
+    ]
+    return FitTable(cols, rows, "effective policy (bold: set in hosts.yaml; the rest are defaults)")
 
 
 def _pair(records: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -84,8 +84,11 @@ def build_app(server: MCPServer, store: TokenStore, *, host: str, legacy_sse: bo
     return TokenAuth(app, store) if store.enabled else app
 
 
-def serve_http(server: MCPServer, store: TokenStore, *, host: str, port: int, legacy_sse: bool = False) -> None:
+def serve_http(
+    server: MCPServer, store: TokenStore, *, host: str, port: int, legacy_sse: bool = False, log_level: str = "warning"
+) -> None:
     import uvicorn
 
     app = build_app(server, store, host=host, legacy_sse=legacy_sse)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    # log_config=None: uvicorn's records go through the root logger's handler (and its redaction).
+    uvicorn.run(app, host=host, port=port, log_level=log_level, log_config=None)
