@@ -233,6 +233,9 @@ def client_configs() -> list[tuple[str, dict[str, Any]]]:
 def stdio_params(rig: Rig, entry: dict[str, Any]) -> StdioServerParameters:
     """The README's command, as this checkout: `.../qemu-mcp ARGS` and `python -m qemu_mcp ARGS`."""
     program, args = Path(entry["command"]).name, list(entry.get("args", []))
+    if program == "uvx" and args[:1] == ["--from"] and "qemu-mcp" in args:
+        # `uvx --from CLONE qemu-mcp ARGS` runs the clone's qemu-mcp (uv is not in the rig): this checkout's.
+        program, args = "qemu-mcp", args[args.index("qemu-mcp") + 1 :]
     if program == "qemu-mcp":
         args = ["-m", "qemu_mcp", *args]
     elif not (program.startswith("python") and args[:2] == ["-m", "qemu_mcp"]):
