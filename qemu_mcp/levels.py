@@ -50,6 +50,8 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("get_vm_info", None, None, SAFE, "one VM's configuration and domain XML"),
     Operation("host_info", None, None, SAFE, "a host's CPU, memory, versions and tools"),
     Operation("list_hosts", None, None, SAFE, "the inventory with reachability"),
+    Operation("list_networks", None, None, SAFE, "a host's libvirt networks, or its bridges (plain QEMU)"),
+    Operation("list_storage_pools", None, None, SAFE, "a host's storage pools; one pool's volumes and their VMs"),
     Operation("monitor_vm_status", None, None, SAFE, "sample a running VM's CPU, memory, disk, network"),
     Operation("host_stats", None, None, SAFE, "a host's disk I/O statistics"),
     Operation("vmstats", None, None, SAFE, "resource vmstats://{host}/{name}: the latest sample"),

@@ -216,3 +216,110 @@ class ManageVmResult(_Model):
     success: bool
     message: str
     data: ManageVmData
+
+
+# list_networks (issue 12): libvirt networks, or a plain-QEMU host's bridges.
+class DhcpRange(_Model):
+    start: str
+    end: str
+
+
+class NetworkAddress(_Model):
+    family: Literal["ipv4", "ipv6"]
+    address: str
+    prefix: int | None = Field(None, description="Prefix length (a netmask is converted)")
+    dhcp_ranges: list[DhcpRange] = Field(default_factory=list)
+
+
+class NetworkInfo(_Model):
+    host: str
+    name: str
+    kind: Literal["libvirt", "bridge"] = Field(
+        description="libvirt: a libvirt network; bridge: a host bridge (plain-QEMU hosts), for network=bridge:<name>"
+    )
+    uuid: str | None = None
+    active: bool = Field(description="libvirt: the network is started; bridge: the link is administratively up")
+    autostart: bool | None = None
+    persistent: bool | None = None
+    bridge: str | None = Field(None, description="The host bridge device")
+    forward_mode: str | None = Field(
+        None, description="nat, route, open, bridge, ...; 'isolated' for a libvirt network without <forward>"
+    )
+    addresses: list[NetworkAddress] = Field(default_factory=list)
+    lease_count: int | None = Field(None, description="Current DHCP leases (libvirt; None where unknown)")
+    ports: list[str] | None = Field(None, description="Interfaces attached to a host bridge (bridge kind)")
+    notes: list[str] = Field(default_factory=list)
+
+
+class Envelope(_Model):
+    """Seed 004's result envelope; a tool's result class adds its `data`."""
+
+    success: bool
+    message: str
+
+
+class FleetListing(_Model):
+    """What a listing of one host or of the whole inventory shares: the hosts, and each that failed."""
+
+    host: str = Field(description="Host name, or a comma-separated list when several hosts were listed")
+    errors: list[HostFailure] = Field(default_factory=list)
+
+
+class ListNetworksData(FleetListing):
+    network_count: int
+    networks: list[NetworkInfo]
+
+
+class ListNetworksResult(Envelope):
+    data: ListNetworksData
+
+
+# list_storage_pools (issue 12): libvirt storage pools and volumes, or a plain-QEMU host's directories.
+class StoragePoolInfo(_Model):
+    host: str
+    name: str = Field(description="libvirt: the pool's name; plain QEMU: vm_dir or image_dir")
+    kind: Literal["libvirt", "directory"]
+    uuid: str | None = None
+    state: str = Field(description="running, inactive, building, degraded, inaccessible; directory: running or missing")
+    active: bool
+    autostart: bool | None = None
+    persistent: bool | None = None
+    type: str | None = Field(None, description="Pool type: dir, fs, logical, netfs, ...")
+    target_path: str | None = None
+    capacity_bytes: int | None = None
+    allocation_bytes: int | None = None
+    available_bytes: int | None = None
+    volume_count: int | None = Field(None, description="Volumes (images) in it; None while the pool is inactive")
+    filesystem: str | None = Field(None, description="Directory kind: the filesystem it is on (df's source and type)")
+    notes: list[str] = Field(default_factory=list)
+
+
+class VolumeUse(_Model):
+    vm: str
+    target: str | None = Field(None, description="The VM's disk that uses it, e.g. vda")
+    role: str = Field(description="disk, cdrom, ... (the VM's device), or backing: in the backing chain of that disk")
+
+
+class VolumeInfo(_Model):
+    host: str
+    pool: str
+    name: str
+    path: str | None = None
+    type: str | None = Field(None, description="file, block, dir, network, ...")
+    format: str | None = Field(None, description="qcow2, raw, iso, ...")
+    capacity_bytes: int | None = Field(None, description="Virtual size")
+    allocation_bytes: int | None = Field(None, description="Bytes allocated on the host")
+    backing_file: str | None = None
+    backing_format: str | None = None
+    used_by: list[VolumeUse] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+
+class ListStoragePoolsData(FleetListing):
+    pool_count: int
+    pools: list[StoragePoolInfo]
+    volumes: list[VolumeInfo] | None = Field(None, description="The volumes of the pool asked for (pool=...)")
+
+
+class ListStoragePoolsResult(Envelope):
+    data: ListStoragePoolsData

@@ -44,6 +44,12 @@ def vm_name(value: str) -> str:
     return _common(value, "VM name", 255)
 
 
+def pool_name(value: str) -> str:
+    """A storage pool's name as the user typed it: compared with the host's pool names, never
+    handed to virsh (which would read it as a UUID first)."""
+    return _common(value, "storage pool name", 255)
+
+
 def new_vm_name(value: str) -> str:
     _common(value, "VM name", 64)
     if not NEW_VM_NAME.fullmatch(value):

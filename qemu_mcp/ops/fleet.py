@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -12,8 +12,9 @@ from qemu_mcp import validation
 from qemu_mcp.audit import AuditLog, audit_path
 from qemu_mcp.backends.accel import AccelVerdicts
 from qemu_mcp.config import HostSpec, Inventory, adhoc_host
-from qemu_mcp.errors import CommandTimeout, InvalidInput, NotFound
+from qemu_mcp.errors import CommandTimeout, InvalidInput, NotFound, QemuMcpError
 from qemu_mcp.locks import KeyedLocks
+from qemu_mcp.models import HostFailure
 from qemu_mcp.models_monitor import MonitorSample
 from qemu_mcp.ops.guard import OpSlots
 from qemu_mcp.policy import DEFAULT_MAX_CONCURRENT_OPS
@@ -162,3 +163,26 @@ async def within_host_budget(spec: HostSpec, work: Awaitable[T], what: str) -> T
             "and was left out; check that it is up and not overloaded, or raise its timeouts in hosts.yaml",
             spec.name,
         ) from None
+
+
+async def across_hosts(
+    fleet: Fleet, ref: HostRef | None, work: Callable[[HostSpec], Awaitable[T]], what: str
+) -> tuple[list[HostSpec], list[tuple[HostSpec, T]], list[HostFailure]]:
+    """`work` on the host `ref` names, or on every inventory host concurrently (no host and no ssh_*
+    argument), each within its budget: (the hosts, each answer, each failure). A host that fails is
+    reported, the others still answer; one host asked for by name: its failure is the call's."""
+    ref = ref or HostRef()
+    specs = [fleet.resolve(ref)] if ref.host or ref.has_ssh_args else fleet.inventory.configured
+    results = await asyncio.gather(*(within_host_budget(s, work(s), what) for s in specs), return_exceptions=True)
+    answers: list[tuple[HostSpec, T]] = []
+    errors: list[HostFailure] = []
+    for spec, result in zip(specs, results, strict=True):
+        if isinstance(result, QemuMcpError):
+            if len(specs) == 1:
+                raise result
+            errors.append(HostFailure(host=spec.name, error=str(result), kind=type(result).__name__))
+        elif isinstance(result, BaseException):
+            raise result
+        else:
+            answers.append((spec, result))
+    return specs, answers, errors

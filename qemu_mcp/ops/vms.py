@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Literal
 
 from qemu_mcp import arches, validation
 from qemu_mcp.backends.libvirt.read import describe_domain, list_domains
 from qemu_mcp.backends.qemu import read as qemu_read
 from qemu_mcp.config import HostSpec
-from qemu_mcp.errors import InvalidInput, QemuMcpError
-from qemu_mcp.models import HostFailure, ListVmsData, VmDetail, VmInfo
+from qemu_mcp.errors import InvalidInput
+from qemu_mcp.models import ListVmsData, VmDetail, VmInfo
 from qemu_mcp.ops.backend import with_backend
-from qemu_mcp.ops.fleet import Fleet, HostRef, within_host_budget
+from qemu_mcp.ops.fleet import Fleet, HostRef, across_hosts
 
 StatusFilter = Literal["running", "stopped", "paused", "all"]
 STOPPED = ("stopped", "crashed")
@@ -56,24 +55,8 @@ async def list_vms(
     needle = validation.substring_filter(filter_name)
     if vm_dir is not None:
         validation.abs_path(vm_dir, "vm_dir")
-    ref = ref or HostRef()
-    specs = [fleet.resolve(ref)] if ref.host or ref.has_ssh_args else fleet.inventory.configured
-    results = await asyncio.gather(
-        *(within_host_budget(s, _list_one(fleet, s, vm_dir), "listing its VMs") for s in specs),
-        return_exceptions=True,
-    )
-    vms: list[VmInfo] = []
-    errors: list[HostFailure] = []
-    for spec, result in zip(specs, results, strict=True):
-        if isinstance(result, QemuMcpError):
-            errors.append(HostFailure(host=spec.name, error=str(result), kind=type(result).__name__))
-        elif isinstance(result, BaseException):
-            raise result
-        else:
-            vms.extend(v for v in result if _matches(v, status, want_arch, needle))  # type: ignore[arg-type]
-    if len(specs) == 1 and errors:
-        # One host asked for by name: its failure is the call's failure.
-        raise results[0]  # type: ignore[misc]
+    specs, answers, errors = await across_hosts(fleet, ref, lambda s: _list_one(fleet, s, vm_dir), "listing its VMs")
+    vms = [v for _, found in answers for v in found if _matches(v, status, want_arch, needle)]  # type: ignore[arg-type]
     return ListVmsData(host=", ".join(s.name for s in specs), vm_count=len(vms), vms=vms, errors=errors)
 
 

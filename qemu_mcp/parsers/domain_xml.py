@@ -19,7 +19,7 @@ _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=Fal
 # libvirt's memory units (formatdomain "Memory Allocation"; virScaleInteger), bytes per unit.
 # Matched case-insensitively like libvirt: KB/MB/... are powers of 1000, k/KiB/M/MiB/...
 # powers of 1024; no unit means KiB.
-_UNITS = {
+UNITS = {
     "b": 1, "byte": 1, "bytes": 1,
     "kb": 1000, "k": 1024, "kib": 1024,
     "mb": 1000**2, "m": 1024**2, "mib": 1024**2,
@@ -54,7 +54,7 @@ class DomainDefinition(BaseModel):
 
 def memory_to_mib(value: str, unit: str | None = None) -> int:
     """libvirt memory value in `unit` (default KiB) -> whole MiB, rounded down."""
-    factor = _UNITS.get((unit or "KiB").strip().lower())
+    factor = UNITS.get((unit or "KiB").strip().lower())
     if factor is None:
         raise ValueError(f"unknown memory unit {unit!r}")
     try:

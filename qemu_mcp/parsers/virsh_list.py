@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import re
 
+from qemu_mcp.parsers.virsh_table import header_and_rows
+
 # The words virsh prints (virshDomainStateToString, C locale), longest first for the regex.
 STATE_WORDS = ("in shutdown", "pmsuspended", "shut off", "no state", "running", "crashed", "paused", "idle")
 _ROW = re.compile(r"^(?P<name>.*?)\s+(?P<state>" + "|".join(map(re.escape, STATE_WORDS)) + r")\s*$")
@@ -36,17 +38,12 @@ def _name_column(header: str) -> int:
 
 def parse_virsh_list(text: str) -> list[dict[str, int | str | None]]:
     """Rows of `virsh list --all`: {"id": int | None ("-" when inactive), "name", "state"}."""
-    lines = [line.rstrip("\r") for line in text.splitlines()]
-    rule = next((i for i, line in enumerate(lines) if line.strip() and set(line.strip()) == {"-"}), None)
-    if rule is None or rule == 0:
-        if any(line.strip() for line in lines):
-            raise ValueError("not virsh list output: no header and ruler line")
+    header, lines = header_and_rows(text, "virsh list output")
+    if not header:
         return []
-    name_col = _name_column(lines[rule - 1])
+    name_col = _name_column(header)
     rows: list[dict[str, int | str | None]] = []
-    for line in lines[rule + 1 :]:
-        if not line.strip():
-            continue
+    for line in lines:
         id_text = line[:name_col].strip()
         match = _ROW.match(line[name_col:]) or _ROW_ANY.match(line[name_col:])
         if not id_text or match is None:

@@ -58,6 +58,8 @@ def base_arguments(tool: str, param: str, area: Area) -> dict[str, Any]:
         "list_vms": {"host": "rig", "filter_name": area.prefix},
         "get_vm_info": {"host": "rig", "name": area.name("absent")},
         "host_info": {"host": "rig"},
+        "list_networks": {"host": "rig"},
+        "list_storage_pools": {"host": "rig"},
         "monitor_vm_status": {"host": "rig", "name": area.name("absent"), "interval": 1, "count": 1},
         "host_stats": {"host": "rig", "interval": 1, "source": "diskstats"},
         # create: every create option is checked; a dry run changes nothing.
@@ -77,7 +79,7 @@ def check(tool: str, param: str, value: str, answer: dict[str, Any], area: Area)
         return
     result = answer["result"]
     text = " ".join(c.get("text", "") for c in result.get("content", []))
-    if param == "name" and is_id_like(value):  # no VM is named so: an id or UUID must select nothing
+    if param in ("name", "pool") and is_id_like(value):  # no VM or pool is named so: an id or UUID selects nothing
         assert result.get("isError") and ("not found" in text or "does not exist" in text or "create" in text), (
             f"{tool}.{param}={value!r} selected a VM: {text}"
         )
@@ -106,5 +108,6 @@ def test_hostile_strings(server, area: Area, tool: str, param: str, value: str) 
 
 def test_every_tool_with_a_string_parameter_is_covered() -> None:
     tools = {t for t, _ in PARAMS}
-    assert tools >= {"list_vms", "get_vm_info", "host_info", "manage_vm", "monitor_vm_status", "host_stats"}
+    assert tools >= {"list_vms", "get_vm_info", "host_info", "manage_vm", "monitor_vm_status", "host_stats",
+                     "list_networks", "list_storage_pools"}  # fmt: skip
     assert ("manage_vm", "disk") in PARAMS and ("list_vms", "ssh_pwd") in PARAMS

@@ -4,7 +4,8 @@ Each command line of a ```sh block that runs qemu-mcp (`qemu-mcp`, `.venv/bin/qe
 `python -m qemu_mcp`) runs as a subprocess of this checkout with the rig's inventory: a hosts.yaml
 whose `lab1` is the rig's sshd host (plus the built-in `demo` and `local`), named by
 $QEMU_MCP_CONFIG and put in place of any `--config PATH`. The VM `web1` becomes a throwaway name
-in a private area; `--port 8000` a free port. Commands must exit 0, or as EXPECTED says for the
+in a private area, the storage pool after `--pool` a started dir pool of that area; `--port 8000` a
+free port. Commands must exit 0, or as EXPECTED says for the
 few documented to refuse. `serve --http` runs until it listens; every JSON client configuration
 (mcpServers entries) starts the stdio server and must answer tools/list through a real MCP
 client. Any other line is in SKIPPED with the reason it cannot run here, so a new README command
@@ -34,7 +35,8 @@ from mcp.client.stdio import stdio_client
 
 from tests.conftest import key_host
 from tests.integration.manage_helpers import Area, exists, manage_area
-from tests.rig import free_port
+from tests.rig import free_port, run
+from tests.rig.libvirt import remove_pools
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,6 +51,7 @@ SKIPPED = {
     ".venv/bin/python scripts/bench.py 50": "a benchmark that takes minutes",
     "bash scripts/capture_fixtures.sh": "rewrites the captured fixtures in the repository",
     "bash scripts/capture_qemu_fixtures.sh": "rewrites the captured fixtures in the repository",
+    "bash scripts/capture_netpool_fixtures.sh": "rewrites the captured fixtures in the repository",
 }
 SKIPPED_PROGRAMS = {  # first word of a line: installers that need root or the network
     "sudo": "needs root on the reader's machine",
@@ -131,12 +134,13 @@ def value_after(args: list[str], option: str, value: str) -> list[str]:
 class Rig:
     config: str
     area: Area
+    pool: str  # a started dir pool of the area, in place of the README's pool name
 
     def args(self, command: Command) -> list[str]:
         expect = EXPECTED.get(command.line)
         args = [expect.replace.get(a, a) for a in command.args] if expect else list(command.args)
         args = [self.area.name("web1") if a == "web1" else a for a in args]
-        return value_after(args, "--config", self.config)
+        return value_after(value_after(args, "--config", self.config), "--pool", self.pool)
 
     def env(self, command: Command) -> dict[str, str]:
         return {**os.environ, "QEMU_MCP_CONFIG": self.config, "COLUMNS": str(WIDTH), **command.env}
@@ -149,7 +153,15 @@ def rig(sshd_host, libvirtd_running, tmp_path_factory) -> Iterator[Rig]:  # type
         lab1 = key_host(sshd_host, "lab1", vm_dir=area.dir).model_dump(exclude_none=True)
         config = tmp / "hosts.yaml"
         config.write_text(yaml.safe_dump({"hosts": [lab1], "audit_log": str(tmp / "audit.jsonl")}))
-        yield Rig(str(config), area)
+        pool, target = area.name("images"), Path(area.dir) / "images"
+        target.mkdir()
+        try:
+            virsh = ["virsh", "-q", "-c", "qemu:///system"]
+            run([*virsh, "pool-define-as", "--name", pool, "--type", "dir", "--target", str(target)])
+            run([*virsh, "pool-start", "--pool", pool])
+            yield Rig(str(config), area, pool)
+        finally:
+            remove_pools(area.prefix)
 
 
 def run_cli(rig: Rig, command: Command) -> str | None:
@@ -217,8 +229,8 @@ def test_every_sh_command_line(rig: Rig) -> None:
     # Every CLI command is shown by at least one runnable example.
     shown = {" ".join(a for a in c.args if re.fullmatch("[a-z]+", a))[:40] for c in ran}
     for needed in ("hosts list", "hosts check", "vm list", "vm info", "vm create", "vm start", "vm stop",
-                   "vm reboot", "vm modify", "vm delete", "monitor", "demo", "policy show", "policy levels",
-                   "audit tail", "token new", "token hash", "serve"):  # fmt: skip
+                   "vm reboot", "vm modify", "vm delete", "monitor", "net list", "pool list", "demo",
+                   "policy show", "policy levels", "audit tail", "token new", "token hash", "serve"):  # fmt: skip
         assert any(needed in s for s in shown), f"no README example runs `qemu-mcp {needed}`"
 
 

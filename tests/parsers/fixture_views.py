@@ -5,8 +5,9 @@ tests/parsers/test_fixtures.py compares this parse of every raw fixture <what>.t
 person against the raw text (fixtures/*/REVIEWED.md says who checked what, and when).
 
 The parser is chosen from the command recorded for the file in commands.txt (virsh, hostio:
-file<TAB>exit status<TAB>shell-quoted argv) or commands-qemu.jsonl (the plain-QEMU scripts,
-qemu-img, QMP sessions: one JSON object per line, the exact argv). For a virsh batch
+file<TAB>exit status<TAB>shell-quoted argv) or a commands-*.jsonl (one JSON object per line, the
+exact argv): commands-qemu.jsonl (the plain-QEMU scripts, qemu-img, QMP sessions) and
+commands-netpool.jsonl (the network and storage-pool scripts, see netpool_views). For a virsh batch
 ('c1; echo MARK; c2') each section is parsed by the parser of the command that produced it.
 """
 
@@ -32,10 +33,11 @@ from qemu_mcp.parsers.sections import split_sections
 from qemu_mcp.parsers.version import parse_virsh_version
 from qemu_mcp.parsers.virsh_list import parse_name_lines, parse_virsh_list
 
+from .netpool_views import netpool_view
 from .qemu_views import qemu_view
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
-QEMU_INDEX = "commands-qemu.jsonl"
+JSON_INDEXES = "commands-*.jsonl"
 
 
 def domstats_view(text: str) -> dict[str, Any]:
@@ -74,16 +76,15 @@ def parser_for(command: str) -> Callable[[str], Any] | None:
 
 
 def read_commands(fixture_dir: Path) -> dict[str, tuple[int, list[str]]]:
-    """Both indexes (commands.txt, commands-qemu.jsonl): file name -> (exit status, argv)."""
+    """Every index (commands.txt, commands-*.jsonl): file name -> (exit status, argv)."""
     result = {}
     for line in (fixture_dir / "commands.txt").read_text().splitlines():
         if line.startswith("#") or not line.strip():
             continue
         name, status, command = line.split("\t", 2)
         result[name] = (int(status), shlex.split(command))
-    qemu_index = fixture_dir / QEMU_INDEX
-    if qemu_index.exists():
-        for line in qemu_index.read_text().splitlines():
+    for index in sorted(fixture_dir.glob(JSON_INDEXES)):
+        for line in index.read_text().splitlines():
             entry = json.loads(line)
             result[entry["file"]] = (entry["exit_status"], entry["argv"])
     return result
@@ -114,6 +115,9 @@ def parse_fixture(fixture_dir: Path, name: str) -> Any:
     status, argv = read_commands(fixture_dir)[name]
     if argv[:2] == ["sh", "-c"] and argv[3:4] == ["qemu-mcp-hostio"]:  # sh -c SCRIPT $0 INTERVAL SOURCE
         return host_io_view(text, argv[4])
+    netpool = netpool_view(fixture_dir, name, text, status, argv)
+    if netpool is not None:
+        return netpool
     qemu = qemu_view(fixture_dir, text, argv)
     if qemu is not None:
         return qemu

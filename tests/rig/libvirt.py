@@ -15,8 +15,13 @@ TEST_DRIVER_URI = "test:///default"
 NAME_PREFIX = "qmcp-t"  # every rig guest is named qmcp-t<random6>-...
 IMAGES = Path("/var/lib/libvirt/images")
 DIR_PREFIX = "qmcp-test-"  # disks live in IMAGES/qmcp-test-<random6>: the qemu user can reach it
-# Only names the rig itself makes: qmcp-t<6 hex>-<anything> guests and qmcp-test-<6 hex> dirs.
+# Only names the rig itself makes: qmcp-t<6 hex>-<anything> guests, networks and storage pools, and
+# qmcp-test-<6 hex> dirs.
 LEFTOVER = re.compile(rf"(?:{NAME_PREFIX}([0-9a-f]{{6}})-.*|{DIR_PREFIX}([0-9a-f]{{6}}))", re.DOTALL)
+# Host bridges and taps tests make (libvirt networks' bridges, plain-QEMU bridges): qmcpbr<6 hex><x>,
+# qmcptap<6 hex><x>; at most 15 characters, the kernel's limit.
+BRIDGE_PREFIX, TAP_PREFIX = "qmcpbr", "qmcptap"
+LEFTOVER_LINK = re.compile(rf"(?:{BRIDGE_PREFIX}|{TAP_PREFIX})([0-9a-f]{{6}})[a-z0-9]?")
 START_SERVICES = Path(__file__).resolve().parents[2] / "scripts" / "start-services.sh"
 
 # Fixed so tests can assert them (e.g. in domiflist); user-mode networking never collides.
@@ -108,8 +113,49 @@ def remove_domains(prefix: str) -> list[str]:
     return names
 
 
+def network_names() -> list[str]:
+    return [n for n in virsh("net-list", "--all", "--name").splitlines() if n]
+
+
+def pool_names() -> list[str]:
+    # virsh pads pool names with spaces to 20 characters.
+    return [n.rstrip() for n in virsh("pool-list", "--all", "--name").splitlines() if n.strip()]
+
+
+def _stop_and_undefine(kind: str, option: str, names: list[str], prefix: str) -> list[str]:
+    mine = [n for n in names if n.startswith(prefix)]
+    for name in mine:
+        virsh(f"{kind}-destroy", option, name, check=False)
+        virsh(f"{kind}-undefine", option, name, check=False)
+    return mine
+
+
+def remove_networks(prefix: str) -> list[str]:
+    """Stop and undefine every network whose name starts with prefix (libvirt drops its lease file)."""
+    return _stop_and_undefine("net", "--network", network_names(), prefix)
+
+
+def remove_pools(prefix: str) -> list[str]:
+    """Stop and undefine every storage pool whose name starts with prefix (its files are left alone)."""
+    return _stop_and_undefine("pool", "--pool", pool_names(), prefix)
+
+
+def link_names() -> list[str]:
+    """Every network interface of the host (`ip -o link show`: "N: name[@peer]: <...>")."""
+    return [line.split(": ")[1].split("@")[0] for line in run(["ip", "-o", "link", "show"]).stdout.splitlines()]
+
+
+def remove_links(token: str) -> list[str]:
+    """Delete the bridges and taps a session with this token made."""
+    names = [n for n in link_names() if (m := LEFTOVER_LINK.fullmatch(n)) and m[1] == token]
+    for name in sorted(names, key=lambda n: not n.startswith(TAP_PREFIX)):  # taps first, then their bridges
+        run(["ip", "link", "del", name], check=False)
+    return names
+
+
 def sweep_leftovers() -> None:
-    """Remove guests and image dirs of earlier rig sessions that died (their owner pid is gone)."""
+    """Remove guests, networks, storage pools, host bridges and image dirs of earlier rig sessions that
+    died (their owner pid is gone)."""
 
     def owner_alive(token: str) -> bool:
         try:
@@ -117,11 +163,15 @@ def sweep_leftovers() -> None:
         except (OSError, ValueError):
             return False
 
-    names = domain_names() + [d.name for d in IMAGES.glob(DIR_PREFIX + "*")]
+    names = domain_names() + network_names() + pool_names() + [d.name for d in IMAGES.glob(DIR_PREFIX + "*")]
     tokens = {m[1] or m[2] for n in names if (m := LEFTOVER.fullmatch(n))}
+    tokens |= {m[1] for n in link_names() if (m := LEFTOVER_LINK.fullmatch(n))}
     for token in sorted(tokens):
         if not owner_alive(token):
             remove_domains(f"{NAME_PREFIX}{token}-")
+            remove_networks(f"{NAME_PREFIX}{token}-")
+            remove_pools(f"{NAME_PREFIX}{token}-")
+            remove_links(token)
             run(["rm", "-rf", str(IMAGES / f"{DIR_PREFIX}{token}")])
 
 

@@ -25,7 +25,7 @@ from qemu_mcp.backends.qemu.qmp import QMPClient
 from qemu_mcp.backends.qemu.states import vm_state, vm_status
 from qemu_mcp.backends.qemu.vmconf import ConfError, Home, VmConf, parse
 from qemu_mcp.config import HostSpec
-from qemu_mcp.errors import CommandFailed, NotFound, QemuMcpError
+from qemu_mcp.errors import NotFound, QemuMcpError
 from qemu_mcp.models import DiskInfo, GraphicsInfo, NicInfo, VmDetail, VmInfo, VmStatus
 from qemu_mcp.parsers.qemu_host import FileFacts, RawVm, parse_read
 from qemu_mcp.parsers.sections import new_marker
@@ -127,13 +127,7 @@ async def read_vms(
     marker = new_marker()
     result = await runner.run(qemu_host.read_vms(vm_dir, marker, names, clean=clean), read_only=True)
     if result.exit_status != 0:
-        raise CommandFailed(
-            f"reading the VMs in {vm_dir} on host '{spec.name}' failed (sh exit {result.exit_status}: "
-            f"{' '.join(result.stderr.split()) or 'no output'})",
-            host=spec.name,
-            exit_status=result.exit_status,
-            stderr=result.stderr,
-        )
+        raise qemu_host.failed(result, spec.name, f"reading the VMs in {vm_dir}")
     exists, raws = parse_read(result.stdout, marker)
     if need_dir and not exists:
         raise NotFound(

@@ -15,7 +15,9 @@ from collections.abc import Sequence
 from qemu_mcp import validation
 from qemu_mcp.backends.qemu.identity import IDENTITY_SH
 from qemu_mcp.backends.qemu.vmconf import OWN_FILES, Home
+from qemu_mcp.errors import CommandFailed
 from qemu_mcp.parsers.sections import script_marker
+from qemu_mcp.transport.base import CommandResult
 
 # The disk images a vm.conf on stdin names: `<marker> file SIZE BLOCKS BLOCKSIZE HEADER...`, then the path.
 DISK_FACTS_SH = r"""
@@ -148,6 +150,17 @@ exit 0
 """
 
 TCP_LISTEN_SCRIPT = "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null; exit 0"
+
+
+def failed(result: CommandResult, host: str, what: str, hint: str = "") -> CommandFailed:
+    """The error for a host script that exited non-zero: what it was doing, its exit and stderr."""
+    return CommandFailed(
+        f"{what} on host '{host}' failed (sh exit {result.exit_status}: "
+        f"{' '.join(result.stderr.split()) or 'no output'}){hint}",
+        host=host,
+        exit_status=result.exit_status,
+        stderr=result.stderr,
+    )
 
 
 def _dir(path: str) -> str:

@@ -7,7 +7,6 @@ mcp is imported only by `serve` and `demo`, so the other commands start fast. Th
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
@@ -19,7 +18,9 @@ from qemu_mcp.errors import InvalidInput, QemuMcpError
 from qemu_mcp.frontends.cli import logs, render
 from qemu_mcp.frontends.cli import manage as cli_manage
 from qemu_mcp.frontends.cli import monitor as cli_monitor
+from qemu_mcp.frontends.cli import resources as cli_resources
 from qemu_mcp.frontends.cli import safety as cli_safety
+from qemu_mcp.frontends.cli.fleet_call import with_fleet
 from qemu_mcp.ops.fleet import Fleet, HostRef
 
 
@@ -100,6 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     v_info.add_argument("--json", action="store_true")
     v_info.set_defaults(run=_vm_info)
     cli_manage.add_parsers(vm)
+    cli_resources.add_parsers(sub)
     cli_monitor.add_parser(sub)
     cli_safety.add_parsers(sub)
     _spread_global_options(p)
@@ -120,14 +122,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _with_fleet(args: argparse.Namespace, fn: Callable[[Fleet], Awaitable[Any]]) -> Any:
-    async def go() -> Any:
-        fleet = Fleet(load_inventory(args.config))
-        try:
-            return await fn(fleet)
-        finally:
-            await fleet.close()
-
-    return asyncio.run(go())
+    return with_fleet(args.config, fn)
 
 
 def _dump(model: Any) -> None:

@@ -13,6 +13,7 @@ from pydantic import Field
 from qemu_mcp import levels
 from qemu_mcp.auth import STDIO, Principal
 from qemu_mcp.errors import QemuMcpError
+from qemu_mcp.models import HostFailure
 from qemu_mcp.ops.fleet import Fleet
 
 T = TypeVar("T")
@@ -83,6 +84,11 @@ async def answer(awaitable: Awaitable[T]) -> T:
         return await awaitable
     except QemuMcpError as e:
         raise ToolError(str(e)) from None
+
+
+def unreachable(message: str, errors: list[HostFailure]) -> str:
+    """A fleet-wide listing's message, naming the hosts that failed."""
+    return message + ("; unreachable: " + ", ".join(e.host for e in errors) if errors else "")
 
 
 def fleet_of(ctx: Context) -> Fleet:

@@ -16,6 +16,7 @@ from qemu_mcp.frontends.mcp.tools.common import (
     add_tool,
     answer,
     fleet_of,
+    unreachable,
 )
 from qemu_mcp.models import HostInfoResult, ListHostsResult, ListVmsResult, VmInfoResult
 from qemu_mcp.ops import hosts as host_ops
@@ -75,9 +76,7 @@ async def list_vms(
         vm_ops.list_vms(fleet_of(ctx), ref, status=status, arch=arch, filter_name=filter_name, vm_dir=vm_dir)
     )
     which = "" if status == "all" else f"{status} "
-    msg = f"found {data.vm_count} {which}VM(s) on {data.host}"
-    if data.errors:
-        msg += "; unreachable: " + ", ".join(e.host for e in data.errors)
+    msg = unreachable(f"found {data.vm_count} {which}VM(s) on {data.host}", data.errors)
     return ListVmsResult(success=not data.errors or bool(data.vms), message=msg, data=data)
 
 
