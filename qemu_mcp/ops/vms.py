@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Literal
 
 from qemu_mcp import arches, validation
@@ -12,7 +11,7 @@ from qemu_mcp.config import HostSpec
 from qemu_mcp.errors import InvalidInput, QemuMcpError
 from qemu_mcp.models import HostFailure, ListVmsData, VmDetail, VmInfo
 from qemu_mcp.ops.backend import with_backend
-from qemu_mcp.ops.fleet import Fleet, HostRef, within_host_budget
+from qemu_mcp.ops.fleet_core import FleetCore, HostRef, each_host
 
 StatusFilter = Literal["running", "stopped", "paused", "all"]
 STOPPED = ("stopped", "crashed")
@@ -30,7 +29,7 @@ def _matches(vm: VmInfo, status: StatusFilter, arch: str | None, needle: str | N
     return not (needle and needle.lower() not in vm.name.lower())
 
 
-async def _list_one(fleet: Fleet, spec: HostSpec, vm_dir: str | None = None) -> list[VmInfo]:
+async def _list_one(fleet: FleetCore, spec: HostSpec, vm_dir: str | None = None) -> list[VmInfo]:
     """One host's VMs with its backend; `vm_dir` only matters on plain-QEMU hosts."""
     return await with_backend(
         fleet,
@@ -41,7 +40,7 @@ async def _list_one(fleet: Fleet, spec: HostSpec, vm_dir: str | None = None) -> 
 
 
 async def list_vms(
-    fleet: Fleet,
+    fleet: FleetCore,
     ref: HostRef | None = None,
     *,
     status: str = "all",
@@ -49,7 +48,7 @@ async def list_vms(
     filter_name: str | None = None,
     vm_dir: str | None = None,
 ) -> ListVmsData:
-    """VMs of one host (ref.host given) or of every inventory host concurrently."""
+    """VMs of one host (ref.host given) or of every inventory host concurrently (each_host)."""
     if status not in ("running", "stopped", "paused", "all"):
         raise InvalidInput(f"status {status!r} is not one of running, stopped, paused, all")
     want_arch = validation.arch(arch)
@@ -58,10 +57,7 @@ async def list_vms(
         validation.abs_path(vm_dir, "vm_dir")
     ref = ref or HostRef()
     specs = [fleet.resolve(ref)] if ref.host or ref.has_ssh_args else fleet.inventory.configured
-    results = await asyncio.gather(
-        *(within_host_budget(s, _list_one(fleet, s, vm_dir), "listing its VMs") for s in specs),
-        return_exceptions=True,
-    )
+    results = await each_host(fleet, specs, lambda s: _list_one(fleet, s, vm_dir), "listing its VMs")
     vms: list[VmInfo] = []
     errors: list[HostFailure] = []
     for spec, result in zip(specs, results, strict=True):
@@ -77,7 +73,7 @@ async def list_vms(
     return ListVmsData(host=", ".join(s.name for s in specs), vm_count=len(vms), vms=vms, errors=errors)
 
 
-async def get_vm_info(fleet: Fleet, name: str, ref: HostRef | None = None, vm_dir: str | None = None) -> VmDetail:
+async def get_vm_info(fleet: FleetCore, name: str, ref: HostRef | None = None, vm_dir: str | None = None) -> VmDetail:
     validation.vm_name(name)
     if vm_dir is not None:
         validation.abs_path(vm_dir, "vm_dir")
