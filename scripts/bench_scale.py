@@ -54,6 +54,8 @@ BENCH_SSHD_CONFIG = "MaxStartups 2048:100:4096\nMaxSessions 64\n"
 # `import pydantic` alone loads almost nothing (its names load on first use): the second floor also
 # builds and uses one model, as every qemu-mcp command does, and loads what a listing needs.
 ISSUE_FLOOR = "import asyncssh, pydantic, yaml, rich.table"
+ISSUE_FLOOR_SECONDS = 0.26  # that floor on the machine the issue's goals were set on
+CLI_GOAL = 0.35  # seconds, on that machine, plus one round trip
 USED_FLOOR = ("import asyncio, asyncssh, json, lxml.etree, yaml\nfrom pydantic import BaseModel\n"
               "class M(BaseModel):\n    x: int = 0\nM(x=1).model_dump_json()")  # fmt: skip
 MINIMAL_SERVER = '''\
@@ -357,6 +359,8 @@ def run_all(work: Path, runs: int, fleet_sizes: list[int], sshd_count: int) -> R
 def report(r: Results, sshd_count: int) -> str:
     ms = 1000
     trip = r.round_trip
+    # A busy machine slows every process alike: the goal scaled by this run's floor over the issue's.
+    scale = r.issue_floor / ISSUE_FLOOR_SECONDS
     lines = [
         f"cold start and memory at scale ({r.runs} runs each, medians; {os.cpu_count()} CPUs; bench sshds on "
         "127.0.0.1 whose sessions skip root's pyenv .bashrc)",
@@ -364,10 +368,13 @@ def report(r: Results, sshd_count: int) -> str:
         f"x{r.cold['ratio']:.2f} of a minimal MCPServer with one tool ({r.cold['minimal'] * ms:.0f} ms); goal <= x1.10",
         f"  SSH round trip (`true`), kept conn.     {trip['kept'] * ms:7.1f} ms",
         f"  SSH round trip (`true`), new conn.      {trip['fresh'] * ms:7.1f} ms",
-        f"  CLI `vm list --host demo --json` cold  {r.cli_demo * ms:7.0f} ms   goal <= 350 ms (local: no round trip)",
-        f"  CLI `vm list --host <ssh> --json` cold {r.cli_remote * ms:7.0f} ms   goal <= 350 ms + a new-connection "
-        f"round trip = {(0.35 + trip['fresh']) * ms:.0f} ms",
-        f"  python importing asyncssh, pydantic, yaml, rich.table   {r.issue_floor * ms:7.0f} ms (the issue's floor)",
+        f"  CLI `vm list --host demo --json` cold  {r.cli_demo * ms:7.0f} ms   goal <= {CLI_GOAL * ms:.0f} ms (local: "
+        f"no round trip); scaled by this run's floor: {CLI_GOAL * scale * ms:.0f} ms",
+        f"  CLI `vm list --host <ssh> --json` cold {r.cli_remote * ms:7.0f} ms   goal <= {CLI_GOAL * ms:.0f} ms + a "
+        f"new-connection round trip = {(CLI_GOAL + trip['fresh']) * ms:.0f} ms; scaled: "
+        f"{(CLI_GOAL * scale + trip['fresh']) * ms:.0f} ms",
+        f"  python importing asyncssh, pydantic, yaml, rich.table   {r.issue_floor * ms:7.0f} ms (the issue's floor: "
+        f"{ISSUE_FLOOR_SECONDS * ms:.0f} ms there, so this run is x{scale:.2f} that machine)",
         f"  python importing asyncssh, yaml, lxml + a pydantic model {r.used_floor * ms:7.0f} ms (pydantic in use)",
     ]
     for f in r.fleets:

@@ -1,8 +1,9 @@
 """The CLI for people: `qemu-mcp hosts|vm|serve|demo`. Thin: parse args, call ops, print.
 
 Every command imports what it runs when it runs: mcp only for `serve` and `demo`, manage_vm's
-and the monitor's operations only for theirs, rich only to draw, so that each starts fast. The global options
-(`--config`, `--log-level`, `--version`) are accepted before or after the command, at any depth.
+and the monitor's operations only for theirs, rich only to draw, asyncssh only to reach a remote
+host (fleets.py), so that each starts fast. The global options (`--config`, `--log-level`,
+`--version`) are accepted before or after the command, at any depth.
 """
 
 from __future__ import annotations
