@@ -19,6 +19,8 @@ T = TypeVar("T")
 DEFAULT_CONFIG = Path("~/.config/qemu-mcp/hosts.yaml")
 CONFIG_ENV = "QEMU_MCP_CONFIG"
 LOCAL = "local"
+IDLE_CLOSE = 300.0  # seconds: an SSH connection unused this long is closed (reopened on demand)
+MAX_PARALLEL_HOSTS = 64  # hosts a fleet-wide call works on at once (handshakes, commands, outputs)
 
 
 class HostSpec(BaseModel):
@@ -40,6 +42,7 @@ class HostSpec(BaseModel):
     accel: Literal["auto", "kvm", "tcg"] = "auto"
     connect_timeout: float = Field(10.0, gt=0)
     command_timeout: float = Field(120.0, gt=0)
+    idle_close: float = Field(IDLE_CLOSE, gt=0, description="Seconds an unused SSH connection stays open")
     lock_timeout: float = Field(120.0, gt=0, description="Seconds a change waits while another process acts on the VM")
     monitor_max_duration: float = Field(3600.0, gt=0, description="Longest monitor_vm_status series, s")
     policy: PolicySpec | None = Field(None, description="Overrides of the global policy for this host")
@@ -141,6 +144,9 @@ class InventoryFile(BaseModel):
     auth: AuthConfig = Field(default_factory=AuthConfig)
     policy: PolicySpec = Field(default_factory=PolicySpec)
     audit_log: str | None = Field(None, description="JSONL audit log (default ~/.local/state/qemu-mcp/audit.jsonl)")
+    max_parallel_hosts: int = Field(
+        MAX_PARALLEL_HOSTS, ge=1, description="Hosts a fleet-wide call works on at once, whole server"
+    )
 
 
 class Inventory:
@@ -153,8 +159,10 @@ class Inventory:
         auth: AuthConfig | None = None,
         policy: PolicySpec | None = None,
         audit_log: str | None = None,
+        max_parallel_hosts: int = MAX_PARALLEL_HOSTS,
     ) -> None:
         self.source = source
+        self.max_parallel_hosts = max_parallel_hosts
         self.auth = auth or AuthConfig()
         self.policy = policy or PolicySpec()
         self.audit_log = audit_log
@@ -231,8 +239,9 @@ def load_inventory(explicit: str | None = None) -> Inventory:
     if dupes:
         raise ConfigError(f"{path}: host names must be unique; repeated: {', '.join(dupes)}")
     return Inventory(
-        parsed.hosts, source=str(path), auth=parsed.auth, policy=parsed.policy, audit_log=parsed.audit_log
-    )
+        parsed.hosts, source=str(path), auth=parsed.auth, policy=parsed.policy, audit_log=parsed.audit_log,
+        max_parallel_hosts=parsed.max_parallel_hosts,
+    )  # fmt: skip
 
 
 def _explain(path: Path, raw: dict, err: ValidationError) -> str:

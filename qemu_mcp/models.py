@@ -15,7 +15,9 @@ Backend = Literal["libvirt", "qemu"]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # defer_build: a model's validator and serializer are built when it is first used, so a
+    # command pays only for the models it uses (start-up time), not for all of them at import.
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class DiskInfo(_Model):

@@ -17,7 +17,7 @@ from typing import TypeVar
 from qemu_mcp.backends.libvirt import errors, virsh
 from qemu_mcp.backends.libvirt.errors import LibvirtAbsent, check_batch
 from qemu_mcp.config import HostSpec
-from qemu_mcp.ops.fleet import Fleet
+from qemu_mcp.ops.fleet_core import FleetCore
 from qemu_mcp.transport.base import Runner
 
 T = TypeVar("T")
@@ -42,7 +42,7 @@ async def _libvirt_or_absent(runner: Runner, spec: HostSpec, op: Callable[[], Aw
 
 
 async def with_backend(
-    fleet: Fleet,
+    fleet: FleetCore,
     spec: HostSpec,
     libvirt_op: Callable[[Runner], Awaitable[T]],
     qemu_op: Callable[[Runner], Awaitable[T]],
@@ -64,7 +64,7 @@ async def with_backend(
     return result
 
 
-async def backend_of(fleet: Fleet, spec: HostSpec) -> str:
+async def backend_of(fleet: FleetCore, spec: HostSpec) -> str:
     """'libvirt' or 'qemu': configured, learned, or (auto) found with one `virsh uri` now."""
     backend = fleet.known_backend(spec)
     if backend is not None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from qemu_mcp.errors import CommandFailed
 from qemu_mcp.host.iostat import MARK, Source, host_io
 from qemu_mcp.models_monitor import HostDiskStat, HostStatsData
-from qemu_mcp.ops.fleet import Fleet, HostRef
+from qemu_mcp.ops.fleet_core import FleetCore, HostRef
 from qemu_mcp.parsers.diskstats import DiskstatsRead, parse_diskstats
 from qemu_mcp.parsers.iostat import parse_iostat
 from qemu_mcp.parsers.sections import split_sections
@@ -54,7 +54,7 @@ def parse_host_io(stdout: str, interval: int) -> tuple[str, list[HostDiskStat]]:
 
 
 async def host_stats(
-    fleet: Fleet, ref: HostRef | None = None, *, interval: int = 1, source: Source = "auto"
+    fleet: FleetCore, ref: HostRef | None = None, *, interval: int = 1, source: Source = "auto"
 ) -> HostStatsData:
     argv = host_io(interval, source)  # validates before anything runs
     spec = fleet.resolve(ref)

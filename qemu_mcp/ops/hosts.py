@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
@@ -10,13 +9,13 @@ from qemu_mcp.config import HostSpec
 from qemu_mcp.errors import QemuMcpError
 from qemu_mcp.host.probe import probe
 from qemu_mcp.models import HostInfo, HostStatus, HostTools, ListHostsData
-from qemu_mcp.ops.fleet import Fleet, HostRef, within_host_budget
+from qemu_mcp.ops.fleet_core import FleetCore, HostRef, each_host
 from qemu_mcp.parsers.nodeinfo import parse_nodeinfo
 from qemu_mcp.parsers.probe import parse_probe
 from qemu_mcp.parsers.version import parse_virsh_version
 
 
-async def host_info(fleet: Fleet, ref: HostRef | None = None) -> HostInfo:
+async def host_info(fleet: FleetCore, ref: HostRef | None = None) -> HostInfo:
     """Facts about one host in one round trip (the probe script)."""
     spec = fleet.resolve(ref)
     result = await fleet.runner(spec).run(probe(spec.libvirt_uri), read_only=True)
@@ -110,7 +109,15 @@ def _int(value: str | None) -> int | None:
         return None
 
 
-async def _status(fleet: Fleet, spec: HostSpec) -> HostStatus:
+async def _check(fleet: FleetCore, spec: HostSpec) -> tuple[HostInfo, float]:
+    """The host's facts and the latency (ms) of one round trip on its connection."""
+    info = await host_info(fleet, HostRef(host=spec.name))
+    start = time.monotonic()
+    (await fleet.runner(spec).run(["true"], read_only=True)).check("a round trip")
+    return info, (time.monotonic() - start) * 1000
+
+
+def _status(spec: HostSpec, checked: tuple[HostInfo, float] | BaseException) -> HostStatus:
     def status(**kw: Any) -> HostStatus:
         return HostStatus(
             name=spec.name,
@@ -120,20 +127,16 @@ async def _status(fleet: Fleet, spec: HostSpec) -> HostStatus:
             **kw,
         )
 
-    async def check() -> tuple[HostInfo, float]:
-        info = await host_info(fleet, HostRef(host=spec.name))
-        start = time.monotonic()
-        (await fleet.runner(spec).run(["true"], read_only=True)).check("a round trip")
-        return info, (time.monotonic() - start) * 1000
-
-    try:
-        info, latency = await within_host_budget(spec, check(), "answering")
-    except QemuMcpError as e:
-        return status(backend=spec.backend, reachable=False, error=str(e))
+    if isinstance(checked, QemuMcpError):
+        return status(backend=spec.backend, reachable=False, error=str(checked))
+    if isinstance(checked, BaseException):
+        raise checked
+    info, latency = checked
     return status(backend=info.backend or spec.backend, reachable=True, latency_ms=round(latency, 2))
 
 
-async def list_hosts(fleet: Fleet) -> ListHostsData:
-    """Every inventory host (built-ins included), probed concurrently."""
+async def list_hosts(fleet: FleetCore) -> ListHostsData:
+    """Every inventory host (built-ins included), probed concurrently (each_host)."""
     specs = list(fleet.inventory.hosts.values())
-    return ListHostsData(hosts=list(await asyncio.gather(*(_status(fleet, s) for s in specs))))
+    checked = await each_host(fleet, specs, lambda s: _check(fleet, s), "answering")
+    return ListHostsData(hosts=[_status(s, c) for s, c in zip(specs, checked, strict=True)])

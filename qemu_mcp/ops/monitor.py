@@ -28,7 +28,7 @@ from qemu_mcp.models_monitor import (
     MonitorTiming,
 )
 from qemu_mcp.ops.backend import with_backend
-from qemu_mcp.ops.fleet import Fleet, HostRef
+from qemu_mcp.ops.fleet_core import FleetCore, HostRef
 from qemu_mcp.ops.rates import build_sample
 
 # (sample number, total or None, the sample) -> awaited before the next reading is scheduled.
@@ -65,7 +65,7 @@ def sample_timeout(spec: HostSpec, interval: float) -> float:
     return min(spec.command_timeout, max(10.0, 2 * interval))
 
 
-def remember(fleet: Fleet, sample: MonitorSample) -> None:
+def remember(fleet: FleetCore, sample: MonitorSample) -> None:
     cache = fleet.latest_samples
     key = (sample.host, sample.vm_name)
     cache.pop(key, None)  # re-insert: dict order = recency
@@ -87,7 +87,7 @@ def _check_monitorable(first: RawCounters, spec: HostSpec, name: str) -> None:
 
 
 async def monitor_vm(
-    fleet: Fleet,
+    fleet: FleetCore,
     name: str,
     ref: HostRef | None = None,
     *,
@@ -238,7 +238,7 @@ def _record_sample(data: MonitorData, sample: MonitorSample, elapsed_sum: float)
     data.timing.mean_elapsed_s = round(elapsed_sum / data.samples, 3)
 
 
-async def latest_sample(fleet: Fleet, host: str, name: str) -> LatestSample:
+async def latest_sample(fleet: FleetCore, host: str, name: str) -> LatestSample:
     """The cached newest sample of a VM, or one fresh sample (1 s) when none is cached."""
     validation.vm_name(name)
     spec = fleet.resolve(HostRef(host=host))

@@ -10,12 +10,12 @@ from qemu_mcp.config import HostSpec
 from qemu_mcp.errors import NotFound
 from qemu_mcp.models import ListStoragePoolsData, StoragePoolInfo, VolumeInfo
 from qemu_mcp.ops.backend import with_backend
-from qemu_mcp.ops.fleet import Fleet, HostRef, across_hosts
+from qemu_mcp.ops.fleet_core import FleetCore, HostRef, across_hosts
 
 Found = tuple[list[StoragePoolInfo], list[VolumeInfo]]
 
 
-async def _pools(fleet: Fleet, spec: HostSpec) -> Found:
+async def _pools(fleet: FleetCore, spec: HostSpec) -> Found:
     pools = await with_backend(
         fleet,
         spec,
@@ -25,7 +25,7 @@ async def _pools(fleet: Fleet, spec: HostSpec) -> Found:
     return pools, []
 
 
-async def _pool(fleet: Fleet, spec: HostSpec, name: str, *, required: bool) -> Found:
+async def _pool(fleet: FleetCore, spec: HostSpec, name: str, *, required: bool) -> Found:
     """One pool and its volumes; a host without it answers nothing unless it was asked for by name."""
     try:
         pool, volumes = await with_backend(
@@ -41,7 +41,9 @@ async def _pool(fleet: Fleet, spec: HostSpec, name: str, *, required: bool) -> F
     return [pool], volumes
 
 
-async def list_storage_pools(fleet: Fleet, ref: HostRef | None = None, pool: str | None = None) -> ListStoragePoolsData:
+async def list_storage_pools(
+    fleet: FleetCore, ref: HostRef | None = None, pool: str | None = None
+) -> ListStoragePoolsData:
     """Pools of one host (ref.host given) or of every inventory host concurrently; with `pool`, the
     pool of that exact name (on every host that has one) with its volumes."""
     if pool is not None:

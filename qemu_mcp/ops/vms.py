@@ -11,7 +11,7 @@ from qemu_mcp.config import HostSpec
 from qemu_mcp.errors import InvalidInput
 from qemu_mcp.models import ListVmsData, VmDetail, VmInfo
 from qemu_mcp.ops.backend import with_backend
-from qemu_mcp.ops.fleet import Fleet, HostRef, across_hosts
+from qemu_mcp.ops.fleet_core import FleetCore, HostRef, across_hosts
 
 StatusFilter = Literal["running", "stopped", "paused", "all"]
 STOPPED = ("stopped", "crashed")
@@ -29,7 +29,7 @@ def _matches(vm: VmInfo, status: StatusFilter, arch: str | None, needle: str | N
     return not (needle and needle.lower() not in vm.name.lower())
 
 
-async def _list_one(fleet: Fleet, spec: HostSpec, vm_dir: str | None = None) -> list[VmInfo]:
+async def _list_one(fleet: FleetCore, spec: HostSpec, vm_dir: str | None = None) -> list[VmInfo]:
     """One host's VMs with its backend; `vm_dir` only matters on plain-QEMU hosts."""
     return await with_backend(
         fleet,
@@ -40,7 +40,7 @@ async def _list_one(fleet: Fleet, spec: HostSpec, vm_dir: str | None = None) -> 
 
 
 async def list_vms(
-    fleet: Fleet,
+    fleet: FleetCore,
     ref: HostRef | None = None,
     *,
     status: str = "all",
@@ -48,7 +48,7 @@ async def list_vms(
     filter_name: str | None = None,
     vm_dir: str | None = None,
 ) -> ListVmsData:
-    """VMs of one host (ref.host given) or of every inventory host concurrently."""
+    """VMs of one host (ref.host given) or of every inventory host concurrently (each_host)."""
     if status not in ("running", "stopped", "paused", "all"):
         raise InvalidInput(f"status {status!r} is not one of running, stopped, paused, all")
     want_arch = validation.arch(arch)
@@ -60,7 +60,7 @@ async def list_vms(
     return ListVmsData(host=", ".join(s.name for s in specs), vm_count=len(vms), vms=vms, errors=errors)
 
 
-async def get_vm_info(fleet: Fleet, name: str, ref: HostRef | None = None, vm_dir: str | None = None) -> VmDetail:
+async def get_vm_info(fleet: FleetCore, name: str, ref: HostRef | None = None, vm_dir: str | None = None) -> VmDetail:
     validation.vm_name(name)
     if vm_dir is not None:
         validation.abs_path(vm_dir, "vm_dir")

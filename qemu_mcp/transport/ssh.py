@@ -178,6 +178,7 @@ class SSHRunner:
         try:
             with self._errors(self.spec.connect_timeout):
                 reader, writer = await asyncio.wait_for(conn.open_unix_connection(path), self.spec.connect_timeout)
+            self._commands.in_use_until_closed(conn, writer.channel)
         except HostUnreachable as e:
             if "open failed" in str(e) or "connect failed" in str(e):
                 raise NotFound(
@@ -200,11 +201,12 @@ class SSHRunner:
                 self._held.drop(conn)
                 raise
             held = SSHProcess(process, argv, self.host, start, self._errors)
-            try:
-                yield held
-            finally:
-                # Shielded: a cancelled call still ends the command and frees the session first.
-                await asyncio.shield(held.end())
+            with self._held.in_flight(conn):
+                try:
+                    yield held
+                finally:
+                    # Shielded: a cancelled call still ends the command and frees the session first.
+                    await asyncio.shield(held.end())
 
     async def close(self) -> None:
         await asyncio.gather(self._commands.close(), self._held.close())

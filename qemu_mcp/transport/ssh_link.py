@@ -3,6 +3,10 @@
 Every wait is bounded by the host's connect_timeout (transport/timing.py): one connect attempt
 serves every call waiting for it, keepalives drop a connection silent that long, and a connection
 whose host key known_hosts no longer lists takes no new commands (transport/trust.py).
+
+A connection nothing has used for the host's `idle_close` seconds (no command, no forwarded
+stream) is closed, and the next call opens a new one: a server listing a thousand hosts now and
+then does not hold a thousand connections (and sshd sessions) in between.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 import asyncssh
+from asyncssh.channel import SSHChannel
 
 from qemu_mcp.config import HostSpec
 from qemu_mcp.errors import HostUnreachable
@@ -47,8 +52,13 @@ class Link:
         self._running: dict[asyncssh.SSHClientConnection, int] = {}  # commands in flight per connection
         self._retired: set[asyncssh.SSHClientConnection] = set()  # no new commands; closed once idle
         self._clients: weakref.WeakKeyDictionary[asyncssh.SSHClientConnection, _Client] = weakref.WeakKeyDictionary()
+        self._closing: set[asyncssh.SSHClientConnection] = set()  # closed for idleness, maybe not yet gone
+        self._idle: asyncio.TimerHandle | None = None
+        self._last_used = 0.0  # the event loop's clock when the connection last became unused
+        self._streams: set[asyncio.Task[None]] = set()  # waits for forwarded streams to close
         self.channels = asyncio.Semaphore(MAX_CHANNELS)
         self.connects = 0  # how many times this link opened a connection
+        self.idle_closes = 0  # how many times it closed one that idle_close seconds left unused
 
     async def connection(self) -> asyncssh.SSHClientConnection:
         """The kept connection, opened (or reopened after a drop) on demand: one attempt serves
@@ -98,6 +108,7 @@ class Link:
         # asyncssh forgets the owner once the connection ends: keep it, it knows why it ended.
         self._clients[conn] = conn.get_owner()  # type: ignore[assignment]
         self.connects += 1
+        self._unused_from_now()  # closed after idle_close even if the call that opened it never uses it
         return conn
 
     def _still_trusted(self, conn: asyncssh.SSHClientConnection) -> bool:
@@ -126,16 +137,63 @@ class Link:
 
     @contextlib.contextmanager
     def in_flight(self, conn: asyncssh.SSHClientConnection) -> Iterator[None]:
-        self._running[conn] = self._running.get(conn, 0) + 1
+        self._enter(conn)
         try:
             yield
         finally:
-            self._running[conn] -= 1
-            if not self._running[conn]:
-                del self._running[conn]
-                if conn in self._retired:
-                    self._retired.discard(conn)
-                    conn.close()
+            self._leave(conn)
+
+    def in_use_until_closed(self, conn: asyncssh.SSHClientConnection, channel: SSHChannel[Any]) -> None:
+        """A forwarded stream (open_unix) keeps its connection in use until the stream's channel closes."""
+        self._enter(conn)
+        task = asyncio.get_running_loop().create_task(channel.wait_closed())
+        self._streams.add(task)
+
+        def done(t: asyncio.Task[None]) -> None:
+            self._streams.discard(t)
+            self._leave(conn)
+
+        task.add_done_callback(done)
+
+    def _enter(self, conn: asyncssh.SSHClientConnection) -> None:
+        self._running[conn] = self._running.get(conn, 0) + 1
+
+    def _leave(self, conn: asyncssh.SSHClientConnection) -> None:
+        self._running[conn] -= 1
+        if self._running[conn]:
+            return
+        del self._running[conn]
+        if conn in self._retired:
+            self._retired.discard(conn)
+            conn.close()
+        elif conn is self._conn:
+            self._unused_from_now()
+
+    # ---- idle close
+
+    def _unused_from_now(self) -> None:
+        """The kept connection has nothing running: close it idle_close seconds from now unless
+        something uses it in between (one timer per link, pushed back rather than re-armed)."""
+        loop = asyncio.get_running_loop()
+        self._last_used = loop.time()
+        if self._idle is None:
+            self._idle = loop.call_later(self.spec.idle_close, self._close_if_idle)
+
+    def _close_if_idle(self) -> None:
+        self._idle = None
+        conn = self._conn
+        if conn is None or conn.is_closed() or self._running.get(conn):
+            return  # gone already, or busy: the end of its last command starts the wait again
+        loop = asyncio.get_running_loop()
+        left = self._last_used + self.spec.idle_close - loop.time()
+        if left > 0:
+            self._idle = loop.call_later(left, self._close_if_idle)
+            return
+        self._conn = None
+        self._closing = {c for c in self._closing if not c.is_closed()}
+        self._closing.add(conn)
+        conn.close()
+        self.idle_closes += 1
 
     def drop(self, conn: asyncssh.SSHClientConnection) -> None:
         if self._conn is conn:
@@ -156,14 +214,21 @@ class Link:
         )
 
     async def close(self) -> None:
-        """Close every connection (the kept one, retired ones, one being opened); bounded."""
+        """Close every connection (the kept one, retired ones, one being opened, ones closed for
+        idleness that have not ended yet); bounded."""
         task, self._connecting = self._connecting, None
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-        conns = [c for c in (self._conn, *self._retired) if c is not None]
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+        for stream in list(self._streams):
+            stream.cancel()
+        conns = [c for c in (self._conn, *self._retired, *self._closing) if c is not None]
         self._conn = None
         self._retired.clear()
+        self._closing.clear()
         for conn in conns:
             conn.close()
         for conn in conns:

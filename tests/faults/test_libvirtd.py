@@ -21,8 +21,8 @@ import pytest
 from mcp import Client
 
 from qemu_mcp.config import Inventory
-from qemu_mcp.frontends.mcp import server as server_module
 from qemu_mcp.frontends.mcp.server import build_server
+from qemu_mcp.ops import fleet as fleet_module
 from qemu_mcp.ops.fleet import Fleet
 from tests.conftest import key_host
 from tests.faults.conftest import FaultRecord
@@ -38,7 +38,8 @@ DOWN = ("'rig'", "libvirtd", "did not answer", "start libvirtd")  # what every e
 
 @pytest.fixture
 def fleets(monkeypatch: pytest.MonkeyPatch) -> list[Fleet]:
-    """Every Fleet the servers of this test make, so the test can ask what each learned."""
+    """Every Fleet the servers of this test make (for their first call), so the test can ask what
+    each learned."""
     made: list[Fleet] = []
 
     class Recorded(Fleet):
@@ -46,7 +47,7 @@ def fleets(monkeypatch: pytest.MonkeyPatch) -> list[Fleet]:
             super().__init__(*args, **kwargs)
             made.append(self)
 
-    monkeypatch.setattr(server_module, "Fleet", Recorded)
+    monkeypatch.setattr(fleet_module, "Fleet", Recorded)  # the server imports it when first called
     return made
 
 

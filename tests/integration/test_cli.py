@@ -55,14 +55,39 @@ def test_config_error_is_clear(tmp_path) -> None:  # type: ignore[no-untyped-def
     assert out.returncode == 1 and "host 'lab', key 'port'" in out.stderr
 
 
-def test_cli_does_not_import_mcp() -> None:
-    code = (
-        "import sys; from qemu_mcp.frontends.cli.main import main;"
-        "rc = main(['vm', 'list', '--host', 'demo', '--json']);"
-        "assert 'mcp' not in sys.modules, 'mcp imported'; sys.exit(rc)"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+# What a cold `vm list --host demo --json` must not load (start-up time, issue 13): the MCP SDK and
+# its web stack, the SSH transport (demo is local), rich (--json draws nothing), and the operations
+# of other commands. lxml is loaded, and needed: the libvirt listing parses every domain's XML.
+NOT_FOR_A_LOCAL_LISTING = (
+    "mcp", "uvicorn", "starlette", "asyncssh", "rich",
+    "qemu_mcp.transport.ssh", "qemu_mcp.ops.manage", "qemu_mcp.ops.monitor", "qemu_mcp.frontends.mcp",
+)  # fmt: skip
+LOADED_AT_EXIT = """\
+import json, runpy, sys
+sys.argv = ["qemu-mcp", *sys.argv[2:]]  # python -c CODE - ARGS...
+try:
+    runpy.run_module("qemu_mcp", run_name="__main__")
+finally:
+    with open(MODULES, "w") as f:
+        json.dump(sorted(sys.modules), f)
+"""
+
+
+def modules_loaded_by(tmp_path, *args: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:  # type: ignore[no-untyped-def]
+    """Run `python -m qemu_mcp ARGS` in a fresh interpreter; its result and every module it loaded."""
+    modules = tmp_path / "modules.json"
+    code = LOADED_AT_EXIT.replace("MODULES", repr(str(modules)))
+    out = subprocess.run([sys.executable, "-c", code, "-", *args], capture_output=True, text=True, timeout=120)
+    return out, set(json.loads(modules.read_text()))
+
+
+def test_cli_does_not_import_mcp(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    out, loaded = modules_loaded_by(tmp_path, "vm", "list", "--host", "demo", "--json")
     assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["vm_count"] == 1
+    unwanted = sorted(m for m in loaded if any(m == x or m.startswith(x + ".") for x in NOT_FOR_A_LOCAL_LISTING))
+    assert not unwanted, unwanted
+    assert "lxml.etree" in loaded and "qemu_mcp.ops.vms" in loaded  # the listing itself ran
 
 
 def test_demo_command() -> None:

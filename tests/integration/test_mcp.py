@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -101,3 +103,26 @@ async def test_stdio_subprocess_with_adhoc_password_host(
         assert wrong.is_error
         text = wrong.content[0].text  # type: ignore[union-attr]
         assert "authentication" in text and "not-the-password-123" not in text
+
+
+# The server answers initialize and tools/list before loading the operations (and asyncssh, lxml
+# with them): they load in a worker thread afterwards, or for the first call (frontends/mcp/state.py).
+LOADED_FOR_TOOLS_LIST = """\
+import asyncio, json, sys
+from qemu_mcp.frontends.cli.main import main  # what `qemu-mcp serve` imports first
+from qemu_mcp.config import Inventory
+from qemu_mcp.frontends.mcp.server import build_server
+
+tools = asyncio.run(build_server(Inventory([])).list_tools())
+print(json.dumps({"tools": len(tools), "modules": sorted(sys.modules)}))
+"""
+
+
+def test_tools_list_needs_no_operations() -> None:
+    out = subprocess.run([sys.executable, "-c", LOADED_FOR_TOOLS_LIST], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    seen = json.loads(out.stdout)
+    assert seen["tools"] >= len(TOOLS)
+    heavy = ("asyncssh", "lxml", "qemu_mcp.ops", "qemu_mcp.backends", "qemu_mcp.transport.ssh")
+    loaded = sorted(m for m in seen["modules"] if any(m == h or m.startswith(h + ".") for h in heavy))
+    assert not loaded, loaded

@@ -1,7 +1,10 @@
-"""Many VMs, still one round trip: libvirt's test driver with a generated node file, over real SSH."""
+"""Scale over real SSH: many VMs on one host, still one round trip (libvirt's test driver with a
+generated node file); many inventory hosts in one fleet-wide call, one connection each."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -9,11 +12,19 @@ import pytest
 from qemu_mcp.config import Inventory
 from qemu_mcp.ops.fleet import Fleet, HostRef
 from qemu_mcp.ops.vms import list_vms
+from qemu_mcp.transport.ssh import SSHRunner
 from tests.conftest import key_host
 from tests.fakes import RecordingRunner
+from tests.rig import TEST_DRIVER_URI, SshHost, start_sshd
+from tests.rig.sshd import PasswordAccount, plain_bashrc_prelude
 
 pytestmark = pytest.mark.integration
 N = 150
+FLEET_HOSTS = 300  # inventory entries, spread over FLEET_SSHDS sshds
+FLEET_SSHDS = 3
+# One sshd takes its share of the fleet's handshakes at once (the product opens max_parallel_hosts):
+# a real fleet has one sshd per host, whose default MaxStartups (10:30:100) is never reached.
+MANY_HANDSHAKES = "MaxStartups 1024:100:2048\nMaxSessions 64\n"
 
 
 def node_file(tmp_path: Path, n: int) -> str:
@@ -44,3 +55,35 @@ async def test_hundreds_of_vms_in_one_round_trip(sshd_host, tmp_path: Path) -> N
         assert all(v.status == "running" for v in data.vms)
     finally:
         await fleet.close()
+
+
+@pytest.fixture
+def fleet_sshds(rig_dir: Path, client_key: Path, libvirtd_running: None) -> Iterator[list[SshHost]]:
+    account = PasswordAccount("root", "unused")  # key logins only
+    with contextlib.ExitStack() as stack:
+        hosts = []
+        for i in range(FLEET_SSHDS):
+            bashrc = plain_bashrc_prelude(rig_dir / f"fleet{i}-home")
+            sshd = start_sshd(rig_dir, f"fleet{i}", key_path=client_key, account=account, prelude=bashrc,
+                              config=MANY_HANDSHAKES)  # fmt: skip
+            stack.callback(sshd.stop)
+            hosts.append(sshd.host)
+        yield hosts
+
+
+async def test_hundreds_of_hosts_in_one_fleet_call(fleet_sshds: list[SshHost]) -> None:
+    specs = [
+        key_host(fleet_sshds[i % FLEET_SSHDS], f"fleet{i:03d}", backend="libvirt", libvirt_uri=TEST_DRIVER_URI)
+        for i in range(FLEET_HOSTS)
+    ]
+    fleet = Fleet(Inventory(specs, max_parallel_hosts=32))
+    try:
+        data = await list_vms(fleet)
+        assert not data.errors, data.errors[:3]
+        assert data.vm_count == FLEET_HOSTS and {v.host for v in data.vms} == {s.name for s in specs}
+        runners = [r for r in fleet.pool.runners() if isinstance(r, SSHRunner)]
+        assert len(runners) == FLEET_HOSTS and all(r.connects == 1 for r in runners)  # one connection per host
+        assert sum(r.open_connections for r in runners) == FLEET_HOSTS
+    finally:
+        await fleet.close()
+    assert sum(r.open_connections for r in runners) == 0

@@ -142,6 +142,18 @@ def _hide_python_script(
     return "\n".join([*lines, f"exec {shlex.join(sshd_argv)}", ""])
 
 
+def plain_bashrc_prelude(d: Path) -> str:
+    """Prelude lines (for start_sshd) that give the sshd's sessions a ~/.bashrc without pyenv lines:
+    root's may run `pyenv init` on every command (0.15-0.3 s each), which a real host does not."""
+    bashrc = Path("/root/.bashrc")
+    text = bashrc.read_text(errors="replace") if bashrc.is_file() else ""
+    if "pyenv" not in text.lower():
+        return ""
+    d.mkdir(mode=0o755, parents=True, exist_ok=True)
+    (d / "bashrc").write_text("".join(ln for ln in text.splitlines(True) if "pyenv" not in ln.lower()))
+    return f"mount --bind {shlex.quote(str(d / 'bashrc'))} {shlex.quote(str(bashrc))}"
+
+
 def write_config(
     d: Path, port: int, host_key: Path, auth_dir: Path, listen: str = "127.0.0.1", extra: str = ""
 ) -> Path:
@@ -182,10 +194,12 @@ def start_sshd(
     hide_python: bool = False,
     hide_libvirt: bool = False,
     prelude: str | None = None,
+    config: str = "",
 ) -> Sshd:
     """Start `/usr/sbin/sshd -D` on a free 127.0.0.1 port with a fresh host key, under workdir/name.
     hide_python: no python in its sessions; hide_libvirt: no virsh, no libvirtd socket and no python;
-    prelude: sh lines run in a private mount namespace before sshd starts there (e.g. bind mounts)."""
+    prelude: sh lines run in a private mount namespace before sshd starts there (e.g. bind mounts);
+    config: more sshd_config lines (e.g. MaxStartups for many concurrent handshakes)."""
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege-separation dir sshd insists on
     d = workdir / name
     d.mkdir(mode=0o755)
@@ -215,7 +229,7 @@ def start_sshd(
 
     for _attempt in range(3):  # the free port can be taken between free_port() and sshd's bind
         port = free_port()
-        write_config(d, port, d / "ssh_host_ed25519_key", auth_dir)
+        write_config(d, port, d / "ssh_host_ed25519_key", auth_dir, extra=config)
         run([SSHD, "-t", "-f", str(d / "sshd_config")])  # config errors show up here, clearly
         with open(d / "stderr.log", "ab") as err:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=err, stderr=err)

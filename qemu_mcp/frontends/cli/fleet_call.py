@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from qemu_mcp.config import load_inventory
-from qemu_mcp.ops.fleet import Fleet
+from qemu_mcp.frontends.cli.fleets import cli_fleet
+
+if TYPE_CHECKING:
+    from qemu_mcp.ops.fleet_core import FleetCore
 
 
-def with_fleet(config: str | None, fn: Callable[[Fleet], Awaitable[Any]]) -> Any:
+def with_fleet(config: str | None, fn: Callable[[FleetCore], Awaitable[Any]]) -> Any:
     async def go() -> Any:
-        fleet = Fleet(load_inventory(config))
+        fleet = cli_fleet(config)
         try:
             return await fn(fleet)
         finally:

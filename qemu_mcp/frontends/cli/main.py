@@ -1,7 +1,9 @@
 """The CLI for people: `qemu-mcp hosts|vm|serve|demo`. Thin: parse args, call ops, print.
 
-mcp is imported only by `serve` and `demo`, so the other commands start fast. The global options
-(`--config`, `--log-level`, `--version`) are accepted before or after the command, at any depth.
+Every command imports what it runs when it runs: mcp only for `serve` and `demo`, manage_vm's
+and the monitor's operations only for theirs, rich only to draw, asyncssh only to reach a remote
+host (fleets.py), so that each starts fast. The global options (`--config`, `--log-level`,
+`--version`) are accepted before or after the command, at any depth.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import argparse
 import json
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qemu_mcp import __version__
 from qemu_mcp.config import load_inventory
@@ -21,7 +23,9 @@ from qemu_mcp.frontends.cli import monitor as cli_monitor
 from qemu_mcp.frontends.cli import resources as cli_resources
 from qemu_mcp.frontends.cli import safety as cli_safety
 from qemu_mcp.frontends.cli.fleet_call import with_fleet
-from qemu_mcp.ops.fleet import Fleet, HostRef
+
+if TYPE_CHECKING:
+    from qemu_mcp.ops.fleet_core import FleetCore
 
 
 def _global_options(p: argparse.ArgumentParser, *, top: bool) -> None:
@@ -121,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _with_fleet(args: argparse.Namespace, fn: Callable[[Fleet], Awaitable[Any]]) -> Any:
+def _with_fleet(args: argparse.Namespace, fn: Callable[[FleetCore], Awaitable[Any]]) -> Any:
     return with_fleet(args.config, fn)
 
 
@@ -197,9 +201,10 @@ def _hosts_list(args: argparse.Namespace) -> int:
 
 
 def _hosts_check(args: argparse.Namespace) -> int:
+    from qemu_mcp.ops.fleet_core import HostRef
     from qemu_mcp.ops.hosts import host_info
 
-    async def check(fleet: Fleet) -> list[tuple[str, Any]]:
+    async def check(fleet: FleetCore) -> list[tuple[str, Any]]:
         names = [args.name] if args.name else [h.name for h in fleet.inventory.configured]
         out: list[tuple[str, Any]] = []
         for name in names:
@@ -244,6 +249,7 @@ def _hosts_check(args: argparse.Namespace) -> int:
 
 
 def _vm_list(args: argparse.Namespace) -> int:
+    from qemu_mcp.ops.fleet_core import HostRef
     from qemu_mcp.ops.vms import list_vms
 
     data = _with_fleet(
@@ -271,6 +277,7 @@ def _vm_list(args: argparse.Namespace) -> int:
 
 
 def _vm_info(args: argparse.Namespace) -> int:
+    from qemu_mcp.ops.fleet_core import HostRef
     from qemu_mcp.ops.vms import get_vm_info
 
     vm = _with_fleet(args, lambda f: get_vm_info(f, args.name, HostRef(host=args.host), args.vm_dir))

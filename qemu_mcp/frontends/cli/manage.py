@@ -2,7 +2,8 @@
 
 Same options as the MCP tool; `--yes` stands in for confirm=true (on a terminal the CLI asks
 instead when it is missing). A call that takes longer than a second shows its progress on stderr
-(a bar on a terminal, plain lines otherwise; nothing with --json). No mcp import here.
+(a bar on a terminal, plain lines otherwise; nothing with --json). No mcp import here; the
+operations are imported when an action runs (other commands start without them).
 """
 
 from __future__ import annotations
@@ -13,15 +14,17 @@ import json
 import os
 import shlex
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qemu_mcp.auth import Principal
-from qemu_mcp.config import load_inventory
+from qemu_mcp.consent import Consent
 from qemu_mcp.errors import ConfigError, ConfirmationRequired
+from qemu_mcp.frontends.cli.fleets import cli_fleet
 from qemu_mcp.frontends.cli.progress import ProgressView
-from qemu_mcp.models import ManageVmResult
-from qemu_mcp.ops.fleet import Fleet, HostRef
-from qemu_mcp.ops.manage import Consent, NeedsConfirmation, manage_vm, parse_request
+
+if TYPE_CHECKING:
+    from qemu_mcp.models import ManageVmResult
+    from qemu_mcp.ops.fleet_core import HostRef
 
 HELP = {
     "create": "create a VM (disk image with qemu-img; libvirt definition or vm.conf), optionally start it",
@@ -78,6 +81,8 @@ def _force_help(action: str) -> str:
 
 
 def _ref(args: argparse.Namespace) -> HostRef:
+    from qemu_mcp.ops.fleet_core import HostRef
+
     password = None
     if args.ssh_pwd_env:
         password = os.environ.get(args.ssh_pwd_env)
@@ -87,6 +92,8 @@ def _ref(args: argparse.Namespace) -> HostRef:
 
 
 def run(args: argparse.Namespace) -> int:
+    from qemu_mcp.ops.manage import NeedsConfirmation, parse_request
+
     opt = vars(args)
     req = parse_request(
         args.name,
@@ -120,8 +127,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, req: Any, ref: HostRef, consent: Consent, *, show_progress: bool) -> ManageVmResult:
+    from qemu_mcp.ops.manage import manage_vm
+
     async def go() -> ManageVmResult:
-        fleet = Fleet(load_inventory(args.config))
+        fleet = cli_fleet(args.config)
         try:
             if not show_progress:
                 return await manage_vm(fleet, ref, req, consent=consent, who=cli_principal())

@@ -1,7 +1,8 @@
 """`qemu-mcp monitor NAME`: a live table with sparklines, or one JSON line per sample (--json).
 
 Ctrl-C ends the series cleanly: the in-flight reading is cancelled (its remote command is
-stopped by the transport) and a summary of what was collected is printed. No mcp import here.
+stopped by the transport) and a summary of what was collected is printed. No mcp import here;
+the operations are imported when the command runs (other commands start without them).
 """
 
 from __future__ import annotations
@@ -12,13 +13,12 @@ import sys
 import time
 from collections import deque
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from qemu_mcp.config import load_inventory
-from qemu_mcp.models_monitor import MonitorData, MonitorSample
-from qemu_mcp.ops.fleet import Fleet, HostRef
-from qemu_mcp.ops.monitor import monitor_vm
-from qemu_mcp.ops.rates import human_bytes
+from qemu_mcp.frontends.cli.fleets import cli_fleet
+
+if TYPE_CHECKING:
+    from qemu_mcp.models_monitor import MonitorData, MonitorSample
 
 BARS = "▁▂▃▄▅▆▇█"
 HISTORY = 40  # samples per sparkline
@@ -71,6 +71,8 @@ def fmt(value: float | None, unit: str) -> str:
     if value is None:
         return "-"
     if unit == "B/s":
+        from qemu_mcp.ops.rates import human_bytes
+
         return human_bytes(value) + "/s"
     if unit == "%":
         return f"{value:.1f}%"
@@ -104,6 +106,9 @@ class History:
 
 
 def run(args: argparse.Namespace) -> int:
+    from qemu_mcp.ops.fleet_core import HostRef
+    from qemu_mcp.ops.monitor import monitor_vm
+
     history = History()
     live: Any = None
     title = f"{args.name} on {args.host or 'local'} every {args.interval:g} s"
@@ -116,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
             live.update(history.table(f"{title} - {sample.summary}"))
 
     async def go() -> MonitorData:
-        fleet = Fleet(load_inventory(args.config))
+        fleet = cli_fleet(args.config)
         try:
             return await monitor_vm(
                 fleet,

@@ -9,7 +9,6 @@ from typing import Any
 
 from qemu_mcp.frontends.cli.fleet_call import with_fleet
 from qemu_mcp.frontends.cli.render import Col, FitTable, escape
-from qemu_mcp.ops.fleet import HostRef
 
 
 def add_parsers(sub: Any) -> None:
@@ -39,6 +38,7 @@ def _finish(console: Any, data: Any) -> int:
 
 
 def _net_list(args: argparse.Namespace) -> int:
+    from qemu_mcp.ops.fleet_core import HostRef
     from qemu_mcp.ops.networks import list_networks
 
     data = with_fleet(args.config, lambda f: list_networks(f, HostRef(host=args.host)))
@@ -51,6 +51,7 @@ def _net_list(args: argparse.Namespace) -> int:
 
 
 def _pool_list(args: argparse.Namespace) -> int:
+    from qemu_mcp.ops.fleet_core import HostRef
     from qemu_mcp.ops.storage import list_storage_pools
 
     data = with_fleet(args.config, lambda f: list_storage_pools(f, HostRef(host=args.host), args.pool))

@@ -1,4 +1,5 @@
-"""The MCP server: owns the Fleet for its lifetime; tools live in `qemu_mcp.frontends.mcp.tools.*` (thin, over ops)."""
+"""The MCP server: owns the inventory and, from the first call, the Fleet (frontends/mcp/state.py);
+tools live in `qemu_mcp.frontends.mcp.tools.*` (thin, over ops, which they import when called)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from mcp.server.mcpserver import MCPServer
 
 from qemu_mcp import __version__
 from qemu_mcp.config import Inventory, load_inventory
+from qemu_mcp.frontends.mcp.state import ServerState, WarmUpAfterToolsList
 from qemu_mcp.frontends.mcp.tools import manage, monitor, read, resources
 from qemu_mcp.frontends.mcp.tools.access import HideMutatingTools
-from qemu_mcp.ops.fleet import Fleet
 
 INSTRUCTIONS = """\
 Manage QEMU/KVM virtual machines on the hosts in this server's inventory (local or over SSH).
@@ -25,19 +26,19 @@ def build_server(inventory: Inventory | None = None, config: str | None = None) 
     inv = inventory or load_inventory(config)
 
     @asynccontextmanager
-    async def lifespan(_: MCPServer) -> AsyncIterator[Fleet]:
-        fleet = Fleet(inv)
+    async def lifespan(_: MCPServer) -> AsyncIterator[ServerState]:
+        state = ServerState(inv)
         try:
-            yield fleet
+            yield state
         finally:
-            await fleet.close()
+            await state.close()
 
     server: MCPServer = MCPServer(
         name="qemu-mcp",
         version=__version__,
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
-        middleware=[HideMutatingTools()],
+        middleware=[HideMutatingTools(), WarmUpAfterToolsList()],
     )
 
     read.register(server)

@@ -27,7 +27,7 @@ from qemu_mcp.errors import (
 )
 from qemu_mcp.models import ManageDetails, ManageVmData, ManageVmResult
 from qemu_mcp.ops.backend import backend_of
-from qemu_mcp.ops.fleet import Fleet, HostRef
+from qemu_mcp.ops.fleet_core import FleetCore, HostRef
 from qemu_mcp.ops.manage.call import Call, Consent, NeedsConfirmation, may_need_consent, question
 from qemu_mcp.ops.manage.change import delete, modify
 from qemu_mcp.ops.manage.create import create
@@ -41,7 +41,7 @@ __all__ = ["Consent", "NeedsConfirmation", "backend_for", "confirmation_question
 # ---- entry points
 
 
-async def backend_for(fleet: Fleet, spec: HostSpec, req: ManageRequest | None = None) -> VmBackend:
+async def backend_for(fleet: FleetCore, spec: HostSpec, req: ManageRequest | None = None) -> VmBackend:
     """The host's backend; on an auto host not seen yet, one `virsh uri` decides (and is remembered):
     libvirt when virsh answers, plain QEMU (VMs in vm_dir) when virsh is missing or unusable."""
     vm_dir = req.vm_dir if req is not None else None
@@ -56,7 +56,7 @@ async def backend_for(fleet: Fleet, spec: HostSpec, req: ManageRequest | None = 
 
 
 async def manage_vm(
-    fleet: Fleet,
+    fleet: FleetCore,
     ref: HostRef | None,
     req: ManageRequest,
     *,
@@ -101,7 +101,7 @@ def _outcome(e: BaseException) -> str:
 
 
 async def _manage_vm(
-    fleet: Fleet,
+    fleet: FleetCore,
     ref: HostRef,
     req: ManageRequest,
     consent: Consent | None,
@@ -147,7 +147,7 @@ async def _manage_vm(
 
 
 async def confirmation_question(
-    fleet: Fleet, ref: HostRef | None, req: ManageRequest, who: Principal = STDIO
+    fleet: FleetCore, ref: HostRef | None, req: ManageRequest, who: Principal = STDIO
 ) -> str | None:
     """What to ask the user before this call, or None when nothing needs asking (or the call
     will fail anyway, e.g. a policy refuses it: the flow reports that error). Reads the VM's

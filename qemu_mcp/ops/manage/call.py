@@ -9,6 +9,7 @@ from qemu_mcp import levels
 from qemu_mcp.backends.base import VmBackend, VmDisk, VmState
 from qemu_mcp.backends.job import Job
 from qemu_mcp.config import HostSpec
+from qemu_mcp.consent import Consent
 from qemu_mcp.errors import CommandTimeout, ConfirmationRequired, NotFound
 from qemu_mcp.host import fs, qemu_img
 from qemu_mcp.models import ManageDetails
@@ -16,16 +17,6 @@ from qemu_mcp.ops.manage.request import ManageRequest
 from qemu_mcp.parsers.path_status import parse_path_status
 from qemu_mcp.parsers.qemu_img import virtual_size
 from qemu_mcp.policy import Policy
-
-
-@dataclass(frozen=True)
-class Consent:
-    """Whether the user agreed to a dangerous step, and how we know (for the error text)."""
-
-    given: bool = False
-    # confirm (confirm=true), elicitation (accepted), cli (--yes), declined, cancelled,
-    # unavailable (the client cannot be asked), none (not asked)
-    how: str = "none"
 
 
 class NeedsConfirmation(ConfirmationRequired):

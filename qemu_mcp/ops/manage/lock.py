@@ -16,7 +16,7 @@ from qemu_mcp.backends.job import Job, failure_detail
 from qemu_mcp.config import HostSpec
 from qemu_mcp.errors import CommandFailed, CommandTimeout, Conflict
 from qemu_mcp.host.lock import BUSY, LOCKED, MISSING_EXIT, hold_lock, lock_file_name
-from qemu_mcp.ops.fleet import Fleet
+from qemu_mcp.ops.fleet_core import FleetCore
 from qemu_mcp.transport.base import CommandResult, OpenProcess
 
 
@@ -27,7 +27,7 @@ def lock_key(spec: HostSpec, name: str, scope: str | None = None) -> Hashable:
 
 
 @asynccontextmanager
-async def vm_locks(fleet: Fleet, spec: HostSpec, backend: VmBackend, job: Job, name: str) -> AsyncIterator[None]:
+async def vm_locks(fleet: FleetCore, spec: HostSpec, backend: VmBackend, job: Job, name: str) -> AsyncIterator[None]:
     """Hold the VM's locks for the whole call: this process's first, then (not in a dry run) the host's."""
     scope: str | None = getattr(backend, "vm_dir", None)
     async with fleet.vm_locks.hold(lock_key(spec, name, scope)):

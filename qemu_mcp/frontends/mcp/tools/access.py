@@ -11,12 +11,12 @@ from mcp.types import ListToolsResult
 
 from qemu_mcp import levels
 from qemu_mcp.auth import Principal
-from qemu_mcp.frontends.mcp.tools.common import principal_of
-from qemu_mcp.ops.fleet import Fleet
+from qemu_mcp.frontends.mcp.state import ServerState
+from qemu_mcp.frontends.mcp.tools.common import HasInventory, principal_of
 from qemu_mcp.policy import any_host_may_mutate
 
 
-def may_mutate(fleet: Fleet, who: Principal) -> bool:
+def may_mutate(fleet: HasInventory, who: Principal) -> bool:
     inv = fleet.inventory
     return not who.read_only and any_host_may_mutate(inv.policy, (h.policy for h in inv.hosts.values()))
 
@@ -26,11 +26,11 @@ class HideMutatingTools:
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         result = await call_next(ctx)
-        fleet = ctx.lifespan_context
-        if ctx.method != "tools/list" or not isinstance(fleet, Fleet):
+        state = ctx.lifespan_context
+        if ctx.method != "tools/list" or not isinstance(state, ServerState):
             return result
         try:
-            visible = may_mutate(fleet, principal_of(fleet, getattr(ctx.request, "headers", None)))
+            visible = may_mutate(state, principal_of(state, getattr(ctx.request, "headers", None)))
         except ToolError:
             visible = False
         if visible:

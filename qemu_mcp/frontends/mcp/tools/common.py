@@ -1,9 +1,13 @@
-"""What every tool module shares: host/ssh parameters, error mapping, the Fleet from the lifespan."""
+"""What every tool module shares: host/ssh parameters, error mapping, the Fleet from the lifespan.
+
+Tool modules import the operations inside the tool functions: the server starts without them
+(frontends/mcp/state.py).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Protocol, TypeVar
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -12,9 +16,13 @@ from pydantic import Field
 
 from qemu_mcp import levels
 from qemu_mcp.auth import STDIO, Principal
+from qemu_mcp.config import Inventory
 from qemu_mcp.errors import QemuMcpError
-from qemu_mcp.models import HostFailure
-from qemu_mcp.ops.fleet import Fleet
+from qemu_mcp.frontends.mcp.state import ServerState
+
+if TYPE_CHECKING:
+    from qemu_mcp.models import HostFailure
+    from qemu_mcp.ops.fleet import Fleet
 
 T = TypeVar("T")
 
@@ -56,7 +64,12 @@ def add_tool(
 ANONYMOUS_HTTP = Principal(subject="http-anonymous")
 
 
-def principal_of(fleet: Fleet, headers: Mapping[str, Any] | None) -> Principal:
+class HasInventory(Protocol):
+    @property
+    def inventory(self) -> Inventory: ...
+
+
+def principal_of(fleet: HasInventory, headers: Mapping[str, Any] | None) -> Principal:
     """Who is calling: stdio (no headers), the subject of the HTTP request's token (the same
     TokenStore as the HTTP middleware, which has already refused requests without a known token)."""
     if headers is None:
@@ -75,7 +88,7 @@ def caller(ctx: Context) -> Principal:
         headers = ctx.headers
     except ValueError:  # no request: MCPServer.call_tool() called directly
         headers = None
-    return principal_of(fleet_of(ctx), headers)
+    return principal_of(state_of(ctx), headers)
 
 
 async def answer(awaitable: Awaitable[T]) -> T:
@@ -91,7 +104,12 @@ def unreachable(message: str, errors: list[HostFailure]) -> str:
     return message + ("; unreachable: " + ", ".join(e.host for e in errors) if errors else "")
 
 
-def fleet_of(ctx: Context) -> Fleet:
-    fleet = ctx.request_context.lifespan_context
-    assert isinstance(fleet, Fleet)
-    return fleet
+def state_of(ctx: Context) -> ServerState:
+    state = ctx.request_context.lifespan_context
+    assert isinstance(state, ServerState)
+    return state
+
+
+async def fleet_of(ctx: Context) -> Fleet:
+    """The server's Fleet (the first call waits for the operations to be imported)."""
+    return await state_of(ctx).fleet()

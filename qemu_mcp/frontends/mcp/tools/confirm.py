@@ -21,7 +21,7 @@ from mcp.server.mcpserver import (
 from mcp_types.version import is_version_at_least
 from pydantic import BaseModel, Field
 
-from qemu_mcp.ops.manage import Consent
+from qemu_mcp.consent import Consent
 
 # The first protocol revision where elicitation rides InputRequired instead of a mid-call request.
 INPUT_REQUIRED_ERA = "2026-07-28"

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from mcp.server.mcpserver import Context, Elicit, ElicitationResult, MCPServer, Resolve
 from pydantic import Field
 
+from qemu_mcp.consent import Consent
 from qemu_mcp.errors import QemuMcpError
 from qemu_mcp.frontends.mcp.tools.common import (
     Host,
@@ -21,9 +22,9 @@ from qemu_mcp.frontends.mcp.tools.common import (
 )
 from qemu_mcp.frontends.mcp.tools.confirm import ConfirmAnswer, ask, consent_from
 from qemu_mcp.models import ManageVmResult
-from qemu_mcp.ops import manage as manage_ops
-from qemu_mcp.ops.fleet import HostRef
-from qemu_mcp.ops.manage import Consent
+
+if TYPE_CHECKING:
+    from qemu_mcp.ops.fleet import HostRef
 
 Action = Literal["create", "start", "stop", "reboot", "delete", "modify"]
 
@@ -53,6 +54,8 @@ processes; `vm_dir` names that directory for every action there."""
 def _ref(
     host: str | None, ssh_port: int | None, ssh_user: str | None, ssh_pwd: str | None, ssh_key: str | None
 ) -> HostRef:
+    from qemu_mcp.ops.fleet import HostRef
+
     return HostRef(host, ssh_port, ssh_user, ssh_pwd, ssh_key)
 
 
@@ -80,6 +83,8 @@ async def manage_consent(
     """Runs before the tool body (and on each retry round): ask only when this call would do
     something dangerous to a VM that exists. Never raises: the body reports bad input, so a
     call that will be refused anyway asks nothing."""
+    from qemu_mcp.ops import manage as manage_ops
+
     if confirm or dry_run:
         return Consent(confirm, "confirm" if confirm else "none")
     try:
@@ -88,7 +93,7 @@ async def manage_consent(
             force=force, start=start, timeout=timeout,
         )  # fmt: skip
         question = await manage_ops.confirmation_question(
-            fleet_of(ctx), _ref(host, ssh_port, ssh_user, ssh_pwd, ssh_key), req, who=caller(ctx)
+            await fleet_of(ctx), _ref(host, ssh_port, ssh_user, ssh_pwd, ssh_key), req, who=caller(ctx)
         )
     except QemuMcpError:
         return Consent()
@@ -134,12 +139,14 @@ async def manage_vm(
         await ctx.report_progress(done, total, message)
 
     async def run() -> ManageVmResult:  # inside answer(): bad input is a tool error too
+        from qemu_mcp.ops import manage as manage_ops
+
         req = manage_ops.parse_request(
             name, action, arch=arch, memory=memory, disk=disk, iso=iso, vcpus=vcpus, vm_dir=vm_dir,
             force=force, confirm=confirm, dry_run=dry_run, start=start, timeout=timeout,
         )  # fmt: skip
         return await manage_ops.manage_vm(
-            fleet_of(ctx),
+            await fleet_of(ctx),
             _ref(host, ssh_port, ssh_user, ssh_pwd, ssh_key),
             req,
             consent=consent_from(consent, confirm),

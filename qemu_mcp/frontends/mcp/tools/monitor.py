@@ -20,9 +20,6 @@ from qemu_mcp.frontends.mcp.tools.common import (
     fleet_of,
 )
 from qemu_mcp.models_monitor import HostStatsResult, MonitorResult, MonitorSample
-from qemu_mcp.ops import host_io as host_io_ops
-from qemu_mcp.ops import monitor as monitor_ops
-from qemu_mcp.ops.fleet import HostRef
 
 MetricWord = Literal["cpu", "memory", "disk", "network", "all"]
 
@@ -85,6 +82,9 @@ async def monitor_vm_status(
     ssh_pwd: SshPwd = None,
     ssh_key: SshKey = None,
 ) -> MonitorResult:
+    from qemu_mcp.ops import monitor as monitor_ops
+    from qemu_mcp.ops.fleet import HostRef
+
     ref = HostRef(host, ssh_port, ssh_user, ssh_pwd, ssh_key)
 
     async def progress(k: int, total: int | None, sample: MonitorSample) -> None:
@@ -92,7 +92,7 @@ async def monitor_vm_status(
 
     data = await answer(
         monitor_ops.monitor_vm(
-            fleet_of(ctx), name, ref, metrics=metrics, interval=interval, count=count, progress=progress
+            await fleet_of(ctx), name, ref, metrics=metrics, interval=interval, count=count, progress=progress
         )
     )
     msg = f"collected {data.samples} sample(s) of VM '{name}' on host '{data.host}'"
@@ -111,8 +111,11 @@ async def host_stats(
     ssh_pwd: SshPwd = None,
     ssh_key: SshKey = None,
 ) -> HostStatsResult:
+    from qemu_mcp.ops import host_io as host_io_ops
+    from qemu_mcp.ops.fleet import HostRef
+
     ref = HostRef(host, ssh_port, ssh_user, ssh_pwd, ssh_key)
-    data = await answer(host_io_ops.host_stats(fleet_of(ctx), ref, interval=interval, source=source))
+    data = await answer(host_io_ops.host_stats(await fleet_of(ctx), ref, interval=interval, source=source))
     return HostStatsResult(
         success=True,
         message=f"{len(data.devices)} disk(s) on host '{data.host}' over {interval} s ({data.source})",
@@ -121,8 +124,10 @@ async def host_stats(
 
 
 async def vmstats(host: str, name: str, ctx: Context) -> str:
+    from qemu_mcp.ops import monitor as monitor_ops
+
     try:
-        latest = await monitor_ops.latest_sample(fleet_of(ctx), host, name)
+        latest = await monitor_ops.latest_sample(await fleet_of(ctx), host, name)
     except QemuMcpError as e:
         raise ResourceError(str(e)) from None
     return latest.model_dump_json()

@@ -19,9 +19,6 @@ from qemu_mcp.frontends.mcp.tools.common import (
     unreachable,
 )
 from qemu_mcp.models import HostInfoResult, ListHostsResult, ListVmsResult, VmInfoResult
-from qemu_mcp.ops import hosts as host_ops
-from qemu_mcp.ops import vms as vm_ops
-from qemu_mcp.ops.fleet import HostRef
 
 LIST_VMS = (
     "List the VMs of one host, or of every inventory host when `host` is omitted and no ssh_* "
@@ -71,9 +68,12 @@ async def list_vms(
     ssh_pwd: SshPwd = None,
     ssh_key: SshKey = None,
 ) -> ListVmsResult:
+    from qemu_mcp.ops import vms as vm_ops
+    from qemu_mcp.ops.fleet import HostRef
+
     ref = HostRef(host, ssh_port, ssh_user, ssh_pwd, ssh_key)
     data = await answer(
-        vm_ops.list_vms(fleet_of(ctx), ref, status=status, arch=arch, filter_name=filter_name, vm_dir=vm_dir)
+        vm_ops.list_vms(await fleet_of(ctx), ref, status=status, arch=arch, filter_name=filter_name, vm_dir=vm_dir)
     )
     which = "" if status == "all" else f"{status} "
     msg = unreachable(f"found {data.vm_count} {which}VM(s) on {data.host}", data.errors)
@@ -90,8 +90,11 @@ async def get_vm_info(
     ssh_pwd: SshPwd = None,
     ssh_key: SshKey = None,
 ) -> VmInfoResult:
+    from qemu_mcp.ops import vms as vm_ops
+    from qemu_mcp.ops.fleet import HostRef
+
     ref = HostRef(host, ssh_port, ssh_user, ssh_pwd, ssh_key)
-    vm = await answer(vm_ops.get_vm_info(fleet_of(ctx), name, ref, vm_dir))
+    vm = await answer(vm_ops.get_vm_info(await fleet_of(ctx), name, ref, vm_dir))
     return VmInfoResult(success=True, message=f"VM '{vm.name}' on host '{vm.host}' is {vm.state}", data=vm)
 
 
@@ -103,12 +106,17 @@ async def host_info(
     ssh_pwd: SshPwd = None,
     ssh_key: SshKey = None,
 ) -> HostInfoResult:
+    from qemu_mcp.ops import hosts as host_ops
+    from qemu_mcp.ops.fleet import HostRef
+
     ref = HostRef(host, ssh_port, ssh_user, ssh_pwd, ssh_key)
-    info = await answer(host_ops.host_info(fleet_of(ctx), ref))
+    info = await answer(host_ops.host_info(await fleet_of(ctx), ref))
     return HostInfoResult(success=True, message=f"host '{info.host}' ({info.hostname})", data=info)
 
 
 async def list_hosts(ctx: Context) -> ListHostsResult:
-    data = await answer(host_ops.list_hosts(fleet_of(ctx)))
+    from qemu_mcp.ops import hosts as host_ops
+
+    data = await answer(host_ops.list_hosts(await fleet_of(ctx)))
     up = sum(h.reachable for h in data.hosts)
     return ListHostsResult(success=True, message=f"{up} of {len(data.hosts)} host(s) reachable", data=data)

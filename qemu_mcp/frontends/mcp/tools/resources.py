@@ -19,9 +19,6 @@ from qemu_mcp.frontends.mcp.tools.common import (
     unreachable,
 )
 from qemu_mcp.models import ListNetworksResult, ListStoragePoolsResult
-from qemu_mcp.ops import networks as network_ops
-from qemu_mcp.ops import storage as storage_ops
-from qemu_mcp.ops.fleet import HostRef
 
 LIST_NETWORKS = (
     "List the networks of one host, or of every inventory host when `host` is omitted and no ssh_* "
@@ -63,8 +60,11 @@ async def list_networks(
     ssh_pwd: SshPwd = None,
     ssh_key: SshKey = None,
 ) -> ListNetworksResult:
+    from qemu_mcp.ops import networks as network_ops
+    from qemu_mcp.ops.fleet import HostRef
+
     ref = HostRef(host, ssh_port, ssh_user, ssh_pwd, ssh_key)
-    data = await answer(network_ops.list_networks(fleet_of(ctx), ref))
+    data = await answer(network_ops.list_networks(await fleet_of(ctx), ref))
     msg = unreachable(f"found {data.network_count} network(s) on {data.host}", data.errors)
     return ListNetworksResult(success=not data.errors or bool(data.networks), message=msg, data=data)
 
@@ -80,8 +80,11 @@ async def list_storage_pools(
     ssh_pwd: SshPwd = None,
     ssh_key: SshKey = None,
 ) -> ListStoragePoolsResult:
+    from qemu_mcp.ops import storage as storage_ops
+    from qemu_mcp.ops.fleet import HostRef
+
     ref = HostRef(host, ssh_port, ssh_user, ssh_pwd, ssh_key)
-    data = await answer(storage_ops.list_storage_pools(fleet_of(ctx), ref, pool))
+    data = await answer(storage_ops.list_storage_pools(await fleet_of(ctx), ref, pool))
     msg = f"found {data.pool_count} storage pool(s) on {data.host}"
     if data.volumes is not None:
         msg = f"storage pool '{pool}' on {', '.join(p.host for p in data.pools)}: {len(data.volumes)} volume(s)"
