@@ -9,7 +9,7 @@ from mcp.server.mcpserver import MCPServer
 
 from qemu_mcp import __version__
 from qemu_mcp.config import Inventory, load_inventory
-from qemu_mcp.frontends.mcp.tools import manage, monitor, read
+from qemu_mcp.frontends.mcp.tools import manage, monitor, read, snapshot
 from qemu_mcp.frontends.mcp.tools.access import HideMutatingTools
 from qemu_mcp.ops.fleet import Fleet
 
@@ -43,6 +43,7 @@ def build_server(inventory: Inventory | None = None, config: str | None = None) 
     read.register(server)
     manage.register(server)
     monitor.register(server)
+    snapshot.register(server)
     return server
 
 
