@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from mcp import Client
 
 from qemu_mcp import levels
 from qemu_mcp.backends.base import VmDisk, VmState
@@ -18,6 +19,7 @@ from qemu_mcp.backends.qemu import snapshot as qs
 from qemu_mcp.backends.snapshots import NewSnapshot, SnapshotListing, snapshot_disks
 from qemu_mcp.config import Inventory
 from qemu_mcp.errors import CommandFailed, Conflict, InvalidInput, NotFound, PolicyDenied
+from qemu_mcp.frontends.mcp.server import build_server
 from qemu_mcp.host import qemu_img
 from qemu_mcp.models import SnapshotInfo
 from qemu_mcp.ops.fleet import Fleet, HostRef
@@ -360,3 +362,15 @@ async def test_allowed_snapshot_action_goes_ahead(monkeypatch: pytest.MonkeyPatc
     assert (await run(rig, "create", snapshot="s2")).success
     with pytest.raises(ValueError, match="unknown action"):
         PolicySpec(allowed_actions=("snapshot-list",))
+
+
+async def test_the_snapshot_then_change_prompt() -> None:
+    async with Client(build_server(Inventory([]))) as client:
+        prompts = (await client.list_prompts()).prompts
+        assert [p.name for p in prompts] == ["snapshot_then_change"]
+        assert {a.name: a.required for a in prompts[0].arguments or []} == {"name": True, "change": True, "host": False}
+        arguments = {"name": "web1", "change": "4G of memory", "host": "lab1"}
+        got = await client.get_prompt("snapshot_then_change", arguments)
+    text = got.messages[0].content.text  # type: ignore[union-attr]
+    assert "Change the VM 'web1' on host 'lab1' safely: 4G of memory" in text
+    assert 'manage_snapshot(name="web1", host="lab1", action="revert"' in text and "confirm=true" in text

@@ -60,6 +60,32 @@ def register(server: MCPServer) -> None:
         server, manage_snapshot, title="Manage a VM's snapshots", description=DESCRIPTION, idempotent=False,
         open_world=False,
     )  # fmt: skip
+    server.prompt(
+        title="Snapshot, then change a VM",
+        description="Take a snapshot of a VM, make a change, check it, and go back if it went wrong",
+    )(snapshot_then_change)
+
+
+def snapshot_then_change(
+    name: Annotated[str, Field(description="The VM to change")],
+    change: Annotated[str, Field(description="What to change, in words (e.g. 'give it 4G of memory')")],
+    host: Annotated[str | None, Field(description="Inventory host (default: this machine)")] = None,
+) -> str:
+    """The flow users ask for most before they let an assistant touch a VM."""
+    on = f" on host '{host}'" if host else ""
+    where = f'name="{name}"' + (f', host="{host}"' if host else "")
+    return f"""Change the VM '{name}'{on} safely: {change}
+
+1. manage_snapshot({where}, action="list"): note the snapshots it already has.
+2. manage_snapshot({where}, action="create", snapshot="before-<a short word for the change>",
+   description="before: {change}"). A running VM's memory is saved too. If the answer says the VM
+   has a raw disk (no snapshots possible), stop and tell the user before changing anything.
+3. Make the change with manage_vm (e.g. action="modify"), or as the user asked.
+4. Check the result: get_vm_info, and monitor_vm_status if the VM runs.
+5. If the change went wrong, tell the user what you saw and ask whether to go back. Only if they
+   agree: manage_snapshot({where}, action="revert", snapshot=<the snapshot from step 2>, confirm=true).
+6. When the user is satisfied, offer to delete the snapshot (action="delete"): snapshots keep
+   using disk space."""
 
 
 async def manage_snapshot(
