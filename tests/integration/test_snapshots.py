@@ -193,6 +193,9 @@ async def test_plain_qemu_shut_off_and_running(plain_host: tuple[HostSpec, QemuA
 
         # ---- running: QMP snapshot-save / snapshot-load / snapshot-delete jobs
         data(await manage(client, "plain", name=name, action="start"))
+        refused = error(await snapshot(client, "plain", name=name, action="create", include_memory=False))
+        assert "always holds its memory here" in refused
+        assert [p.name for p in (area.home(name) / "snapshots").iterdir()] == ["off1.conf"]  # nothing new
         progress = Progress()
         live = data(await snapshot(client, "plain", progress, name=name, action="create", snapshot="live1"))
         assert live["details"]["snapshot"]["memory"] is True and progress.events
@@ -215,6 +218,10 @@ async def test_plain_qemu_shut_off_and_running(plain_host: tuple[HostSpec, QemuA
         assert any("powered off" in n for n in data(result)["details"]["notes"])
         data(await snapshot(client, "plain", name=name, action="delete", snapshot="off1", confirm=True))
         assert image_snapshots(disk) == [] and not (area.home(name) / "snapshots").exists()
+        # manage_vm delete takes a VM's snapshots (and their metadata) with it
+        data(await snapshot(client, "plain", name=name, action="create", snapshot="kept"))
+        data(await manage(client, "plain", name=name, action="delete", confirm=True))
+        assert not area.home(name).exists()
 
         # ---- a raw disk cannot hold a snapshot: a clear refusal, nothing changed
         raw = f"{area.root}/raw.img"

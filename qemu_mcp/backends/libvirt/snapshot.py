@@ -24,10 +24,11 @@ from qemu_mcp import validation
 from qemu_mcp.backends.base import VmState
 from qemu_mcp.backends.job import Check, Job
 from qemu_mcp.backends.libvirt import virsh
+from qemu_mcp.backends.libvirt.errors import raise_if_unusable
 from qemu_mcp.backends.libvirt.manage import batch_check
 from qemu_mcp.backends.snapshots import NewSnapshot, SnapshotListing, memory_refused, snapshot_disks
 from qemu_mcp.config import HostSpec
-from qemu_mcp.errors import Conflict, InvalidInput
+from qemu_mcp.errors import CommandFailed, Conflict, InvalidInput
 from qemu_mcp.host import qemu_img
 from qemu_mcp.models import SnapshotInfo
 from qemu_mcp.parsers.sections import new_marker, split_sections
@@ -120,10 +121,17 @@ class LibvirtSnapshots:
     def _virsh(self, *commands: list[str], marker: str | None = None) -> list[str]:
         return virsh.virsh(self.spec.libvirt_uri, list(commands), marker)
 
-    async def _read_batch(self, job: Job, purpose: str, commands: list[list[str]]) -> list[str]:
+    async def _read_batch(
+        self, job: Job, purpose: str, commands: list[list[str]], *, strict: bool = True
+    ) -> list[str]:
+        """One virsh process; strict: any failed command fails the step, else only an unusable libvirtd
+        does (a failed command's section is then '')."""
         marker = new_marker()
         result = await job.read(purpose, self._virsh(*commands, marker=marker))
-        batch_check(job, self.spec, purpose)(result)
+        if strict:
+            batch_check(job, self.spec, purpose)(result)
+        else:
+            raise_if_unusable(result, self.spec)
         return split_sections(result.stdout, marker, len(commands))
 
     async def listing(self, job: Job, vm: VmState) -> SnapshotListing:
@@ -134,10 +142,17 @@ class LibvirtSnapshots:
         if not names:
             return SnapshotListing([], None)
         commands = [c for n in names for c in (info(vm.uuid, n), dumpxml(vm.uuid, n))]
-        sections = await self._read_batch(job, f"reading the {len(names)} snapshot(s) of '{vm.name}'", commands)
+        purpose = f"reading the {len(names)} snapshot(s) of '{vm.name}'"
+        # Not strict: a snapshot deleted meanwhile (a list holds no lock) is left out, not an error.
+        sections = await self._read_batch(job, purpose, commands, strict=False)
         found = []
         for i in range(len(names)):
-            snap = parse_snapshot_xml(sections[2 * i + 1])
+            if not sections[2 * i + 1]:
+                continue
+            try:
+                snap = parse_snapshot_xml(sections[2 * i + 1])
+            except ValueError as e:
+                raise CommandFailed(f'step "{purpose}" on host \'{self.spec.name}\': {e}', self.spec.name) from None
             current, _ = parse_snapshot_info(sections[2 * i])
             self._read[snap.name] = snap
             found.append(snapshot_info(snap, current))

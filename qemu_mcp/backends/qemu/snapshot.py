@@ -132,12 +132,14 @@ class QemuSnapshots:
             raise job.step_failed(purpose, result)
         self._on_disks, self._meta = {}, {}
         for disk, out in zip(disks, outputs, strict=True):
-            if out.number != 0:
-                raise CommandFailed(
-                    f"step \"{purpose}\" failed on host '{self.spec.name}' for {disk.path}: {' '.join(out.lines)}",
-                    host=self.spec.name,
-                )
-            for snap in parse_snapshot_list(out.text):
+            try:
+                if out.number != 0:
+                    raise ValueError(" ".join(out.lines))
+                snaps = parse_snapshot_list(out.text)
+            except ValueError as e:
+                raise CommandFailed(f"step \"{purpose}\" failed on host '{self.spec.name}' for {disk.path}: {e}",
+                                    host=self.spec.name) from None  # fmt: skip
+            for snap in snaps:
                 self._on_disks.setdefault(snap.tag, {}).setdefault(disk.target, []).append(snap)
         for meta in (s for s in sections if s.tag == "meta"):
             self._meta[meta.rest] = {k.removeprefix("snapshot."): v for k, v in parse_key_values(meta.text).items()
