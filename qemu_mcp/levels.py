@@ -44,6 +44,7 @@ class Operation:
 
 SAFE, MODERATE, DANGEROUS = Level.SAFE, Level.MODERATE, Level.DANGEROUS
 MANAGE = "manage_vm"
+SNAPSHOT = "manage_snapshot"
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation("list_vms", None, None, SAFE, "list the VMs of a host or of the inventory"),
@@ -64,11 +65,26 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(MANAGE, "modify", None, MODERATE, "memory/vCPUs for the next boot, grow a disk (never shrink)"),
     Operation(MANAGE, "modify", "restart", DANGEROUS, "restart a running VM so new memory/vCPUs apply now"),
     Operation(MANAGE, "delete", None, DANGEROUS, "remove the definition and the VM's own disk images"),
+    Operation(SNAPSHOT, "list", None, SAFE, "a VM's snapshots: name, time, parent, state, description, memory"),
+    Operation(SNAPSHOT, "create", None, MODERATE, "save the VM's disks (and a running VM's memory); changes no data"),
+    Operation(SNAPSHOT, "revert", None, DANGEROUS, "put the VM back to a snapshot: what changed since is lost"),
+    Operation(SNAPSHOT, "delete", None, DANGEROUS, "remove a snapshot: the state it holds is lost"),
 )
 BY_NAME = {op.name: op for op in OPERATIONS}
 # manage_vm's actions, in table order (allowed_actions names these).
 MANAGE_ACTIONS: tuple[str, ...] = tuple(
     dict.fromkeys(op.action for op in OPERATIONS if op.tool == MANAGE and op.action is not None)
+)
+
+
+# allowed_actions (policy) names manage_vm's actions as they are, and manage_snapshot's mutating
+# ones as snapshot-create, snapshot-revert, snapshot-delete.
+def policy_action(tool: str, action: str) -> str:
+    return action if tool == MANAGE else f"snapshot-{action}"
+
+
+POLICY_ACTIONS: tuple[str, ...] = MANAGE_ACTIONS + tuple(
+    policy_action(op.tool, op.action) for op in OPERATIONS if op.tool == SNAPSHOT and op.action and op.mutating
 )
 
 

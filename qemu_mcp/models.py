@@ -325,3 +325,49 @@ class ListStoragePoolsData(FleetListing):
 
 class ListStoragePoolsResult(Envelope):
     data: ListStoragePoolsData
+
+
+# manage_snapshot (issue 12): a VM's snapshots, and what an action did (or would do in a dry run).
+SnapshotAction = Literal["create", "list", "revert", "delete"]
+
+
+class SnapshotInfo(_Model):
+    name: str
+    created: str | None = Field(None, description="When it was taken (ISO 8601, UTC)")
+    parent: str | None = Field(None, description="The snapshot it was taken after (libvirt); plain QEMU's are flat")
+    state: str | None = Field(None, description="The VM's state when it was taken: running, paused, shutoff, ...")
+    description: str | None = None
+    memory: bool = Field(description="The VM's memory is in it: reverting resumes the guest where it was")
+    location: Literal["internal", "external"] = Field(
+        description="internal: inside the qcow2 images; external: the disks continue in overlay files"
+    )
+    current: bool | None = Field(None, description="libvirt's current snapshot (the VM's state descends from it)")
+    disks: list[str] = Field(default_factory=list, description="The disks (targets) it holds")
+    notes: list[str] = Field(default_factory=list, description="What is odd about it, e.g. a disk it is missing on")
+
+
+class SnapshotDetails(_Model):
+    dry_run: bool = False
+    snapshot: SnapshotInfo | None = Field(None, description="The snapshot acted on (create: as read back)")
+    snapshots: list[SnapshotInfo] = Field(
+        default_factory=list, description="list: the VM's snapshots, oldest first; other actions: those left after"
+    )
+    tree: str | None = Field(None, description="libvirt's `snapshot-list --tree`: who descends from whom")
+    before: VmConfig | None = Field(None, description="revert: the VM before")
+    after: VmConfig | None = Field(None, description="revert: the VM read back after")
+    commands: list[CommandRecord] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+
+class ManageSnapshotData(_Model):
+    host: str
+    vm_name: str
+    snapshot: str | None = Field(None, description="The snapshot the call named (create: its name, chosen or given)")
+    action: SnapshotAction
+    details: SnapshotDetails
+
+
+class ManageSnapshotResult(_Model):
+    success: bool
+    message: str
+    data: ManageSnapshotData

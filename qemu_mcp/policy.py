@@ -32,7 +32,9 @@ class PolicySpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     read_only: bool | None = Field(None, description="mutating tools are hidden and refused")
-    allowed_actions: tuple[str, ...] | None = Field(None, description="manage_vm actions allowed (default all)")
+    allowed_actions: tuple[str, ...] | None = Field(
+        None, description="manage_vm actions (and snapshot-create/-revert/-delete) allowed (default all)"
+    )
     protected_vms: tuple[str, ...] | None = Field(None, description="VM name globs no mutating action may touch")
     allow_adhoc_hosts: bool | None = Field(None, description="per-call host/ssh_* arguments (seed 004)")
     allow_password_args: bool | None = Field(None, description="per-call ssh_pwd (seed 004)")
@@ -45,10 +47,10 @@ class PolicySpec(BaseModel):
     def _actions(cls, v: tuple[str, ...] | None) -> tuple[str, ...] | None:
         if v is None:
             return None
-        unknown = [a for a in v if a not in levels.MANAGE_ACTIONS]
+        unknown = [a for a in v if a not in levels.POLICY_ACTIONS]
         if unknown:
             raise ValueError(
-                f"unknown action(s) {', '.join(map(repr, unknown))}: use {', '.join(levels.MANAGE_ACTIONS)}"
+                f"unknown action(s) {', '.join(map(repr, unknown))}: use {', '.join(levels.POLICY_ACTIONS)}"
             )
         return tuple(dict.fromkeys(v))
 
@@ -119,10 +121,12 @@ class Policy:
 
     # ---- checks that need no host
 
-    def check_action(self, action: str, vm: str, *, subject: str = "", token_read_only: bool = False) -> None:
-        """A mutating manage_vm action on VM `vm`: read_only (token, then policy), allowed_actions,
-        protected_vms."""
-        where = f"manage_vm {action} of VM '{vm}' on host '{self.host}'"
+    def check_action(
+        self, action: str, vm: str, *, subject: str = "", token_read_only: bool = False, tool: str = levels.MANAGE
+    ) -> None:
+        """A mutating action of `tool` (manage_vm, manage_snapshot) on VM `vm`: read_only (token, then
+        policy), allowed_actions, protected_vms."""
+        where = f"{tool} {action} of VM '{vm}' on host '{self.host}'"
         if token_read_only:
             raise PolicyDenied(
                 f"{where} is refused: the token of '{subject}' is read-only (refused by its `read_only` "
@@ -130,7 +134,7 @@ class Policy:
             )
         if self.read_only:
             raise self.deny("read_only", f"{where} is refused: this server is read-only for host '{self.host}'")
-        if self.allowed_actions is not None and action not in self.allowed_actions:
+        if self.allowed_actions is not None and levels.policy_action(tool, action) not in self.allowed_actions:
             allowed = ", ".join(self.allowed_actions) or "none"
             raise self.deny("allowed_actions", f"{where} is refused: the allowed actions are {allowed}")
         pattern = self.protecting(vm)

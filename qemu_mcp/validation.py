@@ -50,14 +50,19 @@ def pool_name(value: str) -> str:
     return _common(value, "storage pool name", 255)
 
 
-def new_vm_name(value: str) -> str:
-    _common(value, "VM name", 64)
-    if not NEW_VM_NAME.fullmatch(value):
+def _plain_name(value: str, what: str, pattern: re.Pattern[str], max_len: int, count: str = "") -> str:
+    """A name of letters, digits, '.', '_' and '-' that starts with a letter or digit."""
+    _common(value, what, max_len)
+    if not pattern.fullmatch(value):
         raise InvalidInput(
-            f"VM name {value!r} is not allowed: use 1-64 letters, digits, '.', '_' or '-', "
+            f"{what} {value!r} is not allowed: use {count}letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"
         )
     return value
+
+
+def new_vm_name(value: str) -> str:
+    return _plain_name(value, "VM name", NEW_VM_NAME, 64, "1-64 ")
 
 
 def creatable_vm_name(value: str) -> str:
@@ -84,13 +89,7 @@ def domain_uuid(value: str) -> str:
 
 
 def host_name(value: str) -> str:
-    _common(value, "host name", 64)
-    if not HOST_NAME.fullmatch(value):
-        raise InvalidInput(
-            f"host name {value!r} is not allowed: use letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit"
-        )
-    return value
+    return _plain_name(value, "host name", HOST_NAME, 64)
 
 
 def address(value: str) -> str:
@@ -142,4 +141,43 @@ def substring_filter(value: str | None) -> str | None:
         return None
     if len(value) > 255 or _CONTROL.search(value):
         raise InvalidInput("filter_name must be at most 255 characters with no control characters")
+    return value
+
+
+# Snapshot names. qemu-img and QEMU read an all-digit name as a snapshot ID first (`qemu-img
+# snapshot -a 2` reverts to the snapshot whose ID is 2, whatever its name), so no such name is used.
+NEW_SNAPSHOT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+MAX_DESCRIPTION = 1000
+
+
+def _not_an_id(value: str) -> str:
+    if not DOMAIN_ID.fullmatch(value):
+        return value
+    raise InvalidInput(
+        f"snapshot name {value!r} is all digits: qemu-img and QEMU read such a name as a snapshot ID, "
+        "which may be another snapshot's; use a name with a letter (e.g. 'snap-{value}')"
+    )
+
+
+def new_snapshot_name(value: str) -> str:
+    """A name for a snapshot qemu-mcp creates."""
+    return _not_an_id(_plain_name(value, "snapshot name", NEW_SNAPSHOT_NAME, 64, "1-64 "))
+
+
+def snapshot_name(value: str) -> str:
+    """The name of an existing snapshot (revert, delete): any name that is safe as one argument."""
+    _common(value, "snapshot name", 255)
+    if "/" in value:
+        raise InvalidInput(f"snapshot name {value!r} contains '/', which no snapshot name may")
+    return _not_an_id(value)
+
+
+def snapshot_description(value: str) -> str:
+    """One line of free text (kept in libvirt's snapshot XML, or beside vm.conf on plain QEMU)."""
+    if not isinstance(value, str):
+        raise InvalidInput("description must be a string")
+    if len(value) > MAX_DESCRIPTION:
+        raise InvalidInput(f"description is {len(value)} characters long; the limit is {MAX_DESCRIPTION}")
+    if _CONTROL.search(value):
+        raise InvalidInput("description contains a control character (newline, tab, NUL, ...); keep it on one line")
     return value

@@ -132,6 +132,24 @@ cap qemu-img-info-chain.overlay "${ARGV[@]}"
 cap qmp-session.fix-run "${QMP[@]}" "$VMS/fix-run/qmp.sock" qmp_capabilities query-status query-block \
     stop query-status cont 'block_resize={"node-name": "vdb", "size": 134217728}' \
     'block_resize={"node-name": "nosuch", "size": 134217728}' system_reset system_powerdown
+
+# ---- qemu-img snapshot -l, as manage_snapshot lists snapshots (TZ=UTC, as its script runs it): an
+# image with snapshots taken while shut off (a tag with a space, two of one name, a 64-character
+# tag), and fix-run's disk after a live QMP snapshot-save (memory state, no ICOUNT)
+export TZ=UTC
+qemu-img create -q -f qcow2 "$IMG/snaps.qcow2" 64M
+for tag in before-upgrade 'two words' dup dup abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz01; do
+    qemu-img snapshot -c "$tag" "$IMG/snaps.qcow2"
+done
+argv img-snapshots "$IMG/snaps.qcow2"
+cap qemu-img-snapshot-list.snaps "${ARGV[@]}"
+"${QMP[@]}" "$VMS/fix-run/qmp.sock" qmp_capabilities \
+    'snapshot-save={"job-id": "fix-snap", "tag": "live", "vmstate": "vda", "devices": ["vda"]}' >/dev/null
+sleep 2 # the job concludes in well under a second for this guest
+"${QMP[@]}" "$VMS/fix-run/qmp.sock" qmp_capabilities 'job-dismiss={"id": "fix-snap"}' >/dev/null
+argv img-snapshots "$VMS/fix-run/disk0.qcow2"
+cap qemu-img-snapshot-list.fix-run "${ARGV[@]}"
+
 cap qmp-quit.fix-run "${QMP[@]}" "$VMS/fix-run/qmp.sock" qmp_capabilities quit
 
 # ---- into the fixture directory: only this script's files; expected files are left alone

@@ -9,6 +9,7 @@ usage:
     check ARCH | tcp                           scripts.check_host | scripts.tcp_listeners
     kill VM_DIR NAME                           scripts.kill (the VM's uuid from its vm.conf)
     img-info PATH FORMAT [--backing-chain]     host.qemu_img.info (+ --backing-chain after --output)
+    img-snapshots PATH                         host.qemu_img.snapshot_list (qemu-img snapshot -l)
   qemu_fixture_setup.py stale-socket PATH      leave a unix socket file nobody listens on
 
 Fixed names, UUIDs, MACs and dates keep re-captures diffable.
@@ -95,6 +96,8 @@ def argv(what: str, args: list[str]) -> list[str]:
         path, fmt, *chain = args
         words = qemu_img.info(path, fmt)
         return [*words[:3], *chain, *words[3:]] if chain else words
+    if what == "img-snapshots":
+        return qemu_img.snapshot_list(args[0])
     raise SystemExit(f"unknown argv {what!r}")
 
 

@@ -65,6 +65,8 @@ def base_arguments(tool: str, param: str, area: Area) -> dict[str, Any]:
         # create: every create option is checked; a dry run changes nothing.
         "manage_vm": {"host": "rig", "name": area.name("h"), "action": "create", "arch": "x86_64",
                       "memory": "128M", "disk": "size=64M", "dry_run": True},
+        # every snapshot option is checked before the VM (absent) is looked up
+        "manage_snapshot": {"host": "rig", "name": area.name("absent"), "action": "create", "dry_run": True},
     }  # fmt: skip
     args = dict(base[tool])
     if tool == "manage_vm" and param == "name":

@@ -232,6 +232,8 @@ def test_every_sh_command_line(rig: Rig) -> None:
                    "vm reboot", "vm modify", "vm delete", "monitor", "net list", "pool list", "demo",
                    "policy show", "policy levels", "audit tail", "token new", "token hash", "serve"):  # fmt: skip
         assert any(needed in s for s in shown), f"no README example runs `qemu-mcp {needed}`"
+    for action in ("create", "list", "revert", "delete"):
+        assert any(f"vm snapshot {action}" in s for s in shown), f"no README example runs `vm snapshot {action}`"
 
 
 def client_configs() -> list[tuple[str, dict[str, Any]]]:

@@ -6,6 +6,7 @@
   session captured at the same moment (qmp-sampler.<vm>.txt) when there is one;
 - CHECK_SCRIPT / TCP_LISTEN_SCRIPT: parse_key_values / listening_ports;
 - qemu-img info: parsers.qemu_img.virtual_size;
+- qemu-img snapshot -l: parsers.qemu_img_snapshots.parse_snapshot_list (manage_snapshot's listing);
 - QMP sessions (scripts/qmp_session.py): the transcript replayed through QMPClient, sending the
   same commands.
 Multi-line texts are shown as lists of lines (text.split("\\n"): a last "" is a final newline).
@@ -36,6 +37,7 @@ from qemu_mcp.parsers.qemu_host import (
     parse_sample,
 )
 from qemu_mcp.parsers.qemu_img import virtual_size
+from qemu_mcp.parsers.qemu_img_snapshots import parse_snapshot_list
 from qemu_mcp.transport.base import CommandResult
 
 HOST = "fixture"
@@ -195,6 +197,8 @@ def qemu_view(fixture_dir: Path, text: str, argv: list[str]) -> Any:
         return asyncio.run(qmp_view(text, argv))
     if argv[:2] == ["qemu-img", "info"]:
         return image_view(text)
+    if argv[:2] == ["qemu-img", "snapshot"]:
+        return {"snapshots": [dataclasses.asdict(s) | {"memory": s.memory} for s in parse_snapshot_list(text)]}
     if argv[:2] != ["sh", "-c"]:
         return None
     if len(argv) == 3 and "/proc/net/tcp" in argv[2]:

@@ -65,7 +65,7 @@ async def test_every_tool_is_classified_and_annotated_from_the_table() -> None:
         assert t.annotations.destructive_hint is levels.tool_destructive(t.name), t.name
     templates = {r.name for r in await server.list_resource_templates()}
     assert templates == {"vmstats"}
-    assert {"manage_vm"} == levels.MUTATING_TOOLS
+    assert {"manage_vm", "manage_snapshot"} == levels.MUTATING_TOOLS
 
 
 def test_readme_table_is_generated_from_the_levels() -> None:

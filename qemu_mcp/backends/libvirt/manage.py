@@ -136,6 +136,8 @@ class LibvirtBackend(BackendDefaults):
             extra={
                 "max_vcpus": str(d.max_vcpus or d.vcpus or ""),
                 "max_memory_mib": str(d.max_memory_mib or d.memory_mib or ""),
+                # pflash: UEFI with NVRAM, which refuses internal snapshots (backends.libvirt.snapshot)
+                "loader": next((n.get("type", "") for n in root.iterfind("os/loader")), ""),
             },
         )
 

@@ -122,8 +122,9 @@ if printf '%s' "$2" > "$t" && mv -f "$t" "$1/vm.conf"; then rm -f "$1/creating";
 rm -f "$t"; exit 1
 """
 
-# The files qemu-mcp makes in a VM directory (never the disk images: the flow removes those).
-REMOVE_FILES_SCRIPT = 'd=$1; shift; rm -f -- "$@" "$d"/vm.conf.tmp.*'
+# The files qemu-mcp makes in a VM directory (never the disk images: the flow removes those), and
+# the snapshots' metadata (backends.qemu.snapshot).
+REMOVE_FILES_SCRIPT = 'd=$1; shift; rm -f -- "$@" "$d"/vm.conf.tmp.*; rm -rf -- "$d/snapshots"'
 UNCLAIM_SCRIPT = 'd=$1; shift; rm -f -- "$@" "$d"/vm.conf.tmp.*; rmdir -- "$d"'
 # After delete: remove the directory if it is empty; else say what is left in it.
 LEFTOVER_SCRIPT = 'rmdir -- "$1" 2>/dev/null || { [ -d "$1" ] && ls -A -- "$1"; }; exit 0'

@@ -9,6 +9,7 @@ On-host layout (backend `qemu`), one directory per VM below the host's vm_dir:
     <vm_dir>/<name>/qmp.sock     QMP socket while the VM runs
     <vm_dir>/<name>/serial.log   the guest's serial console (truncated at each start)
     <vm_dir>/<name>/efivars.fd   aarch64 only: the VM's UEFI variable store
+    <vm_dir>/<name>/snapshots/   one <tag>.conf per snapshot: the vm.conf it was taken with (backends.qemu.snapshot)
 
 The format is `key=value` lines, one key per line ('#' starts a comment line). Values run to
 the end of the line and never contain a newline or control character (we refuse to write one).

@@ -22,6 +22,7 @@ from qemu_mcp.frontends.cli import manage as cli_manage
 from qemu_mcp.frontends.cli import monitor as cli_monitor
 from qemu_mcp.frontends.cli import resources as cli_resources
 from qemu_mcp.frontends.cli import safety as cli_safety
+from qemu_mcp.frontends.cli import snapshot as cli_snapshot
 from qemu_mcp.frontends.cli.fleet_call import with_fleet
 
 if TYPE_CHECKING:
@@ -105,6 +106,7 @@ def _parser() -> argparse.ArgumentParser:
     v_info.add_argument("--json", action="store_true")
     v_info.set_defaults(run=_vm_info)
     cli_manage.add_parsers(vm)
+    cli_snapshot.add_parser(vm)
     cli_resources.add_parsers(sub)
     cli_monitor.add_parser(sub)
     cli_safety.add_parsers(sub)

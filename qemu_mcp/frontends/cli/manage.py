@@ -14,7 +14,8 @@ import json
 import os
 import shlex
 import sys
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from qemu_mcp.auth import Principal
 from qemu_mcp.consent import Consent
@@ -23,8 +24,10 @@ from qemu_mcp.frontends.cli.fleets import cli_fleet
 from qemu_mcp.frontends.cli.progress import ProgressView
 
 if TYPE_CHECKING:
-    from qemu_mcp.models import ManageVmResult
+    from qemu_mcp.models import CommandRecord, ManageSnapshotResult, ManageVmResult
     from qemu_mcp.ops.fleet_core import HostRef
+
+T = TypeVar("T")
 
 HELP = {
     "create": "create a VM (disk image with qemu-img; libvirt definition or vm.conf), optionally start it",
@@ -58,17 +61,20 @@ def add_parsers(vm_sub: Any) -> None:
             "--vm-dir",
             help="where plain-QEMU VMs live; libvirt hosts: create's disk directory (default: the host's vm_dir)",
         )
-        p.add_argument("--host", help="inventory host or SSH address (default: local)")
-        p.add_argument("--ssh-port", type=int, help="SSH port of an ad-hoc host")
-        p.add_argument("--ssh-user", help="SSH user of an ad-hoc host")
-        p.add_argument("--ssh-key", help="SSH private key of an ad-hoc host")
-        p.add_argument(
-            "--ssh-pwd-env", metavar="VAR", help="environment variable holding the SSH password (never argv)"
-        )
-        p.add_argument("--yes", "-y", action="store_true", help="confirm delete, --force, modify's restart")
-        p.add_argument("--dry-run", action="store_true", help="print the commands that would run; change nothing")
-        p.add_argument("--json", action="store_true", help="print the result as JSON")
+        add_call_options(p, "confirm delete, --force, modify's restart")
         p.set_defaults(run=run, manage_action=action)
+
+
+def add_call_options(p: Any, yes_help: str) -> None:
+    """The host, ssh_*, --yes, --dry-run and --json options every changing command takes."""
+    p.add_argument("--host", help="inventory host or SSH address (default: local)")
+    p.add_argument("--ssh-port", type=int, help="SSH port of an ad-hoc host")
+    p.add_argument("--ssh-user", help="SSH user of an ad-hoc host")
+    p.add_argument("--ssh-key", help="SSH private key of an ad-hoc host")
+    p.add_argument("--ssh-pwd-env", metavar="VAR", help="environment variable holding the SSH password (never argv)")
+    p.add_argument("--yes", "-y", action="store_true", help=yes_help)
+    p.add_argument("--dry-run", action="store_true", help="print the commands that would run; change nothing")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
 def _force_help(action: str) -> str:
@@ -80,7 +86,7 @@ def _force_help(action: str) -> str:
     }[action]
 
 
-def _ref(args: argparse.Namespace) -> HostRef:
+def host_ref(args: argparse.Namespace) -> HostRef:
     from qemu_mcp.ops.fleet_core import HostRef
 
     password = None
@@ -92,7 +98,7 @@ def _ref(args: argparse.Namespace) -> HostRef:
 
 
 def run(args: argparse.Namespace) -> int:
-    from qemu_mcp.ops.manage import NeedsConfirmation, parse_request
+    from qemu_mcp.ops.manage import parse_request
 
     opt = vars(args)
     req = parse_request(
@@ -110,20 +116,30 @@ def run(args: argparse.Namespace) -> int:
         start=bool(opt.get("start")),
         timeout=opt.get("timeout"),
     )
-    ref = _ref(args)
+    ref = host_ref(args)
+    result = confirmed(args, lambda consent, show_progress: _run(args, req, ref, consent, show_progress=show_progress))
+    if result is None:
+        return 1
+    _print(result, args.json)
+    return 0
+
+
+def confirmed(args: argparse.Namespace, attempt: Callable[[Consent, bool], T]) -> T | None:
+    """attempt(consent, show_progress), with --yes as consent; without it, a dangerous step is asked
+    about on a terminal (and attempted again once confirmed) and refused elsewhere. None: declined."""
+    from qemu_mcp.ops.manage import NeedsConfirmation
+
     consent = Consent(True, "cli") if args.yes else Consent()
     interactive = sys.stdin.isatty() and sys.stderr.isatty() and not args.json
     try:
-        result = _run(args, req, ref, consent, show_progress=not args.json)
+        return attempt(consent, not args.json)
     except NeedsConfirmation as e:
         if not interactive:
             raise ConfirmationRequired(f"{e.question} Re-run with --yes to confirm; nothing was changed.") from None
         if input(f"{e.question} [y/N] ").strip().lower() not in ("y", "yes"):
             print("not confirmed; nothing was changed", file=sys.stderr)
-            return 1
-        result = _run(args, req, ref, Consent(True, "cli"), show_progress=True)
-    _print(result, args.json)
-    return 0
+            return None
+        return attempt(Consent(True, "cli"), True)
 
 
 def _run(args: argparse.Namespace, req: Any, ref: HostRef, consent: Consent, *, show_progress: bool) -> ManageVmResult:
@@ -153,17 +169,26 @@ def cli_principal() -> Principal:
     return Principal(subject=f"cli:{user}")
 
 
-def _print(result: ManageVmResult, as_json: bool) -> None:
+def shown(result: ManageVmResult | ManageSnapshotResult, as_json: bool) -> Any:
+    """Print the result as JSON (returns None), or its message and notes (returns the console, for more)."""
     if as_json:
         print(json.dumps(result.model_dump(mode="json"), indent=2))
-        return
+        return None
     from rich.console import Console
+    from rich.markup import escape
 
     console = Console()
+    console.print(f"[green]ok[/] {escape(result.message)}", highlight=False)
+    for note in result.data.details.notes:
+        console.print(f"  note: {note}", highlight=False, markup=False)
+    return console
+
+
+def _print(result: ManageVmResult, as_json: bool) -> None:
+    console = shown(result, as_json)
+    if console is None:
+        return
     d = result.data.details
-    console.print(f"[green]ok[/] {result.message}", highlight=False)
-    for note in d.notes:
-        console.print(f"  note: {note}", highlight=False)
     if d.applied:  # requested vs what reading the VM back showed
         for key in dict.fromkeys([*d.requested, *d.applied]):
             console.print(
@@ -175,10 +200,15 @@ def _print(result: ManageVmResult, as_json: bool) -> None:
     for kept in d.disks_kept:
         console.print(f"  kept {kept}", highlight=False)
     if d.dry_run:
-        console.print("commands that would change the host:", highlight=False)
-        for c in d.commands:
-            if c.changes_host:
-                console.print(f"  # {c.purpose}\n  {shlex.join(c.argv)}", highlight=False, markup=False)
+        print_planned(console, d.commands)
         if d.xml:
             console.print("domain XML (on stdin of `virsh define`):", highlight=False)
             print(d.xml)
+
+
+def print_planned(console: Any, commands: list[CommandRecord]) -> None:
+    """A dry run's commands that would change the host, each under its purpose."""
+    console.print("commands that would change the host:", highlight=False)
+    for c in commands:
+        if c.changes_host:
+            console.print(f"  # {c.purpose}\n  {shlex.join(c.argv)}", highlight=False, markup=False)

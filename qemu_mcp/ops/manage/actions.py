@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from qemu_mcp import levels
 from qemu_mcp.audit import AuditEntry
@@ -34,7 +35,9 @@ from qemu_mcp.ops.manage.create import create
 from qemu_mcp.ops.manage.lock import lock_key, vm_locks
 from qemu_mcp.ops.manage.power import reboot, start, stop
 from qemu_mcp.ops.manage.request import ManageRequest
+from qemu_mcp.policy import Policy
 
+R = TypeVar("R")
 __all__ = ["Consent", "NeedsConfirmation", "backend_for", "confirmation_question", "lock_key", "manage_vm"]
 
 
@@ -71,12 +74,17 @@ async def manage_vm(
         who=who.subject, tool=levels.MANAGE, action=req.action, host=ref.host or "local", vm=req.name,
         arguments=_audit_arguments(ref, req),
     )  # fmt: skip
+    return await audited(entry, _manage_vm(fleet, ref, req, consent, progress, who, entry))
+
+
+async def audited(entry: AuditEntry, work: Awaitable[R]) -> R:
+    """The call's outcome record, written before its result (or error) goes back."""
     try:
-        result = await _manage_vm(fleet, ref, req, consent, progress, who, entry)
+        result = await work
     except BaseException as e:
         entry.end(_outcome(e), error=e)
         raise
-    entry.end("ok", message=result.message)
+    entry.end("ok", message=getattr(result, "message", None))
     return result
 
 
@@ -109,10 +117,7 @@ async def _manage_vm(
     who: Principal,
     entry: AuditEntry,
 ) -> ManageVmResult:
-    spec = fleet.resolve(ref)
-    entry.host = spec.name
-    policy = fleet.inventory.policy_for(spec)
-    policy.check_action(req.action, req.name, subject=who.subject, token_read_only=who.read_only)
+    spec, policy = allowed_host(fleet, ref, entry, req.action, req.name, who)
     consent = consent or (Consent(True, "confirm") if req.confirm else Consent())
     backend = await backend_for(fleet, spec, req)
     job = Job(fleet.runner(spec), spec.name, dry_run=req.dry_run, progress=progress)
@@ -120,17 +125,9 @@ async def _manage_vm(
         entry.commands = job.commands
         call = Call(req, spec, backend, job, consent, ManageDetails(dry_run=req.dry_run), policy)
         try:
-            message = await FLOWS[req.action](call)
-        except BaseException as e:
+            message = await undone_on_failure(job, FLOWS[req.action](call))
+        finally:
             entry.vm_uuid = call.uuid
-            # Shielded: a cancelled call still removes what it created.
-            done, failed = await asyncio.shield(job.rollback())
-            if isinstance(e, QemuMcpError):
-                e.message += _undo_sentence(done, failed)
-                e.args = (e.message,)
-            raise
-        job.commit()
-        entry.vm_uuid = call.uuid
     if fleet.known_backend(spec) is None:
         fleet.learn_backend(spec, backend.kind)
     details = call.details
@@ -144,6 +141,17 @@ async def _manage_vm(
         message=message,
         data=ManageVmData(host=spec.name, vm_name=req.name, action=req.action, details=details),
     )
+
+
+def allowed_host(
+    fleet: FleetCore, ref: HostRef, entry: AuditEntry, action: str, vm: str, who: Principal, tool: str = levels.MANAGE
+) -> tuple[HostSpec, Policy]:
+    """The call's host (recorded in its audit entry) and policy, once the policy allows the action."""
+    spec = fleet.resolve(ref)
+    entry.host = spec.name
+    policy = fleet.inventory.policy_for(spec)
+    policy.check_action(action, vm, subject=who.subject, token_read_only=who.read_only, tool=tool)
+    return spec, policy
 
 
 async def confirmation_question(
@@ -164,6 +172,21 @@ async def confirmation_question(
     except QemuMcpError:
         return None
     return question(req, spec.name, vm) if vm is not None else None
+
+
+async def undone_on_failure(job: Job, flow: Awaitable[R]) -> R:
+    """Run a flow; if it fails, undo what it created (newest first) and say so in its error."""
+    try:
+        result = await flow
+    except BaseException as e:
+        # Shielded: a cancelled call still removes what it created.
+        done, failed = await asyncio.shield(job.rollback())
+        if isinstance(e, QemuMcpError):
+            e.message += _undo_sentence(done, failed)
+            e.args = (e.message,)
+        raise
+    job.commit()
+    return result
 
 
 def _undo_sentence(done: list[str], failed: list[str]) -> str:

@@ -112,7 +112,7 @@ def _new_vm(
         vcpus=sizes.vcpus(vcpus if vcpus is not None else sizes.DEFAULT_VCPUS),
         disk=new_disk,
         iso=sizes.image_path(iso, "iso") if iso is not None else None,
-        vm_dir=_dir(vm_dir) if vm_dir is not None else None,
+        vm_dir=dir_option(vm_dir) if vm_dir is not None else None,
     )
 
 
@@ -128,7 +128,7 @@ def _existing_vm(
         memory_mib=sizes.memory_mib(memory) if memory is not None else None,
         vcpus=sizes.vcpus(vcpus) if vcpus is not None else None,
         disk=grown,
-        vm_dir=_dir(vm_dir) if vm_dir is not None else None,
+        vm_dir=dir_option(vm_dir) if vm_dir is not None else None,
     )
 
 
@@ -155,7 +155,7 @@ def _timeout(value: float | None) -> float:
     return float(value)
 
 
-def _dir(path: str) -> str:
+def dir_option(path: str) -> str:
     validation.abs_path(path, "vm_dir")
     stripped = path.rstrip("/") or "/"
     if "//" in stripped or any(part in (".", "..") for part in stripped.split("/")):
