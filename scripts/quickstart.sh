@@ -33,8 +33,9 @@ quiet() {
 # qemu-system-arm + qemu-efi-aarch64: aarch64 guests (TCG) with UEFI, which manage_vm's tests create.
 # libxml2-utils: xmllint, which virt-xml-validate (libvirt-clients) runs but does not depend on.
 # iproute2: ip netns/link/neigh, the fault suite's hosts in network namespaces (tests/rig/netns.py).
+# python3-libvirt: scripts/bench.py's libvirt RPC client, in the system Python (never a qemu-mcp dependency).
 packages=(libvirt-daemon-system libvirt-clients libxml2-utils qemu-system-x86 qemu-system-arm qemu-efi-aarch64
-    qemu-utils openssh-server sysstat genisoimage iproute2)
+    qemu-utils openssh-server sysstat genisoimage iproute2 python3-libvirt)
 # Debian ships venv without ensurepip unless python3-venv is installed.
 python3 -c 'import ensurepip, venv' 2>/dev/null || packages+=(python3 python3-venv)
 missing=()

@@ -11,6 +11,7 @@ from typing import TypeVar
 from qemu_mcp import validation
 from qemu_mcp.audit import AuditLog, audit_path
 from qemu_mcp.backends.accel import AccelVerdicts
+from qemu_mcp.backends.libvirt.session import VirshSessions
 from qemu_mcp.config import HostSpec, Inventory, adhoc_host
 from qemu_mcp.errors import CommandTimeout, InvalidInput, NotFound
 from qemu_mcp.locks import KeyedLocks
@@ -40,10 +41,15 @@ class HostRef:
 
 
 class Fleet:
-    def __init__(self, inventory: Inventory, pool: RunnerPool | None = None) -> None:
+    """`virsh_sessions`: the libvirt read path keeps virsh sessions open per host (False: one virsh
+    process per call, as for mutations)."""
+
+    def __init__(self, inventory: Inventory, pool: RunnerPool | None = None, *, virsh_sessions: bool = True) -> None:
         self.inventory = inventory
         self.pool = pool or RunnerPool()
         self._backends: dict[HostSpec, str] = {}
+        self.use_sessions = virsh_sessions
+        self._sessions: dict[HostSpec, VirshSessions] = {}
         # manage_vm: one action at a time per (host, VM); whether KVM guests run, per host and arch.
         self.vm_locks = KeyedLocks()
         self.accel_verdicts = AccelVerdicts()
@@ -128,6 +134,15 @@ class Fleet:
     def runner(self, spec: HostSpec) -> Runner:
         return self.pool.get(spec)
 
+    def sessions(self, spec: HostSpec) -> VirshSessions | None:
+        """The host's virsh sessions for reads (backends/libvirt/session.py); None when not used."""
+        if not self.use_sessions:
+            return None
+        sessions = self._sessions.get(spec)
+        if sessions is None:
+            sessions = self._sessions[spec] = VirshSessions(self.runner(spec), spec)
+        return sessions
+
     def known_backend(self, spec: HostSpec) -> str | None:
         """The backend in use: configured, or learned by an earlier call; None while still unknown."""
         if spec.backend != "auto":
@@ -138,6 +153,8 @@ class Fleet:
         self._backends[spec] = backend
 
     async def close(self) -> None:
+        sessions, self._sessions = list(self._sessions.values()), {}
+        await asyncio.gather(*(s.close() for s in sessions), return_exceptions=True)
         await self.pool.close()
 
 

@@ -6,7 +6,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
-from qemu_mcp.errors import CommandFailed
+from qemu_mcp.errors import CommandFailed, HostError
 
 
 @dataclass(frozen=True)
@@ -62,12 +62,14 @@ class Runner(Protocol):
         """A byte stream to a unix socket on the host (QMP), with no program run there."""
         ...
 
-    def open_process(self, argv: list[str]) -> AbstractAsyncContextManager[OpenProcess]:
-        """Start argv and keep it running while the context is open (a lock held on the host).
+    def open_process(self, argv: list[str], *, queue: bool = True) -> AbstractAsyncContextManager[OpenProcess]:
+        """Start argv and keep it running while the context is open (a lock held on the host, a
+        virsh session).
 
         Leaving the context closes the command's stdin and waits briefly for it to exit (then kills
         it). When our process or its connection dies, the host closes that stdin as well. Raises
-        HostError when the command cannot be started.
+        HostError when the command cannot be started; with queue=False, ChannelsBusy at once
+        instead of waiting when every channel kept-open commands may use is taken.
         """
         ...
 
@@ -81,10 +83,36 @@ class OpenProcess(Protocol):
         """The next line of its stdout, newline included; '' once stdout has ended."""
         ...
 
+    async def read(self) -> str:
+        """What its stdout has next, as soon as anything came (at most READ_CHUNK bytes' worth);
+        '' once stdout has ended."""
+        ...
+
+    def write(self, text: str) -> None:
+        """Queue `text` for its stdin (drain() waits until it is on its way)."""
+        ...
+
+    async def drain(self) -> None:
+        """Wait until what was written has been handed to the pipe or channel (flow control);
+        raises HostError when the command or its connection is gone."""
+        ...
+
+    def usable(self) -> bool:
+        """Still running, on a connection that may still be used (known_hosts still trusts the
+        host's key): a kept-open command serving many calls asks before each one."""
+        ...
+
     async def end(self) -> CommandResult:
         """Close its stdin, wait for it to exit (killing it if it does not soon), and return its
         exit status with the output not read yet. Safe to call more than once."""
         ...
+
+
+READ_CHUNK = 64 * 1024
+
+
+class ChannelsBusy(HostError):
+    """Every channel kept-open commands may use on the host is taken (open_process with queue=False)."""
 
 
 class StreamReader(Protocol):

@@ -23,7 +23,7 @@ import asyncssh
 
 from qemu_mcp.config import HostSpec
 from qemu_mcp.errors import CommandTimeout, HostUnreachable, NotFound
-from qemu_mcp.transport.base import CommandResult, OpenProcess, StreamReader, StreamWriter
+from qemu_mcp.transport.base import ChannelsBusy, CommandResult, OpenProcess, StreamReader, StreamWriter
 from qemu_mcp.transport.errors import mapped_errors
 from qemu_mcp.transport.ssh_link import Link
 from qemu_mcp.transport.ssh_process import SSHProcess, abandon, completed
@@ -59,8 +59,8 @@ class SSHRunner:
 
     @property
     def connects(self) -> int:
-        """How many times the commands' connection was opened (tests and `hosts check` read it)."""
-        return self._commands.connects
+        """How many times this runner opened a connection, for commands or kept-open ones (tests read it)."""
+        return self._commands.connects + self._held.connects
 
     @property
     def where(self) -> str:
@@ -188,8 +188,10 @@ class SSHRunner:
         return reader, writer
 
     @contextlib.asynccontextmanager
-    async def open_process(self, argv: list[str]) -> AsyncIterator[OpenProcess]:
+    async def open_process(self, argv: list[str], *, queue: bool = True) -> AsyncIterator[OpenProcess]:
         """A command kept running on the host (its own connection: see the module's docstring)."""
+        if not queue and self._held.channels.locked():
+            raise ChannelsBusy(f"every kept-open channel to host '{self.host}' is in use", self.host)
         async with self._held.channels:
             conn = await self._held.connection()
             start = time.monotonic()
@@ -199,7 +201,7 @@ class SSHRunner:
             except HostUnreachable:
                 self._held.drop(conn)
                 raise
-            held = SSHProcess(process, argv, self.host, start, self._errors)
+            held = SSHProcess(process, argv, self.host, start, self._errors, lambda: self._held.trusts(conn))
             try:
                 yield held
             finally:

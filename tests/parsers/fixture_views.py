@@ -6,7 +6,8 @@ person against the raw text (fixtures/*/REVIEWED.md says who checked what, and w
 
 The parser is chosen from the command recorded for the file in commands.txt (virsh, hostio:
 file<TAB>exit status<TAB>shell-quoted argv) or commands-qemu.jsonl (the plain-QEMU scripts,
-qemu-img, QMP sessions: one JSON object per line, the exact argv). For a virsh batch
+qemu-img, QMP sessions: one JSON object per line, the exact argv), or commands-session.jsonl
+(virsh sessions: argv and the batches sent, tests/parsers/session_views.py). For a virsh batch
 ('c1; echo MARK; c2') each section is parsed by the parser of the command that produced it.
 """
 
@@ -33,6 +34,7 @@ from qemu_mcp.parsers.version import parse_virsh_version
 from qemu_mcp.parsers.virsh_list import parse_name_lines, parse_virsh_list
 
 from .qemu_views import qemu_view
+from .session_views import read_session_index, session_view
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 QEMU_INDEX = "commands-qemu.jsonl"
@@ -64,7 +66,7 @@ _COMMAND_PARSERS: list[tuple[re.Pattern[str], Callable[[str], Any]]] = [
     (re.compile(r"^domid\b"), parse_domid),
     (re.compile(r"^nodeinfo$"), parse_nodeinfo),
     (re.compile(r"^version\b"), parse_virsh_version),
-    (re.compile(r"^list --all --(name|uuid)$"), parse_name_lines),
+    (re.compile(r"^list --all( --[a-z]+)+$"), parse_name_lines),  # --name, --uuid, --uuid --autostart, ...
     (re.compile(r"^list --all$"), parse_virsh_list),
 ]
 
@@ -74,7 +76,7 @@ def parser_for(command: str) -> Callable[[str], Any] | None:
 
 
 def read_commands(fixture_dir: Path) -> dict[str, tuple[int, list[str]]]:
-    """Both indexes (commands.txt, commands-qemu.jsonl): file name -> (exit status, argv)."""
+    """Every index (commands.txt, commands-qemu.jsonl, commands-session.jsonl): file name -> (exit status, argv)."""
     result = {}
     for line in (fixture_dir / "commands.txt").read_text().splitlines():
         if line.startswith("#") or not line.strip():
@@ -86,6 +88,8 @@ def read_commands(fixture_dir: Path) -> dict[str, tuple[int, list[str]]]:
         for line in qemu_index.read_text().splitlines():
             entry = json.loads(line)
             result[entry["file"]] = (entry["exit_status"], entry["argv"])
+    for name, entry in read_session_index(fixture_dir).items():
+        result[name] = (entry["exit_status"], entry["argv"])
     return result
 
 
@@ -111,6 +115,9 @@ def host_io_view(text: str, interval: str) -> dict[str, Any]:
 def parse_fixture(fixture_dir: Path, name: str) -> Any:
     """The JSON-able parse of raw fixture `name` (e.g. "virsh-nodeinfo.qemu-system.txt")."""
     text = (fixture_dir / name).read_text()
+    sessions = read_session_index(fixture_dir)
+    if name in sessions:
+        return session_view(text, sessions[name], parser_for)
     status, argv = read_commands(fixture_dir)[name]
     if argv[:2] == ["sh", "-c"] and argv[3:4] == ["qemu-mcp-hostio"]:  # sh -c SCRIPT $0 INTERVAL SOURCE
         return host_io_view(text, argv[4])

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any, TypeVar
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import ToolAnnotations
-from pydantic import Field
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, Field
 
 from qemu_mcp import levels
 from qemu_mcp.auth import STDIO, Principal
@@ -83,6 +84,15 @@ async def answer(awaitable: Awaitable[T]) -> T:
         return await awaitable
     except QemuMcpError as e:
         raise ToolError(str(e)) from None
+
+
+def lean(result: BaseModel) -> CallToolResult:
+    """The tool's result dumped once: the structured content, and as the text block (for clients
+    that read only text) that same content as compact JSON, not the SDK's second, indented dump.
+    A tool returning this is annotated Annotated[CallToolResult, TheModel]: same output schema."""
+    data = result.model_dump(mode="json")
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
 
 
 def fleet_of(ctx: Context) -> Fleet:

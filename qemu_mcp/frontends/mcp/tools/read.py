@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.types import CallToolResult
 from pydantic import Field
 
 from qemu_mcp.frontends.mcp.tools.common import (
@@ -16,6 +17,7 @@ from qemu_mcp.frontends.mcp.tools.common import (
     add_tool,
     answer,
     fleet_of,
+    lean,
 )
 from qemu_mcp.models import HostInfoResult, ListHostsResult, ListVmsResult, VmInfoResult
 from qemu_mcp.ops import hosts as host_ops
@@ -69,7 +71,7 @@ async def list_vms(
     ssh_user: SshUser = None,
     ssh_pwd: SshPwd = None,
     ssh_key: SshKey = None,
-) -> ListVmsResult:
+) -> Annotated[CallToolResult, ListVmsResult]:
     ref = HostRef(host, ssh_port, ssh_user, ssh_pwd, ssh_key)
     data = await answer(
         vm_ops.list_vms(fleet_of(ctx), ref, status=status, arch=arch, filter_name=filter_name, vm_dir=vm_dir)
@@ -78,7 +80,7 @@ async def list_vms(
     msg = f"found {data.vm_count} {which}VM(s) on {data.host}"
     if data.errors:
         msg += "; unreachable: " + ", ".join(e.host for e in data.errors)
-    return ListVmsResult(success=not data.errors or bool(data.vms), message=msg, data=data)
+    return lean(ListVmsResult(success=not data.errors or bool(data.vms), message=msg, data=data))
 
 
 async def get_vm_info(
@@ -90,10 +92,10 @@ async def get_vm_info(
     ssh_user: SshUser = None,
     ssh_pwd: SshPwd = None,
     ssh_key: SshKey = None,
-) -> VmInfoResult:
+) -> Annotated[CallToolResult, VmInfoResult]:
     ref = HostRef(host, ssh_port, ssh_user, ssh_pwd, ssh_key)
     vm = await answer(vm_ops.get_vm_info(fleet_of(ctx), name, ref, vm_dir))
-    return VmInfoResult(success=True, message=f"VM '{vm.name}' on host '{vm.host}' is {vm.state}", data=vm)
+    return lean(VmInfoResult(success=True, message=f"VM '{vm.name}' on host '{vm.host}' is {vm.state}", data=vm))
 
 
 async def host_info(
