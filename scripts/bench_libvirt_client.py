@@ -21,9 +21,16 @@ import libvirt  # python3-libvirt
 def listing(conn: libvirt.virConnect) -> int:
     domains = conn.listAllDomains(0)
     conn.getAllDomainStats(0)
+    listed = 0
     for domain in domains:
-        domain.XMLDesc(0)
-    return len(domains)
+        try:
+            domain.XMLDesc(0)
+        except libvirt.libvirtError as e:  # undefined meanwhile (other users of this libvirtd)
+            if e.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+                raise
+        else:
+            listed += 1
+    return listed
 
 
 def main(uri: str) -> None:

@@ -15,6 +15,7 @@ import pytest
 
 from qemu_mcp.backends.libvirt.session import (
     Chain,
+    JoinNext,
     SessionUnavailable,
     VirshSessions,
     command_line,
@@ -269,3 +270,64 @@ def test_the_xml_of_many_domains_is_shared_out_over_the_sessions() -> None:
     parts = sessions.split([str(i) for i in range(100)])
     assert len(parts) == 3 and sorted(u for part in parts for u in part) == sorted(str(i) for i in range(100))
     assert command_line(Chain([["dumpxml", "u1"], ["dumpxml", "u 2"]])) == "dumpxml u1; dumpxml 'u 2'"
+
+
+class Runs:
+    """Work for JoinNext: each run gets a number, waits for `gate`, and returns its number."""
+
+    def __init__(self) -> None:
+        self.started = 0
+        self.gate = asyncio.Event()
+
+    async def work(self) -> int:
+        self.started += 1
+        number = self.started
+        await self.gate.wait()
+        return number
+
+
+async def test_concurrent_calls_join_the_next_run_never_one_already_running() -> None:
+    runs, join = Runs(), JoinNext[int]()
+    first = asyncio.create_task(join(runs.work))
+    await asyncio.sleep(0)
+    later = [asyncio.create_task(join(runs.work)) for _ in range(9)]
+    await asyncio.sleep(0)
+    assert runs.started == 1  # the joiners wait for the first run to end before theirs starts
+    runs.gate.set()
+    assert await first == 1 and await asyncio.gather(*later) == [2] * 9
+    assert runs.started == 2
+    assert await join(runs.work) == 3  # nothing running: a run of its own
+
+
+async def test_a_joiner_giving_up_leaves_the_run_to_the_others_and_failures_reach_all() -> None:
+    runs, join = Runs(), JoinNext[int]()
+    first = asyncio.create_task(join(runs.work))
+    await asyncio.sleep(0)
+    quitter, stayer = asyncio.create_task(join(runs.work)), asyncio.create_task(join(runs.work))
+    await asyncio.sleep(0)
+    quitter.cancel()
+    runs.gate.set()
+    assert await first == 1 and await stayer == 2
+    with pytest.raises(asyncio.CancelledError):
+        await quitter
+
+    async def failing() -> int:
+        await asyncio.sleep(0.01)
+        raise ValueError("boom")
+
+    calls = [asyncio.create_task(join(failing)) for _ in range(3)]
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    assert all(isinstance(r, ValueError) for r in results)
+
+
+async def test_the_first_caller_giving_up_ends_its_run_and_the_next_still_comes() -> None:
+    runs, join = Runs(), JoinNext[int]()
+    first = asyncio.create_task(join(runs.work))
+    await asyncio.sleep(0)
+    joiner = asyncio.create_task(join(runs.work))
+    await asyncio.sleep(0)
+    first.cancel()
+    runs.gate.set()
+    assert await joiner == 2
+    with pytest.raises(asyncio.CancelledError):
+        await first

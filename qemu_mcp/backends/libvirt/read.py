@@ -23,16 +23,22 @@ from qemu_mcp.transport.base import Runner
 async def list_domains(runner: Runner, spec: HostSpec, sessions: VirshSessions | None = None) -> list[VmInfo]:
     """Every domain on the host: on a virsh session (one batch when warm) or in one round trip.
     Whatever a session could not answer cleanly (ValueError: a document that does not parse) is
-    asked again one-shot, whose answer and errors are the ones users know."""
-    if sessions is not None:
-        try:
-            vms = _vms(spec, await session_read.list_all(sessions, spec))
-        except (SessionUnavailable, ValueError):
-            pass
-        else:
-            sessions.uuids = {vm.name: vm.uuid for vm in vms}
-            return vms
-    return _vms(spec, await _list_one_shot(runner, spec))
+    asked again one-shot, whose answer and errors are the ones users know. Listings of one host
+    that overlap share a run (never one that started before them)."""
+    if sessions is None:
+        return _vms(spec, await _list_one_shot(runner, spec))
+    vms: list[VmInfo] = await sessions.listing(lambda: _list_on_sessions(runner, spec, sessions))
+    return list(vms)
+
+
+async def _list_on_sessions(runner: Runner, spec: HostSpec, sessions: VirshSessions) -> list[VmInfo]:
+    """Run once for every listing of the host that arrived meanwhile (VirshSessions.listing)."""
+    try:
+        vms = _vms(spec, await session_read.list_all(sessions, spec))
+    except (SessionUnavailable, ValueError):
+        return _vms(spec, await _list_one_shot(runner, spec))
+    sessions.uuids = {vm.name: vm.uuid for vm in vms}
+    return vms
 
 
 def _vms(spec: HostSpec, listing: session_read.Listing) -> list[VmInfo]:

@@ -24,9 +24,10 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from qemu_mcp.backends.libvirt import errors, virsh
 from qemu_mcp.config import HostSpec
@@ -35,6 +36,7 @@ from qemu_mcp.parsers.virsh_session import BatchOutput, CommandOutput, Garbled, 
 from qemu_mcp.transport.base import OpenProcess, Runner
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # An interactive virsh keeps a history file in the user's cache directory and rewrites it at
 # exit: XDG_CACHE_HOME=/dev/null makes that fail (an error line at exit, nothing written), so
@@ -46,6 +48,55 @@ PART_MIN = 12  # domains: fewer are not worth a batch of their own on another se
 # In-band errors saying virsh lost libvirtd: the session is replaced, the call runs one-shot.
 CONNECTION_LOST = (errors.CONNECT_MARK, "no valid connection", "Disconnected from", "Failed to reconnect",
                    "End of file while reading data", "Cannot recv data", "Cannot write data")  # fmt: skip
+
+
+class JoinNext(Generic[T]):
+    """One run at a time. A call that arrives while one runs does not start its own: it joins the
+    next run, which starts when the current one ends, after every call that joined it arrived, so
+    no call gets an answer older than itself. 200 concurrent listings of a host: two runs."""
+
+    def __init__(self) -> None:
+        self._running: asyncio.Task[T] | None = None
+        self._next: asyncio.Future[T] | None = None
+        self._next_work: Callable[[], Coroutine[Any, Any, T]] | None = None
+
+    async def __call__(self, work: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        if self._running is None:
+            return await self._start(work)  # not shielded: nobody else waits for this run
+        if self._next is None:
+            self._next, self._next_work = asyncio.get_running_loop().create_future(), work
+            self._next.add_done_callback(_retrieved)
+        return await asyncio.shield(self._next)  # one caller giving up does not end it for the others
+
+    def _start(self, work: Callable[[], Coroutine[Any, Any, T]]) -> asyncio.Task[T]:
+        task: asyncio.Task[T] = asyncio.get_running_loop().create_task(work())
+        self._running = task
+        task.add_done_callback(self._ended)
+        return task
+
+    def _ended(self, task: asyncio.Task[T]) -> None:
+        self._running = None
+        joined, work = self._next, self._next_work
+        self._next = self._next_work = None
+        if joined is not None and work is not None:
+            self._start(work).add_done_callback(lambda run: _pass_on(run, joined))
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    """Its outcome counts as seen, even when every caller gave up waiting."""
+    if not future.cancelled():
+        future.exception()
+
+
+def _pass_on(run: asyncio.Task[T], joined: asyncio.Future[T]) -> None:
+    if joined.done():
+        return
+    if run.cancelled():
+        joined.cancel()
+    elif run.exception() is not None:
+        joined.set_exception(run.exception())  # type: ignore[arg-type]
+    else:
+        joined.set_result(run.result())
 
 
 class SessionUnavailable(Exception):
@@ -188,6 +239,7 @@ class VirshSessions:
         self._reaper: asyncio.TimerHandle | None = None
         self.disabled: str | None = None  # why this host gets no sessions (no stdbuf)
         self.batches = 0  # batches answered (tests count round trips with it)
+        self.listing: JoinNext[Any] = JoinNext()  # concurrent listings of the host share runs
         # Hints for the read path, always checked against what virsh prints.
         self.listed_uuids: list[str] = []
         self.uuids: dict[str, str] = {}  # name -> UUID
