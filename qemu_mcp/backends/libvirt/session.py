@@ -40,8 +40,12 @@ T = TypeVar("T")
 
 # An interactive virsh keeps a history file in the user's cache directory and rewrites it at
 # exit: XDG_CACHE_HOME=/dev/null makes that fail (an error line at exit, nothing written), so
-# reads write nothing on the host; VIRSH_HISTSIZE=0 keeps no history in memory either.
-SESSION_SCRIPT = 'XDG_CACHE_HOME=/dev/null VIRSH_HISTSIZE=0 exec stdbuf -oL virsh -q -c "$1" 2>&1'
+# reads write nothing on the host; VIRSH_HISTSIZE=0 keeps no history in memory either. It reads
+# its input through readline: no init file (a user's ~/.inputrc) and a dumb terminal, so every
+# host treats a batch line alike.
+SESSION_SCRIPT = (
+    'XDG_CACHE_HOME=/dev/null VIRSH_HISTSIZE=0 INPUTRC=/dev/null TERM=dumb exec stdbuf -oL virsh -q -c "$1" 2>&1'
+)
 MAX_SESSIONS = 3  # per host: parallel batches; more calls queue for a free session
 IDLE_CLOSE = 60.0  # seconds a session may sit unused before it is closed
 PART_MIN = 12  # domains: fewer are not worth a batch of their own on another session
