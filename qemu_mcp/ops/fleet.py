@@ -135,8 +135,10 @@ class Fleet:
         return self.pool.get(spec)
 
     def sessions(self, spec: HostSpec) -> VirshSessions | None:
-        """The host's virsh sessions for reads (backends/libvirt/session.py); None when not used."""
-        if not self.use_sessions:
+        """The host's virsh sessions for reads (backends/libvirt/session.py); None when not used:
+        turned off, or while an `auto` host's backend is unknown (its first read finds out with
+        one command, as before; a plain-QEMU host never opens a session)."""
+        if not self.use_sessions or self.known_backend(spec) != "libvirt":
             return None
         sessions = self._sessions.get(spec)
         if sessions is None:

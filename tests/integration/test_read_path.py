@@ -91,14 +91,18 @@ async def test_list_costs_one_round_trip_and_one_connection(rig_spec: HostSpec, 
 
 
 async def test_reads_on_a_virsh_session_cost_one_batch_when_warm(rig_spec: HostSpec, guests) -> None:  # type: ignore[no-untyped-def]
-    """With sessions (the default): a cold listing is two batches (the fixed commands, then the
-    XML of what they listed), a warm one a single batch, get_vm_info of a listed VM one batch; no
-    command of its own, one connection."""
+    """With sessions (the default): an `auto` host's first read finds its backend with one
+    command; then a cold listing is two batches (the fixed commands, then the XML of what they
+    listed), a warm one a single batch, get_vm_info of a listed VM one batch; one connection for
+    those."""
     fleet = Fleet(Inventory([rig_spec]))
     real = fleet.pool.get(rig_spec)
     counting = RecordingRunner(real)
     fleet.pool._runners[rig_spec] = counting  # type: ignore[assignment]
     try:
+        assert fleet.sessions(rig_spec) is None  # backend not known yet
+        await list_vms(fleet, HostRef(host="rig"))
+        assert len(counting.calls) == 1
         sessions = fleet.sessions(rig_spec)
         assert sessions is not None
         await list_vms(fleet, HostRef(host="rig"))
@@ -109,7 +113,7 @@ async def test_reads_on_a_virsh_session_cost_one_batch_when_warm(rig_spec: HostS
         before = sessions.batches
         await get_vm_info(fleet, guests.running, HostRef(host="rig"))
         assert sessions.batches == before + 1
-        assert counting.calls == [] and isinstance(real, SSHRunner) and real.connects == 1
+        assert len(counting.calls) == 1 and isinstance(real, SSHRunner) and real.connects == 2  # commands + sessions
     finally:
         await fleet.close()
 

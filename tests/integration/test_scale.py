@@ -56,7 +56,7 @@ def check_scale_listing(data: ListVmsData) -> None:
 async def test_hundreds_of_vms_on_virsh_sessions(sshd_host, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """The same listing on virsh sessions: no command of its own, the XML shared out over the
     pool's sessions, and the very same VMs as the one-shot listing."""
-    spec = key_host(sshd_host, libvirt_uri=f"test://{node_file(tmp_path, N)}")
+    spec = key_host(sshd_host, backend="libvirt", libvirt_uri=f"test://{node_file(tmp_path, N)}")
     fleet, one_shot = Fleet(Inventory([spec])), Fleet(Inventory([spec]), virsh_sessions=False)
     counting = RecordingRunner(fleet.pool.get(spec))
     fleet.pool._runners[spec] = counting  # type: ignore[assignment]

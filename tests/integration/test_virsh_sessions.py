@@ -30,13 +30,20 @@ pytestmark = pytest.mark.integration
 RIG = HostRef(host="rig")
 
 
+@pytest.fixture
+def libvirt_spec(rig_spec: HostSpec) -> HostSpec:
+    """The rig host with its backend configured: sessions from the first read (an `auto` host's
+    first read finds its backend out with one command)."""
+    return rig_spec.model_copy(update={"backend": "libvirt"})
+
+
 def comparable(vms: list[VmInfo]) -> list[dict]:
     """Everything but the CPU time, which moves between two reads of a running guest."""
     return [v.model_dump(exclude={"cpu_time_ns"}) for v in vms]
 
 
-async def test_sessions_answer_exactly_what_the_one_shot_commands_answer(rig_spec: HostSpec, guests) -> None:  # type: ignore[no-untyped-def]
-    on, off = Fleet(Inventory([rig_spec])), Fleet(Inventory([rig_spec]), virsh_sessions=False)
+async def test_sessions_answer_exactly_what_the_one_shot_commands_answer(libvirt_spec: HostSpec, guests) -> None:  # type: ignore[no-untyped-def]
+    on, off = Fleet(Inventory([libvirt_spec])), Fleet(Inventory([libvirt_spec]), virsh_sessions=False)
     try:
         for _ in range(2):  # cold, then warm (one batch)
             listed = await list_vms(on, RIG, filter_name=guests.prefix)
@@ -45,7 +52,7 @@ async def test_sessions_answer_exactly_what_the_one_shot_commands_answer(rig_spe
         for name in (guests.running, guests.stopped):
             got, want = await get_vm_info(on, name, RIG), await get_vm_info(off, name, RIG)
             assert got.model_dump(exclude={"cpu_time_ns"}) == want.model_dump(exclude={"cpu_time_ns"})
-        sessions = on.sessions(rig_spec)
+        sessions = on.sessions(libvirt_spec)
         assert sessions is not None and sessions.batches >= 4 and sessions.disabled is None
     finally:
         await on.close()
@@ -58,15 +65,15 @@ def area(libvirtd_running: None) -> Iterator[Area]:
         yield a
 
 
-async def test_a_stale_name_hint_never_reaches_another_domain(rig_spec: HostSpec, area: Area) -> None:
+async def test_a_stale_name_hint_never_reaches_another_domain(libvirt_spec: HostSpec, area: Area) -> None:
     """The listing leaves name -> UUID hints; the name then belongs to a new domain (new UUID):
     get_vm_info and the monitor read the new one, never the old UUID."""
     name = area.name("hint")
-    fleet = Fleet(Inventory([rig_spec]))
+    fleet = Fleet(Inventory([libvirt_spec]))
     try:
         old = define_stopped(area, name, 64)
         await list_vms(fleet, RIG, filter_name=area.prefix)
-        sessions = fleet.sessions(rig_spec)
+        sessions = fleet.sessions(libvirt_spec)
         assert sessions is not None and sessions.uuids[name] == old
         assert virsh("undefine", "--domain", name).returncode == 0
         new = define_stopped(area, name, 96)
@@ -79,8 +86,8 @@ async def test_a_stale_name_hint_never_reaches_another_domain(rig_spec: HostSpec
         await fleet.close()
 
 
-async def test_get_vm_info_of_a_missing_name_says_so_as_before(rig_spec: HostSpec) -> None:
-    on, off = Fleet(Inventory([rig_spec])), Fleet(Inventory([rig_spec]), virsh_sessions=False)
+async def test_get_vm_info_of_a_missing_name_says_so_as_before(libvirt_spec: HostSpec) -> None:
+    on, off = Fleet(Inventory([libvirt_spec])), Fleet(Inventory([libvirt_spec]), virsh_sessions=False)
     try:
         errors = []
         for fleet in (on, off):
@@ -93,13 +100,13 @@ async def test_get_vm_info_of_a_missing_name_says_so_as_before(rig_spec: HostSpe
         await off.close()
 
 
-async def test_the_monitor_samples_on_the_session(rig_spec: HostSpec, guests) -> None:  # type: ignore[no-untyped-def]
-    fleet = Fleet(Inventory([rig_spec]))
-    counting = RecordingRunner(fleet.pool.get(rig_spec))
-    fleet.pool._runners[rig_spec] = counting  # type: ignore[assignment]
+async def test_the_monitor_samples_on_the_session(libvirt_spec: HostSpec, guests) -> None:  # type: ignore[no-untyped-def]
+    fleet = Fleet(Inventory([libvirt_spec]))
+    counting = RecordingRunner(fleet.pool.get(libvirt_spec))
+    fleet.pool._runners[libvirt_spec] = counting  # type: ignore[assignment]
     try:
         data = await monitor_vm(fleet, guests.running, RIG, interval=1, count=2)
-        sessions = fleet.sessions(rig_spec)
+        sessions = fleet.sessions(libvirt_spec)
         assert data.samples == 2 and counting.calls == []
         assert sessions is not None and sessions.batches == 4  # resolve by name, then 3 readings by UUID
     finally:
@@ -135,7 +142,7 @@ async def test_a_host_without_stdbuf_is_read_one_shot(
 ) -> None:  # fmt: skip
     sshd = rig_sshd.start_sshd(rig_dir, "sshd-nostdbuf", key_path=client_key, account=password_account,
                                prelude="mount --bind /dev/null /usr/bin/stdbuf")  # fmt: skip
-    spec = key_host(sshd.host, "bare")
+    spec = key_host(sshd.host, "bare", backend="libvirt")
     fleet = Fleet(Inventory([spec]))
     counting = RecordingRunner(fleet.pool.get(spec))
     fleet.pool._runners[spec] = counting  # type: ignore[assignment]
@@ -156,7 +163,7 @@ async def test_a_session_killed_on_the_host_is_replaced_and_a_closed_fleet_leave
     sshd_host, tmp_path: Path  # type: ignore[no-untyped-def]
 ) -> None:
     node = node_file(tmp_path, 3)  # a URI no other test uses: its virsh processes are ours
-    spec = key_host(sshd_host, libvirt_uri=f"test://{node}")
+    spec = key_host(sshd_host, backend="libvirt", libvirt_uri=f"test://{node}")
     fleet = Fleet(Inventory([spec]))
     try:
         assert (await list_vms(fleet, RIG)).vm_count == 3
