@@ -29,6 +29,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from qemu_mcp import validation
 from qemu_mcp.backends.libvirt import errors, virsh
 from qemu_mcp.config import HostSpec
 from qemu_mcp.errors import CommandTimeout, HostError, HostUnreachable
@@ -109,7 +110,7 @@ class SessionUnavailable(Exception):
 
 def session_argv(uri: str) -> list[str]:
     """The session's command; the URI is a positional argument, never part of the script."""
-    return ["sh", "-c", SESSION_SCRIPT, "qemu-mcp-virsh", uri]
+    return ["sh", "-c", SESSION_SCRIPT, "qemu-mcp-virsh", validation.libvirt_uri(uri)]
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,7 @@ class VirshSession:
             raise SessionUnavailable(f"virsh session output: {e}") from None
         except HostError as e:
             if isinstance(e, HostUnreachable) and e.silent:  # one-shot would only wait as long again
+                self.stuck = True  # and so would closing it: in the background
                 raise
             raise SessionUnavailable(str(e)) from None
         except BaseException:  # cancelled mid-batch: what it prints next belongs to nobody
@@ -227,7 +229,6 @@ class SessionEnded(HostError):
     def __init__(self, output: str) -> None:
         super().__init__("the virsh session ended")
         self.output = output
-
 
 
 class VirshSessions:
