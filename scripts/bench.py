@@ -14,15 +14,18 @@ python3-libvirt). It makes, and removes at the end whatever happens:
 Anchors (each a median over --reps warm listings unless said otherwise):
 - libvirt RPC client: python3-libvirt over qemu+ssh:// (system Python, bench only), one kept
   connection, listAllDomains + getAllDomainStats + XMLDesc of each domain; the reference (1.00x).
-- session floor: one kept SSH channel running `stdbuf -oL virsh -q -c URI`, one warm batch
-  (list x3, domstats, dumpxml of each) written and read to its end marker, nothing parsed.
+- session floor: one kept SSH channel running qemu-mcp's session command (`stdbuf -oL virsh -q
+  -c URI`), the batch list_vms sends warm (list x3, domstats, dumpxml of each), on ONE session,
+  written and read to its end marker, nothing parsed (list_vms shares the dumpxml out over 3).
 - one-process floor: one SSH exec on a kept connection, one virsh process: list, domstats, dumpxml of each.
 - one virsh process per VM: one SSH exec running a virsh process per command.
 - one SSH connection per command (seed 004 as built): measured on --per-conn-vms VMs, extrapolated to all.
 - list_vms in-process, warm (virsh sessions) and with sessions off (one round trip per call, the
   pre-session path), and cold (a new Fleet per call: connect, open a session, two batches).
-- list_vms through a real MCP client (the server as a stdio subprocess), warm; its result size.
-- --concurrent list_vms calls at once through that client: all answered?, p50/p99 latency.
+- list_vms through a real MCP client (the server as a stdio subprocess), warm; its result size;
+  again without the Python SDK client's own check of each result against the output schema
+  (jsonschema in pure Python: tens of ms for 50 VMs, a cost of that client, not of the server).
+- --concurrent list_vms calls at once through that client (no schema check): all answered?, p50/p99.
 - monitor_vm_status on the running guest, interval 1 s, --samples samples: max |gap - 1 s|.
 Goals: list_vms through MCP <= 1.5x the RPC client, in-process warm <= 1.1x.
 """
@@ -50,6 +53,7 @@ sys.path.insert(0, str(ROOT))
 import asyncssh  # noqa: E402
 import yaml  # noqa: E402
 
+from qemu_mcp.backends.libvirt.session import session_argv  # noqa: E402
 from qemu_mcp.config import HostSpec, Inventory  # noqa: E402
 from qemu_mcp.ops.fleet import Fleet, HostRef  # noqa: E402
 from qemu_mcp.ops.monitor import monitor_vm  # noqa: E402
@@ -60,7 +64,6 @@ from tests.rig.netns import netns_host  # noqa: E402
 
 URI = "qemu:///system"
 SYSTEM_PYTHON = "/usr/bin/python3"
-SESSION = 'exec stdbuf -oL virsh -q -c "$1" 2>&1'
 NAME = "bench"
 
 
@@ -219,7 +222,7 @@ FIXED = ["list --all --uuid", "list --all --uuid --autostart", "list --all --uui
 async def session_floor(conn: asyncssh.SSHClientConnection, uuids: list[str]) -> Callable[[], Awaitable[float]]:
     """The batch list_vms sends warm, on one session: markers after the fixed commands, the
     dumpxml back to back; read to its end marker, nothing parsed."""
-    process = await conn.create_process(shlex.join(["sh", "-c", SESSION, "sh", URI]))
+    process = await conn.create_process(shlex.join(["env", "LC_ALL=C", *session_argv(URI)]))
     body = "; ".join(f"{c}; echo --xml '<m>'" for c in FIXED) + "; " + "; ".join(f"dumpxml {u}" for u in uuids)
 
     async def batch() -> None:

@@ -28,6 +28,7 @@ from tests.rig import sshd as rig_sshd
 
 pytestmark = pytest.mark.integration
 RIG = HostRef(host="rig")
+HISTORY = Path("/root/.cache/libvirt/virsh/history")  # virsh's, for root (the rig's SSH user)
 
 
 @pytest.fixture
@@ -35,6 +36,10 @@ def libvirt_spec(rig_spec: HostSpec) -> HostSpec:
     """The rig host with its backend configured: sessions from the first read (an `auto` host's
     first read finds its backend out with one command)."""
     return rig_spec.model_copy(update={"backend": "libvirt"})
+
+
+def history_mtime() -> float:
+    return HISTORY.stat().st_mtime if HISTORY.exists() else 0.0
 
 
 def comparable(vms: list[VmInfo]) -> list[dict]:
@@ -163,6 +168,7 @@ async def test_a_session_killed_on_the_host_is_replaced_and_a_closed_fleet_leave
     sshd_host, tmp_path: Path  # type: ignore[no-untyped-def]
 ) -> None:
     node = node_file(tmp_path, 3)  # a URI no other test uses: its virsh processes are ours
+    history_before = history_mtime()
     spec = key_host(sshd_host, backend="libvirt", libvirt_uri=f"test://{node}")
     fleet = Fleet(Inventory([spec]))
     try:
@@ -180,3 +186,5 @@ async def test_a_session_killed_on_the_host_is_replaced_and_a_closed_fleet_leave
         await asyncio.sleep(0.1)
     else:
         pytest.fail("a virsh session outlived fleet.close()")
+    # An interactive virsh rewrites its history file at exit; a read must write nothing on the host.
+    assert history_mtime() == history_before, "a session wrote virsh's history file"
