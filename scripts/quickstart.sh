@@ -33,8 +33,9 @@ quiet() {
 # qemu-system-arm + qemu-efi-aarch64: aarch64 guests (TCG) with UEFI, which manage_vm's tests create.
 # libxml2-utils: xmllint, which virt-xml-validate (libvirt-clients) runs but does not depend on.
 # iproute2: ip netns/link/neigh, the fault suite's hosts in network namespaces (tests/rig/netns.py).
+# mmdebstrap + extlinux: the Debian cloud image the guest tests boot (scripts/build-test-image.sh).
 packages=(libvirt-daemon-system libvirt-clients libxml2-utils qemu-system-x86 qemu-system-arm qemu-efi-aarch64
-    qemu-utils openssh-server sysstat genisoimage iproute2)
+    qemu-utils openssh-server sysstat genisoimage iproute2 mmdebstrap extlinux)
 # Debian ships venv without ensurepip unless python3-venv is installed.
 python3 -c 'import ensurepip, venv' 2>/dev/null || packages+=(python3 python3-venv)
 missing=()
@@ -76,6 +77,15 @@ step() {
     echo "== $name"
     "$@" || failed+=("$name")
 }
+# The guest tests boot a real Debian cloud image: built once per version of its script, cached
+# outside the repository. (If this fails, the guest tests try the build once more themselves.)
+echo "== test image"
+if QEMU_MCP_TEST_IMAGE=$(bash scripts/test-image.sh); then
+    export QEMU_MCP_TEST_IMAGE
+    echo "quickstart: test image $QEMU_MCP_TEST_IMAGE"
+else
+    failed+=("test image")
+fi
 step "ruff check" .venv/bin/ruff check .
 step mypy .venv/bin/mypy
 step pytest .venv/bin/python -m pytest -q -rs --ignore=tests/faults

@@ -30,6 +30,11 @@ class QMPError(CommandFailed):
     """QEMU answered a QMP command with an error."""
 
 
+def error_sentence(what: str, host: str, error: dict[str, Any]) -> str:
+    """`<what> failed on host 'h': <class>: <desc>`, from a QMP or guest agent error reply."""
+    return f"{what} failed on host '{host}': {error.get('class')}: {error.get('desc')}"
+
+
 class QMPClient:
     def __init__(self, reader: StreamReader, writer: StreamWriter, host: str, path: str) -> None:
         self._reader, self._writer = reader, writer
@@ -106,11 +111,7 @@ class QMPClient:
                 self.events.append(message)
             elif message.get("id") == request_id:
                 if "error" in message:
-                    err = message["error"]
-                    raise QMPError(
-                        f"QMP {command} failed on host '{self.host}': {err.get('class')}: {err.get('desc')}",
-                        host=self.host,
-                    )
+                    raise QMPError(error_sentence(f"QMP {command}", self.host, message["error"]), host=self.host)
                 return message.get("return")
 
     def close(self) -> None:
