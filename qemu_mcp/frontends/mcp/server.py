@@ -10,6 +10,7 @@ from mcp.server.mcpserver import MCPServer
 
 from qemu_mcp import __version__
 from qemu_mcp.config import Inventory, load_inventory
+from qemu_mcp.frontends.mcp import prompts, vm_config
 from qemu_mcp.frontends.mcp.state import ServerState, WarmUpAfterToolsList
 from qemu_mcp.frontends.mcp.tools import manage, monitor, read, resources, snapshot
 from qemu_mcp.frontends.mcp.tools.access import HideMutatingTools
@@ -46,6 +47,8 @@ def build_server(inventory: Inventory | None = None, config: str | None = None) 
     manage.register(server)
     monitor.register(server)
     snapshot.register(server)
+    prompts.register(server)
+    vm_config.register(server)
     return server
 
 
