@@ -56,6 +56,8 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("monitor_vm_status", None, None, SAFE, "sample a running VM's CPU, memory, disk, network"),
     Operation("host_stats", None, None, SAFE, "a host's disk I/O statistics"),
     Operation("vmstats", None, None, SAFE, "resource vmstats://{host}/{name}: the latest sample"),
+    Operation("vm_domain_xml", None, None, SAFE, "resource qemu-mcp://{host}/vm/{name}/domain.xml (libvirt)"),
+    Operation("vm_conf", None, None, SAFE, "resource qemu-mcp://{host}/vm/{name}/vm.conf (plain QEMU)"),
     Operation(MANAGE, "create", None, MODERATE, "new disk image + definition; never overwrites a VM or file"),
     Operation(MANAGE, "start", None, MODERATE, "boot a shut-off VM"),
     Operation(MANAGE, "stop", None, MODERATE, "ACPI shutdown request; the guest shuts down cleanly"),

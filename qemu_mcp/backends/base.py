@@ -74,6 +74,9 @@ class VmState:
     memory_mib: int | None = None
     disks: tuple[VmDisk, ...] = ()
     extra: dict[str, str] = field(default_factory=dict)
+    # Files qemu-mcp made for the VM besides its disks (libvirt <metadata>: seed ISO, base image):
+    # delete removes them too, unless another VM uses them.
+    created_files: tuple[str, ...] = ()
 
     @property
     def running(self) -> bool:
@@ -120,6 +123,9 @@ class CreatePlan:
     vm_dir: str = ""  # the VMs' directory (the request's, else the host's)
     home: str | None = None  # the VM's own directory, when the backend keeps one (plain QEMU)
     uuid: str = field(default_factory=lambda: str(uuid4()))  # chosen here, so a create is found again
+    # (kind, path) of files this create makes besides the disk: ("seed", ...), ("base-image", ...)
+    # (backends.libvirt.metadata.KINDS); libvirt records them in the domain's <metadata>.
+    made_files: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -153,6 +159,29 @@ class BackendDefaults:
         """After delete removed the disk images: what is left of the VM (plain QEMU: its directory)."""
         return None
 
+    # ---- disk files. The shared flows make, grow and remove disk images with qemu-img and rm; a
+    # backend that keeps some elsewhere (libvirt: volumes of storage pools) does those itself.
+
+    async def create_disk(self, job: Job, plan: CreatePlan) -> bool:
+        """Make plan.disk_path (with its undo) and return True, or False: the flow makes it (qemu-img)."""
+        return False
+
+    async def grow_disk(self, job: Job, vm: VmState, disk: VmDisk, size_bytes: int) -> bool:
+        """Grow a shut-off VM's disk and return True, or False: the flow grows it (qemu-img resize)."""
+        return False
+
+    async def delete_disks(self, job: Job, vm: VmState, paths: list[str]) -> list[str]:
+        """Remove those of `paths` the backend keeps itself; returns them (the flow rm's the others)."""
+        return []
+
+    async def files_changed(self, job: Job, paths: list[str]) -> None:
+        """After the flow changed files itself (qemu-img, rm): libvirt refreshes the pools holding them."""
+        return None
+
+    async def disk_capacity(self, job: Job, vm: Target, disk: VmDisk) -> int | None:
+        """A disk's virtual size in bytes, or None: the flow reads it with qemu-img info."""
+        return None
+
     async def status(self, job: Job, vm: Target) -> VmStatus:
         raise NotImplementedError  # every backend has its own (VmBackend)
 
@@ -178,6 +207,16 @@ class VmBackend(Protocol):
     async def claim(self, job: Job, plan: CreatePlan, facts: CreateFacts) -> None: ...
 
     async def remove_leftovers(self, job: Job, vm: VmState) -> None: ...
+
+    async def create_disk(self, job: Job, plan: CreatePlan) -> bool: ...
+
+    async def grow_disk(self, job: Job, vm: VmState, disk: VmDisk, size_bytes: int) -> bool: ...
+
+    async def delete_disks(self, job: Job, vm: VmState, paths: list[str]) -> list[str]: ...
+
+    async def files_changed(self, job: Job, paths: list[str]) -> None: ...
+
+    async def disk_capacity(self, job: Job, vm: Target, disk: VmDisk) -> int | None: ...
 
     async def inspect(self, job: Job, name: str) -> VmState | None:
         """The VM named exactly `name` (never an id or UUID), resolved: its UUID, state and persistent

@@ -58,13 +58,14 @@ def test_every_action_is_classified() -> None:
 async def test_every_tool_is_classified_and_annotated_from_the_table() -> None:
     server = build_server(Inventory([]))
     tools = await server.list_tools()
-    assert {t.name for t in tools} == {op.tool for op in levels.OPERATIONS if op.tool != "vmstats"}
+    resources = {"vmstats", "vm_domain_xml", "vm_conf"}  # resource templates, not tools
+    assert {t.name for t in tools} == {op.tool for op in levels.OPERATIONS if op.tool not in resources}
     for t in tools:
         assert t.annotations is not None
         assert t.annotations.read_only_hint is (not levels.tool_mutates(t.name)), t.name
         assert t.annotations.destructive_hint is levels.tool_destructive(t.name), t.name
     templates = {r.name for r in await server.list_resource_templates()}
-    assert templates == {"vmstats"}
+    assert templates == resources
     assert {"manage_vm", "manage_snapshot"} == levels.MUTATING_TOOLS
 
 

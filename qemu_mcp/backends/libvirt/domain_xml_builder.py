@@ -44,6 +44,7 @@ class DomainSpec:
     firmware: Firmware | None = None  # required for aarch64
     uuid: str | None = None  # chosen by qemu-mcp, so the domain is found again even if define times out
     state: str | None = None  # qemu-mcp's create state in <metadata> (backends.libvirt.metadata)
+    created: metadata.Created | None = None  # the files qemu-mcp makes for it, recorded there too
 
     @property
     def machine(self) -> str:
@@ -67,7 +68,7 @@ def build_domain_xml(spec: DomainSpec) -> str:
         _sub(root, "uuid", spec.uuid)
     _sub(root, "description", DESCRIPTION)
     if spec.state:
-        metadata.add(root, spec.state)
+        metadata.add(root, spec.state, spec.created)
     _sub(root, "memory", str(spec.memory_mib), unit="MiB")
     _sub(root, "currentMemory", str(spec.memory_mib), unit="MiB")
     _sub(root, "vcpu", str(spec.vcpus), placement="static")

@@ -24,6 +24,7 @@ from qemu_mcp.backends.libvirt import metadata, target, virsh, waits
 from qemu_mcp.backends.libvirt.domain_xml_builder import DomainSpec, Firmware, build_domain_xml, build_kvm_probe_xml
 from qemu_mcp.backends.libvirt.errors import NOT_FOUND_MARKS, LibvirtUnusable, raise_if_unusable
 from qemu_mcp.backends.libvirt.states import vm_status
+from qemu_mcp.backends.libvirt.storage_pool import PoolDisks
 from qemu_mcp.backends.machines import machine_for
 from qemu_mcp.config import HostSpec
 from qemu_mcp.errors import NotFound
@@ -59,7 +60,9 @@ def batch_check(job: Job, spec: HostSpec, purpose: str) -> Check:
     return check
 
 
-def vm_disks(root: etree._Element) -> tuple[VmDisk, ...]:
+def vm_disks(root: etree._Element, created: metadata.Created | None = None) -> tuple[VmDisk, ...]:
+    """The domain's disks; with the files its <metadata> says qemu-mcp created, only those are its own
+    (`created`); without (made before that list was kept, or not by qemu-mcp), every one is."""
     disks = []
     for node in root.findall("devices/disk"):
         target, source, driver = node.find("target"), node.find("source"), node.find("driver")
@@ -77,6 +80,7 @@ def vm_disks(root: etree._Element) -> tuple[VmDisk, ...]:
                 file_backed=node.get("type", "file") == "file",
                 readonly=node.find("readonly") is not None,
                 shareable=node.find("shareable") is not None,
+                created=created is None or path in created.paths,
             )
         )
     return tuple(disks)
@@ -87,7 +91,7 @@ def referenced_files(root: etree._Element) -> set[str]:
     return {s.get("file", "") for s in root.iterfind("devices/disk//source") if s.get("file")}
 
 
-class LibvirtBackend(BackendDefaults):
+class LibvirtBackend(PoolDisks, BackendDefaults):
     kind = "libvirt"
 
     def __init__(self, verdicts: AccelVerdicts, spec: HostSpec) -> None:
@@ -119,6 +123,9 @@ class LibvirtBackend(BackendDefaults):
             raise job.step_failed(f"reading '{name}'", result)
         root = etree.fromstring(xml.encode(), _PARSER)
         d = parse_domain_xml(xml)
+        created = metadata.created_files(xml)
+        disks = vm_disks(root, created)
+        used_as_disk = {d.path for d in disks if d.device == "disk"}  # the others: seeds, base images, detached
         state = state_s.strip().splitlines()[0].strip() if state_s.strip() else "unknown"
         persistent = flag(parse_dominfo(info_s), "persistent")
         return VmState(
@@ -132,7 +139,8 @@ class LibvirtBackend(BackendDefaults):
             domain_type=d.domain_type,
             vcpus=d.vcpus,
             memory_mib=d.memory_mib,
-            disks=vm_disks(root),
+            disks=disks,
+            created_files=tuple(p for p in created.paths if p not in used_as_disk) if created else (),
             extra={
                 "max_vcpus": str(d.max_vcpus or d.vcpus or ""),
                 "max_memory_mib": str(d.max_memory_mib or d.memory_mib or ""),
@@ -169,7 +177,8 @@ class LibvirtBackend(BackendDefaults):
             other = root.findtext("name")
             if root.findtext("uuid") == vm.uuid:
                 continue
-            for path in referenced_files(root) & users.keys():
+            also = metadata.created_files(xml)  # a base image another qemu-mcp VM was made from
+            for path in (referenced_files(root) | set(also.paths if also else ())) & users.keys():
                 users[path].append(other or "?")
         return users
 
@@ -239,6 +248,7 @@ class LibvirtBackend(BackendDefaults):
                 iso=plan.iso,
                 network=facts.network,
                 firmware=Firmware(*facts.firmware) if facts.firmware else None,
+                created=metadata.Created(((metadata.DISK, plan.disk_path), *plan.made_files)),
             )
         )
 
@@ -353,3 +363,4 @@ class LibvirtBackend(BackendDefaults):
             job, f"growing {disk.target} of the running '{vm.name}' to {size_bytes} bytes",
             virsh.blockresize(vm.uuid, disk.target, size_bytes),
         )  # fmt: skip
+        await self.files_changed(job, [disk.path] if disk.path else [])

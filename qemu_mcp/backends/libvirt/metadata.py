@@ -1,32 +1,111 @@
 """What qemu-mcp records in a domain's <metadata>, in its own XML namespace: that qemu-mcp made
-the domain, and whether its create finished. A create defines the domain FIRST, marked
-state="creating", and marks it "created" only at the end: a create that was interrupted (server
-killed, a define that outlived its timeout) leaves a domain that says so, which list_vms shows as
-a note and manage_vm delete removes."""
+the domain, whether its create finished, and which files it made for it.
+
+A create defines the domain FIRST, marked state="creating", and marks it "created" only at the
+end: a create that was interrupted (server killed, a define that outlived its timeout) leaves a
+domain that says so, which list_vms shows as a note and manage_vm delete removes.
+
+The files: one child per file qemu-mcp made for this VM, and `files="recorded"` on the element
+once the list is kept (every create since issue 12):
+
+    <metadata><qmcp:vm state="created" created-by="qemu-mcp" files="recorded">
+      <qmcp:created-disk path="/var/lib/libvirt/images/web.qcow2"/>
+      <qmcp:base-image path="..."/> <qmcp:seed path="..."/>
+    </qmcp:vm></metadata>
+
+manage_vm delete removes exactly those files (disks_kept lists every other one with the reason).
+A domain without `files="recorded"` (created before the list was kept) keeps the older rule: its
+writable, unshared file disks are its own."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from lxml import etree
+
+from qemu_mcp import validation
 
 NS = "http://qemu-mcp/xmlns/vm/1"
 PREFIX = "qmcp"
 CREATING, CREATED = "creating", "created"
+DISK, BASE_IMAGE, SEED = "created-disk", "base-image", "seed"
+KINDS = (DISK, BASE_IMAGE, SEED)
+RECORDED = "recorded"  # the value of files= when the children are the complete list
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
 
 
-def add(root: etree._Element, state: str) -> None:
-    """<metadata><qmcp:vm state=...  created-by="qemu-mcp"/></metadata> under a <domain> root."""
-    metadata = etree.SubElement(root, "metadata")
-    etree.SubElement(metadata, f"{{{NS}}}vm", {"state": state, "created-by": "qemu-mcp"}, nsmap={PREFIX: NS})
+@dataclass(frozen=True)
+class Created:
+    """The files qemu-mcp made for one VM, by kind, in the order they were made."""
+
+    files: tuple[tuple[str, str], ...] = ()  # (kind, absolute path)
+
+    def of(self, kind: str) -> list[str]:
+        return [p for k, p in self.files if k == kind]
+
+    @property
+    def paths(self) -> list[str]:
+        return list(dict.fromkeys(p for _, p in self.files))
+
+    def with_file(self, kind: str, path: str) -> Created:
+        if kind not in KINDS:
+            raise ValueError(f"unknown kind of created file {kind!r}")
+        validation.abs_path(path)
+        return self if (kind, path) in self.files else Created((*self.files, (kind, path)))
+
+
+def element(state: str, created: Created | None, *, prefixed: bool = True) -> etree._Element:
+    """<qmcp:vm state=... created-by="qemu-mcp" [files="recorded"]> with one child per file.
+    prefixed=False: the same element outside any namespace, as `virsh metadata --set` wants it
+    (libvirt puts it, children included, into NS under the --key prefix)."""
+    tag = (lambda t: f"{{{NS}}}{t}") if prefixed else (lambda t: t)
+    attrs = {"state": state, "created-by": "qemu-mcp"} | ({"files": RECORDED} if created is not None else {})
+    vm = etree.Element(tag("vm"), attrs, nsmap={PREFIX: NS} if prefixed else None)
+    for kind, path in created.files if created is not None else ():
+        etree.SubElement(vm, tag(kind), {"path": path})
+    return vm
+
+
+def add(root: etree._Element, state: str, created: Created | None = None) -> None:
+    """<metadata><qmcp:vm .../></metadata> under a <domain> root."""
+    etree.SubElement(root, "metadata").append(element(state, created))
+
+
+def set_command(uuid: str, state: str, created: Created, *, live: bool) -> list[str]:
+    """virsh words replacing our metadata element of the domain `uuid` (persistent definition,
+    and the running one too when `live`)."""
+    xml = etree.tostring(element(state, created, prefixed=False), encoding="unicode")
+    flags = ["--config", "--live"] if live else ["--config"]
+    return ["metadata", "--domain", validation.domain_uuid(uuid), "--uri", NS, "--key", PREFIX, "--set", xml, *flags]
+
+
+def _vm_node(xml: str) -> etree._Element | None:
+    if NS not in xml:  # cheap: most listings have nothing of ours to parse
+        return None
+    root = etree.fromstring(xml.encode(), _PARSER)
+    if root.tag == f"{{{NS}}}vm":  # `virsh metadata` prints the element alone
+        return root
+    return root.find(f"metadata/{{{NS}}}vm")
 
 
 def create_state(xml: str) -> str | None:
     """The qemu-mcp create state of a domain XML: 'creating', 'created', or None (not made by us)."""
-    if NS not in xml:  # cheap: most listings have nothing of ours to parse
-        return None
-    root = etree.fromstring(xml.encode(), _PARSER)
-    node = root.find(f"metadata/{{{NS}}}vm")
+    node = _vm_node(xml)
     return node.get("state") if node is not None else None
+
+
+def created_files(xml: str) -> Created | None:
+    """The files qemu-mcp made for the domain, from its XML (or its metadata element); None when the
+    domain keeps no list (not made by qemu-mcp, or made before the list was kept)."""
+    node = _vm_node(xml)
+    if node is None or node.get("files") != RECORDED:
+        return None
+    files = []
+    for child in node:
+        kind = etree.QName(child).localname if isinstance(child.tag, str) else ""
+        if kind in KINDS and child.get("path", "").startswith("/"):
+            files.append((kind, child.get("path", "")))
+    return Created(tuple(files))
 
 
 def unfinished_note(name: str) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from qemu_mcp import levels
-from qemu_mcp.backends.base import VmBackend, VmDisk, VmState
+from qemu_mcp.backends.base import Target, VmBackend, VmDisk, VmState
 from qemu_mcp.backends.job import Job
 from qemu_mcp.config import HostSpec
 from qemu_mcp.consent import Consent
@@ -62,7 +62,7 @@ def question(req: ManageRequest, host: str, vm: VmState) -> str | None:
         return None
     name = f"VM '{vm.name}' on host '{host}'"
     if op.name == "manage_vm delete":
-        images = [d.path for d in vm.disks if d.owned_image and d.path]
+        images = [d.path for d in vm.disks if d.owned_image and d.path] + list(vm.created_files)
         what = f" and its disk image(s) {', '.join(images)}" if images else ""
         off = " It is running and will be powered off first." if vm.running else ""
         return f"Delete {name}{what}? This cannot be undone.{off}"
@@ -128,7 +128,11 @@ async def path_kinds(call: Call, purpose: str, paths: list[str]) -> dict[str, st
     return dict(parse_path_status(result.stdout, paths))
 
 
-async def image_size(call: Call, disk: VmDisk) -> int:
+async def image_size(call: Call, vm: Target, disk: VmDisk) -> int:
+    """The disk's virtual size: as the backend reads it (libvirt: domblkinfo), else qemu-img info."""
+    capacity = await call.backend.disk_capacity(call.job, vm, disk)
+    if capacity is not None:
+        return capacity
     assert disk.path and disk.format
     purpose = f"reading the size of {disk.path}"
     result = await call.job.read(purpose, qemu_img.info(disk.path, disk.format))

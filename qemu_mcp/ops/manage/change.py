@@ -28,8 +28,10 @@ async def delete(call: Call) -> str:
         )
     require_consent(call, vm)
 
-    owned: list[str] = []
+    owned: list[str] = list(vm.created_files)  # seed ISOs, base images (libvirt <metadata>)
     for d in vm.disks:
+        if d.path in vm.created_files:
+            continue
         if d.owned_image and d.path:
             if d.path not in owned:
                 owned.append(d.path)
@@ -54,7 +56,10 @@ async def delete(call: Call) -> str:
     await backend.undefine(job, vm)
     if remove:
         await job.report(total - 1, total, "removing the disk images")
-        await job.change(f"removing the disk image(s) {', '.join(remove)}", fs.remove_files(remove))
+        by_backend = await backend.delete_disks(job, vm, remove)  # libvirt: vol-delete, in a storage pool
+        if rest := [p for p in remove if p not in by_backend]:
+            await job.change(f"removing the disk image(s) {', '.join(rest)}", fs.remove_files(rest))
+            await backend.files_changed(job, rest)
     await backend.remove_leftovers(job, vm)
     details.disks_removed = remove
     if req.dry_run:
@@ -108,7 +113,7 @@ async def _disk_change(call: Call, vm: VmState) -> tuple[VmDisk, int | None]:
     disk = _pick_disk(call, vm, call.req.disk.path)
     if call.policy is not None:
         await guard.check_paths(call.job, call.policy, {"disk image": disk.path})
-    capacity = await image_size(call, disk)
+    capacity = await image_size(call, vm, disk)
     call.details.before = vm.config({disk.path or "": capacity})
     call.details.requested |= {"disk_target": disk.target, "disk_size_bytes": want}
     if want < capacity:
@@ -137,12 +142,13 @@ async def _apply(call: Call, vm: VmState, disk: VmDisk | None, grow_to: int | No
         await job.report(0, 3, f"growing {disk.target} to {sizes.human(grow_to)}")
         if vm.running:
             await backend.resize_disk_live(job, vm, disk, grow_to)
-        else:
+        elif not await backend.grow_disk(job, vm, disk, grow_to):  # libvirt: vol-resize, in a storage pool
             assert disk.path and disk.format
             await job.change(
                 f"growing the disk image {disk.path} to {sizes.human(grow_to)}",
                 qemu_img.resize(disk.path, disk.format, grow_to),
             )
+            await backend.files_changed(job, [disk.path])
     if req.vcpus is not None and req.vcpus != vm.vcpus:
         await job.report(1, 3, f"setting {req.vcpus} vCPU(s)")
         await backend.set_vcpus(job, vm, req.vcpus)
@@ -164,7 +170,7 @@ async def _verify(call: Call, disk: VmDisk | None) -> None:
         if want is not None and applied[key] != want
     ]
     if disk is not None:
-        new_capacity = await image_size(call, disk)
+        new_capacity = await image_size(call, after, disk)
         applied |= {"disk_target": disk.target, "disk_size_bytes": new_capacity}
         call.details.after = after.config({disk.path or "": new_capacity})
         if req.disk and new_capacity != req.disk.size_bytes:

@@ -159,7 +159,9 @@ async def _make_vm(call: Call, plan: CreatePlan, facts: CreateFacts, missing_dir
     if inner:
         await _make_dirs(job, inner)
     await steps.next(f"creating the disk image {plan.disk_path}")
-    await _make_disk_image(job, plan)
+    if not await backend.create_disk(job, plan):  # libvirt: a volume, when the path is in a storage pool
+        await _make_disk_image(job, plan)
+        await backend.files_changed(job, [plan.disk_path])
     await steps.next(f"defining '{plan.name}'")
     await backend.define(job, plan, facts)
     if plan.start:
