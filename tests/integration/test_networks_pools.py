@@ -116,6 +116,7 @@ def make_pools(made: Made) -> None:
         target.mkdir(mode=0o755)
         virsh("pool-define-as", "--name", pool, "--type", "dir", "--target", str(target))
     virsh("pool-start", "--pool", made.poola)
+    virsh("pool-autostart", "--pool", made.poolb)
     virsh("vol-create-as", "--pool", made.poola, "--name", "base.qcow2", "--capacity", "16M", "--format", "qcow2")
     virsh("vol-create-as", "--pool", made.poola, "--name", "over lay.qcow2", "--capacity", "32M", "--format", "qcow2",
           "--backing-vol", "base.qcow2", "--backing-vol-format", "qcow2")  # fmt: skip
@@ -143,6 +144,7 @@ def made(libvirtd_running: None) -> Iterator[Made]:
         try:
             third = start_isolated_network(m)
             define("net", network_xml(m.netb, m.bridge("b"), third, dhcp=False), area, "netb.xml")
+            virsh("net-autostart", "--network", m.netb)  # inactive but autostarted: both flags read back
             write_lease(m.bridge("a"), third)
             make_pools(m)
             define_user_vm(m)
@@ -159,9 +161,24 @@ def by_name(items: list[dict[str, Any]], name: str) -> dict[str, Any]:
     return found[0]
 
 
+def listed(kind: str) -> set[str]:
+    """Names virsh net-list / pool-list --all shows (names here have no spaces)."""
+    return {r.split()[0] for r in virsh(f"{kind}-list", "--all").splitlines() if r.strip()}
+
+
+def same_names(kind: str, before: set[str], ours: list[dict[str, Any]], after: set[str]) -> None:
+    """Other sessions define and undefine theirs meanwhile: every name virsh listed before AND after
+    the call is in ours, and ours lists nothing virsh never showed."""
+    names = {n["name"] for n in ours}
+    assert before & after <= names, (kind, sorted(before & after - names))
+    assert names <= before | after, (kind, sorted(names - before - after))
+
+
 async def test_list_networks_agrees_with_virsh(made: Made, rig_spec: HostSpec) -> None:
+    before = listed("net")
     async with Client(build_server(Inventory([rig_spec]))) as client:
         networks = data(await client.call_tool("list_networks", {"host": "rig"}))["networks"]
+    same_names("net", before, networks, listed("net"))
     rows = {r.split()[0]: r.split()[1:] for r in virsh("net-list", "--all").splitlines() if r.strip()}
     assert all(n["kind"] == "libvirt" and n["host"] == "rig" for n in networks)
     for name in (made.neta, made.netb):
@@ -177,6 +194,7 @@ async def test_list_networks_agrees_with_virsh(made: Made, rig_spec: HostSpec) -
         assert net["lease_count"] == len(leases)
     neta, netb = by_name(networks, made.neta), by_name(networks, made.netb)
     assert (neta["active"], netb["active"], neta["lease_count"]) == (True, False, 1)
+    assert (neta["autostart"], netb["autostart"], netb["persistent"]) == (False, True, True)
     third = neta["addresses"][0]["address"].split(".")[2]
     assert neta["addresses"][0]["dhcp_ranges"] == [{"start": f"10.251.{third}.100", "end": f"10.251.{third}.150"}]
 
@@ -193,8 +211,11 @@ async def test_fleet_wide_listing_reports_an_unreachable_host(made: Made, rig_sp
 
 
 async def test_list_storage_pools_agrees_with_virsh(made: Made, rig_spec: HostSpec) -> None:
+    before = listed("pool")
     async with Client(build_server(Inventory([rig_spec]))) as client:
         pools = data(await client.call_tool("list_storage_pools", {"host": "rig"}))["pools"]
+    same_names("pool", before, pools, listed("pool"))
+    assert [by_name(pools, p)["autostart"] for p in (made.poola, made.poolb)] == [False, True]
     details = {r.split()[0]: r.split()[1:] for r in virsh("pool-list", "--all", "--details").splitlines() if r.strip()}
     for name in (made.poola, made.poolb):
         pool = by_name(pools, name)

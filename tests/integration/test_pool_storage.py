@@ -128,7 +128,8 @@ def define_by_hand(area: Area, name: str, disk: Path) -> str:
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "16M"], check=True)
     root = etree.fromstring(f"""<domain type='qemu'><name>{name}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>
   <os><type arch='x86_64' machine='pc'>hvm</type></os><devices><disk type='file' device='disk'>
-  <driver name='qemu' type='qcow2'/><source file='{disk}'/><target dev='vda' bus='virtio'/></disk></devices></domain>""")
+  <driver name='qemu' type='qcow2'/><source file='{disk}'/><target dev='vda' bus='virtio'/></disk>
+  </devices></domain>""")
     path = Path(area.dir) / f"{name}.xml"
     path.write_bytes(etree.tostring(root))
     ok("define", str(path))
