@@ -50,3 +50,15 @@ def test_tools_call(rig_config: str, guests) -> None:  # type: ignore[no-untyped
     )
     assert not result.get("isError")
     assert result["structuredContent"]["data"]["vm_count"] == 2
+
+
+def test_prompts_and_resource_templates(rig_config: str) -> None:
+    prompts = {p["name"] for p in inspector(rig_config, "--method", "prompts/list")["prompts"]}
+    assert {"snapshot_then_change", "investigate_vm_boot", "fleet_capacity_report"} <= prompts
+    got = inspector(rig_config, "--method", "prompts/get", "--prompt-name", "investigate_vm_boot",
+                    "--prompt-args", "name=web1", "host=rig")  # fmt: skip
+    assert 'get_vm_info(name="web1", host="rig")' in got["messages"][0]["content"]["text"]
+    templates = inspector(rig_config, "--method", "resources/templates/list")["resourceTemplates"]
+    uris = {t["uriTemplate"]: t["mimeType"] for t in templates}
+    assert uris["qemu-mcp://{host}/vm/{name}/domain.xml"] == "application/xml"
+    assert uris["qemu-mcp://{host}/vm/{name}/vm.conf"] == "text/plain"
