@@ -24,7 +24,7 @@ from qemu_mcp.backends.libvirt import metadata
 from qemu_mcp.config import Inventory
 from qemu_mcp.frontends.mcp.server import build_server
 from tests.conftest import key_host
-from tests.integration.manage_helpers import Area, data, manage_area, virsh
+from tests.integration.manage_helpers import Area, data, error, manage_area, virsh
 from tests.rig.libvirt import remove_pools
 
 pytestmark = pytest.mark.integration
@@ -105,6 +105,15 @@ async def test_create_grow_delete_as_a_libvirt_group_user(server, pool: Pool, ss
         info = ok("vol-info", "--bytes", "--vol", str(disk))
         assert f"{96 * MIB} bytes" in info
 
+        # Running: blockresize, then the pool is refreshed.
+        await manage(client, name=name, action="start")
+        live = await manage(client, name=name, action="modify", disk="size=112M")
+        assert ran(live["details"], "blockresize") and ran(live["details"], "pool-refresh")
+        assert capacity(the_uuid, "vda") == 112 * MIB and f"{112 * MIB} bytes" in ok(
+            "vol-info", "--bytes", "--vol", str(disk)
+        )
+        await manage(client, name=name, action="stop", force=True, confirm=True)
+
         # A disk attached by hand, and a seed recorded the way the cloud-init work records one.
         subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(hand), "16M"], check=True)
         seed.write_bytes(b"\0" * 4096)
@@ -160,3 +169,16 @@ async def test_a_disk_below_a_pool_directory_is_a_file_and_the_pool_is_refreshed
         gone = await manage(client, name=name, action="delete", confirm=True)
     assert gone["details"]["disks_removed"] == [f"{sub}/{name}.qcow2"] and not (sub / f"{name}.qcow2").exists()
     assert ran(gone["details"], "rm -f") and ran(gone["details"], "pool-refresh")
+
+
+async def test_a_failed_create_deletes_the_volume_it_made(server, pool: Pool) -> None:  # type: ignore[no-untyped-def]
+    # 16 TiB of guest RAM: libvirt defines it, QEMU cannot allocate it at start -> a real late failure.
+    name = pool.area.name("huge")
+    disk = pool.dir / f"{name}.qcow2"
+    async with Client(server) as client:
+        msg = error(await client.call_tool("manage_vm", {
+            "host": "rig", "name": name, "action": "create", "arch": "x86_64", "memory": "16T", "vcpus": 1,
+            "disk": f"path={disk},size=32M", "start": True}))  # fmt: skip
+    assert f"step \"starting '{name}'\" failed on host 'rig'" in msg
+    assert f"undone: deleting the volume {disk}, removing the definition of '{name}'" in msg
+    assert not disk.exists() and f"{name}.qcow2" not in volumes(pool) and virsh("domuuid", name).returncode != 0
