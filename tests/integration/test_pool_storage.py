@@ -133,8 +133,9 @@ async def test_create_grow_delete_as_a_libvirt_group_user(server, pool: Pool, ss
     hand.unlink()
 
 
-def define_by_hand(area: Area, name: str, disk: Path) -> str:
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "16M"], check=True)
+def define_by_hand(area: Area, name: str, disk: Path, backing: Path | None = None) -> str:
+    over = ["-b", str(backing), "-F", "qcow2"] if backing else []
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", *over, str(disk), "16M"], check=True)
     root = etree.fromstring(f"""<domain type='qemu'><name>{name}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>
   <os><type arch='x86_64' machine='pc'>hvm</type></os><devices><disk type='file' device='disk'>
   <driver name='qemu' type='qcow2'/><source file='{disk}'/><target dev='vda' bus='virtio'/></disk>
@@ -182,3 +183,39 @@ async def test_a_failed_create_deletes_the_volume_it_made(server, pool: Pool) ->
     assert f"step \"starting '{name}'\" failed on host 'rig'" in msg
     assert f"undone: deleting the volume {disk}, removing the definition of '{name}'" in msg
     assert not disk.exists() and f"{name}.qcow2" not in volumes(pool) and virsh("domuuid", name).returncode != 0
+
+
+async def made_with_base(client: Client, pool: Pool, name: str, base: Path) -> None:
+    """A VM created by qemu-mcp whose metadata records `base` as the base image made for it."""
+    await manage(client, name=name, action="create", arch="x86_64", memory="128M", vcpus=1,
+                 disk=f"path={pool.dir / name}.qcow2,size=16M")  # fmt: skip
+    the_uuid = uuid_of(name)
+    recorded = metadata.created_files(ok("dumpxml", "--inactive", "--domain", the_uuid))
+    assert recorded is not None
+    ok(
+        *metadata.set_command(
+            the_uuid, metadata.CREATED, recorded.with_file(metadata.BASE_IMAGE, str(base)), live=False
+        )
+    )
+
+
+async def test_a_base_image_is_kept_while_a_shut_off_vm_overlays_it(server, pool: Pool) -> None:  # type: ignore[no-untyped-def]
+    base, user, first, second = (
+        pool.dir / "base.qcow2",
+        pool.area.name("over"),
+        pool.area.name("b1"),
+        pool.area.name("b2"),
+    )
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(base), "16M"], check=True)
+    define_by_hand(pool.area, user, pool.dir / f"{user}.qcow2", backing=base)  # its XML does not name base
+    async with Client(server) as client:
+        await made_with_base(client, pool, first, base)
+        kept = (await manage(client, name=first, action="delete", confirm=True))["details"]
+        assert kept["disks_removed"] == [f"{pool.dir / first}.qcow2"] and base.exists()
+        assert kept["disks_kept"] == [f"{base} (also used by VM(s) {user})"]
+        ok("undefine", "--domain", uuid_of(user))
+        (pool.dir / f"{user}.qcow2").unlink()
+        await made_with_base(client, pool, second, base)
+        gone = (await manage(client, name=second, action="delete", confirm=True))["details"]
+    assert sorted(gone["disks_removed"]) == sorted([f"{pool.dir / second}.qcow2", str(base)]) and not base.exists()
+    assert "base.qcow2" not in volumes(pool)

@@ -21,6 +21,7 @@ from qemu_mcp.backends.base import BackendDefaults, CreateFacts, CreatePlan, Tar
 from qemu_mcp.backends.firmware import EMULATOR_PACKAGE, pick_firmware, read_firmware
 from qemu_mcp.backends.job import Check, Job, Undo, failure_detail
 from qemu_mcp.backends.libvirt import metadata, target, virsh, waits
+from qemu_mcp.backends.libvirt.backing_users import backing_users, qcow2_disks
 from qemu_mcp.backends.libvirt.domain_xml_builder import DomainSpec, Firmware, build_domain_xml, build_kvm_probe_xml
 from qemu_mcp.backends.libvirt.errors import NOT_FOUND_MARKS, LibvirtUnusable, raise_if_unusable
 from qemu_mcp.backends.libvirt.states import vm_status
@@ -170,16 +171,23 @@ class LibvirtBackend(PoolDisks, BackendDefaults):
         dumped = await job.read(
             "reading the other VMs' disks", self._virsh(*(virsh.dumpxml(u) for u in uuids), marker=marker)
         )
+        qcow2: dict[str, list[str]] = {}  # other VM -> its qcow2 disks (a base image may be below one)
         for xml in split_sections(dumped.stdout, marker, len(uuids)):
             if not xml.strip():
                 continue  # undefined meanwhile
             root = etree.fromstring(xml.encode(), _PARSER)
-            other = root.findtext("name")
+            other = root.findtext("name") or "?"
             if root.findtext("uuid") == vm.uuid:
                 continue
+            qcow2[other] = qcow2_disks(root)
             also = metadata.created_files(xml)  # a base image another qemu-mcp VM was made from
             for path in (referenced_files(root) | set(also.paths if also else ())) & users.keys():
-                users[path].append(other or "?")
+                users[path].append(other)
+        # Files qemu-mcp made besides disks (base images): also below a shut-off VM's disk?
+        made = vm.created_files if isinstance(vm, VmState) else ()
+        bases = set(made) & {p for p, u in users.items() if not u}
+        for path, below in (await backing_users(job, qcow2, bases)).items():
+            users[path] += below
         return users
 
     # ---- create
