@@ -82,6 +82,8 @@ def test_metadata_lists_the_created_files_and_reads_them_back() -> None:
     assert [d.created for d in vm_disks(root, only_disk) if d.device == "cdrom"] == [False]
     with pytest.raises(ValueError):
         made.with_file("iso", "/x")
+    # An external snapshot's overlay on a created disk is the VM's too; a look-alike name is not.
+    assert made.made_disk("/i/web.qcow2.snap1") and not made.made_disk("/i/web.qcow22") and not made.made_disk(None)
 
 
 def test_metadata_set_command_and_its_own_output() -> None:

@@ -81,7 +81,7 @@ def vm_disks(root: etree._Element, created: metadata.Created | None = None) -> t
                 file_backed=node.get("type", "file") == "file",
                 readonly=node.find("readonly") is not None,
                 shareable=node.find("shareable") is not None,
-                created=created is None or path in created.paths,
+                created=created is None or path in created.paths or created.made_disk(path),
             )
         )
     return tuple(disks)

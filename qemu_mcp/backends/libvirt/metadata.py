@@ -47,6 +47,11 @@ class Created:
     def paths(self) -> list[str]:
         return list(dict.fromkeys(p for _, p in self.files))
 
+    def made_disk(self, path: str | None) -> bool:
+        """A recorded disk, or the overlay an external snapshot put on one (`<image>.<snapshot>`,
+        backends.libvirt.snapshot): libvirt made that on qemu-mcp's request, for this VM only."""
+        return bool(path) and any(path == d or (path or "").startswith(d + ".") for d in self.of(DISK))
+
     def with_file(self, kind: str, path: str) -> Created:
         if kind not in KINDS:
             raise ValueError(f"unknown kind of created file {kind!r}")
