@@ -20,9 +20,12 @@ import pytest
 from lxml import etree
 from mcp import Client
 
+from qemu_mcp.backends.job import Job
 from qemu_mcp.backends.libvirt import metadata
+from qemu_mcp.backends.libvirt.manage import LibvirtBackend
 from qemu_mcp.config import Inventory
 from qemu_mcp.frontends.mcp.server import build_server
+from qemu_mcp.ops.fleet import Fleet
 from tests.conftest import key_host
 from tests.integration.manage_helpers import Area, data, error, manage_area, virsh
 from tests.rig.libvirt import remove_pools
@@ -119,10 +122,7 @@ async def test_create_grow_delete_as_a_libvirt_group_user(server, pool: Pool, ss
         seed.write_bytes(b"\0" * 4096)
         ok("attach-disk", "--domain", the_uuid, "--source", str(hand), "--target", "vdb", "--driver", "qemu",
            "--subdriver", "qcow2", "--config")  # fmt: skip
-        recorded = metadata.created_files(xml)
-        assert recorded is not None
-        with_seed = recorded.with_file(metadata.SEED, str(seed))
-        ok(*metadata.set_command(the_uuid, metadata.CREATED, with_seed, live=False))
+        await record_seed(sshd_host, name, the_uuid, seed)
 
         gone = await manage(client, name=name, action="delete", confirm=True)
     details = gone["details"]
@@ -131,6 +131,28 @@ async def test_create_grow_delete_as_a_libvirt_group_user(server, pool: Pool, ss
     assert ran(details, "vol-delete") and not disk.exists() and not seed.exists() and hand.exists()
     assert volumes(pool) == ["hand.qcow2"]
     hand.unlink()
+
+
+@dataclass(frozen=True)
+class Vm:
+    name: str
+    uuid: str
+
+
+async def record_seed(sshd_host, name: str, the_uuid: str, seed: Path) -> None:  # type: ignore[no-untyped-def]
+    """What the cloud-init work does after making a seed: record it (and a file it forgets again)."""
+    spec = key_host(sshd_host).model_copy(update={"user": sshd_host.password_user})
+    fleet = Fleet(Inventory([spec]))
+    try:
+        backend, job = LibvirtBackend(fleet.accel_verdicts, spec), Job(fleet.runner(spec), spec.name)
+        vm, other = Vm(name, the_uuid), f"{seed}.tmp"
+        for kind, path in ((metadata.SEED, str(seed)), (metadata.SEED, other), (metadata.SEED, str(seed))):
+            assert await backend.record_created(job, vm, kind, path, live=False)
+        await backend.forget_created(job, vm, other, live=False)
+    finally:
+        await fleet.close()
+    recorded = metadata.created_files(ok("dumpxml", "--inactive", "--domain", the_uuid))
+    assert recorded is not None and recorded.files[1:] == ((metadata.SEED, str(seed)),)
 
 
 def define_by_hand(area: Area, name: str, disk: Path, backing: Path | None = None) -> str:

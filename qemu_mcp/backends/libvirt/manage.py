@@ -22,6 +22,7 @@ from qemu_mcp.backends.firmware import EMULATOR_PACKAGE, pick_firmware, read_fir
 from qemu_mcp.backends.job import Check, Job, Undo, failure_detail
 from qemu_mcp.backends.libvirt import metadata, target, virsh, waits
 from qemu_mcp.backends.libvirt.backing_users import backing_users, qcow2_disks
+from qemu_mcp.backends.libvirt.created_files import CreatedFiles
 from qemu_mcp.backends.libvirt.domain_xml_builder import DomainSpec, Firmware, build_domain_xml, build_kvm_probe_xml
 from qemu_mcp.backends.libvirt.errors import NOT_FOUND_MARKS, LibvirtUnusable, raise_if_unusable
 from qemu_mcp.backends.libvirt.states import vm_status
@@ -92,7 +93,7 @@ def referenced_files(root: etree._Element) -> set[str]:
     return {s.get("file", "") for s in root.iterfind("devices/disk//source") if s.get("file")}
 
 
-class LibvirtBackend(PoolDisks, BackendDefaults):
+class LibvirtBackend(PoolDisks, CreatedFiles, BackendDefaults):
     kind = "libvirt"
 
     def __init__(self, verdicts: AccelVerdicts, spec: HostSpec) -> None:

@@ -87,10 +87,7 @@ def set_command(uuid: str, state: str, created: Created, *, live: bool) -> list[
 def _vm_node(xml: str) -> etree._Element | None:
     if NS not in xml:  # cheap: most listings have nothing of ours to parse
         return None
-    root = etree.fromstring(xml.encode(), _PARSER)
-    if root.tag == f"{{{NS}}}vm":  # `virsh metadata` prints the element alone
-        return root
-    return root.find(f"metadata/{{{NS}}}vm")
+    return etree.fromstring(xml.encode(), _PARSER).find(f"metadata/{{{NS}}}vm")
 
 
 def create_state(xml: str) -> str | None:
@@ -100,9 +97,21 @@ def create_state(xml: str) -> str | None:
 
 
 def created_files(xml: str) -> Created | None:
-    """The files qemu-mcp made for the domain, from its XML (or its metadata element); None when the
-    domain keeps no list (not made by qemu-mcp, or made before the list was kept)."""
-    node = _vm_node(xml)
+    """The files qemu-mcp made for the domain, from its XML; None when the domain keeps no list (not
+    made by qemu-mcp, or made before the list was kept)."""
+    return _files(_vm_node(xml))
+
+
+def printed(text: str) -> tuple[str | None, Created | None]:
+    """(create state, files) from what `virsh metadata --uri NS` prints: our element alone, without
+    its namespace."""
+    root = etree.fromstring(text.strip().encode(), _PARSER)
+    if etree.QName(root).localname != "vm":
+        return None, None
+    return root.get("state"), _files(root)
+
+
+def _files(node: etree._Element | None) -> Created | None:
     if node is None or node.get("files") != RECORDED:
         return None
     files = []
