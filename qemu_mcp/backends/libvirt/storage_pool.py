@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from qemu_mcp import validation
 from qemu_mcp.backends.base import CreatePlan, Target, VmDisk, VmState
-from qemu_mcp.backends.job import Check, Job, Undo
+from qemu_mcp.backends.job import Check, Job, Undo, failure_detail
 from qemu_mcp.backends.libvirt import scripts, virsh
 from qemu_mcp.backends.libvirt.errors import raise_if_unusable
 from qemu_mcp.backends.libvirt.pools import pools_from
@@ -125,10 +125,13 @@ class Pools:
             marker = new_marker()
             purpose = "reading the storage pools"
             result = await self.job.read(purpose, scripts.list_pools(self.spec.libvirt_uri, marker))
-            if marker not in result.stdout:
+            self._pools = []
+            if marker in result.stdout:
+                self._pools = pools_from(self.spec.name, result.stdout, marker)
+            else:  # e.g. no storage driver: the disks are files, as before pools were looked at
                 raise_if_unusable(result, self.spec)
-                raise self.job.step_failed(purpose, result)
-            self._pools = pools_from(self.spec.name, result.stdout, marker)
+                self.job.note(f"the storage pools could not be read ({failure_detail(result)}): disks are "
+                              "handled as plain files, and no pool is refreshed")  # fmt: skip
         return place(path, self._pools)
 
     async def create(self, path: str, fmt: str, size_bytes: int) -> bool:
