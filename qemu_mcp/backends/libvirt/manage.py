@@ -13,19 +13,21 @@ import asyncio
 import math
 import re
 import secrets
+import time
 
 from lxml import etree
 
 from qemu_mcp.backends.accel import AccelVerdicts, decide_accel
-from qemu_mcp.backends.base import BackendDefaults, CreateFacts, CreatePlan, Target, VmDisk, VmState
+from qemu_mcp.backends.base import LIVE, PERSISTENT, BackendDefaults, CreateFacts, CreatePlan, Target, VmDisk, VmState
 from qemu_mcp.backends.firmware import EMULATOR_PACKAGE, pick_firmware, read_firmware
 from qemu_mcp.backends.job import Check, Job, Undo, failure_detail
-from qemu_mcp.backends.libvirt import metadata, target, virsh, waits
+from qemu_mcp.backends.libvirt import disks, metadata, target, virsh, waits
 from qemu_mcp.backends.libvirt.domain_xml_builder import DomainSpec, Firmware, build_domain_xml, build_kvm_probe_xml
 from qemu_mcp.backends.libvirt.errors import NOT_FOUND_MARKS, LibvirtUnusable, raise_if_unusable
 from qemu_mcp.backends.libvirt.states import vm_status
 from qemu_mcp.backends.machines import machine_for
 from qemu_mcp.config import HostSpec
+from qemu_mcp.disk_spec import NewDisk
 from qemu_mcp.errors import NotFound
 from qemu_mcp.models import VmStatus
 from qemu_mcp.parsers.domain_xml import parse_domain_xml
@@ -353,3 +355,29 @@ class LibvirtBackend(BackendDefaults):
             job, f"growing {disk.target} of the running '{vm.name}' to {size_bytes} bytes",
             virsh.blockresize(vm.uuid, disk.target, size_bytes),
         )  # fmt: skip
+
+    # ---- disks (manage_vm add_disk / remove_disk)
+
+    async def attach_disk(self, job: Job, vm: VmState, disk: NewDisk, *, live: bool) -> str:
+        where = "the running guest and its definition" if live else "the definition"
+        undo = Undo(f"detaching {disk.target} again", self._virsh(disks.detach_disk(vm.uuid, disk.target, live=live)))
+        await self._change(job, f"attaching {disk.path} as {disk.target} ({disk.bus}) to {where} of '{vm.name}'",
+                           disks.attach_device(vm.uuid, live=live), stdin=disks.disk_xml(disk), undo=undo)  # fmt: skip
+        return LIVE if live else PERSISTENT
+
+    async def detach_disk(self, job: Job, vm: VmState, disk: VmDisk, *, live: bool, timeout: float) -> bool:
+        where = "the running guest and its definition" if live else "the definition"
+        await self._change(job, f"detaching {disk.target} from {where} of '{vm.name}'",
+                           disks.detach_disk(vm.uuid, disk.target, live=live))  # fmt: skip
+        if not live or job.dry_run:
+            return True
+        deadline = time.monotonic() + timeout
+        while True:  # virsh waited 5 s already; a guest without an OS never releases a PCI disk
+            result = await job.read(f"checking the running '{vm.name}' released {disk.target}",
+                                    self._virsh(virsh.dumpxml(vm.uuid)))  # fmt: skip
+            batch_check(job, self.spec, "reading the live definition")(result)
+            if not disks.has_target(result.stdout, disk.target):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(1.0)

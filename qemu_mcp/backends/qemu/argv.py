@@ -24,6 +24,10 @@ MAX_VNC_DISPLAY = 99
 _IFNAME = re.compile(r"[A-Za-z0-9_.-]{1,15}")
 _MAC = re.compile(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}")
 _TARGET = re.compile(r"[a-z][a-z0-9]{1,15}")
+# Empty PCIe root ports (ids hp0..hp3) for disks hot-plugged into the running guest (manage_vm
+# add_disk): q35's and virt's root bus takes no hot-plugged device, a root port does.
+HOTPLUG_PORT = "hp"
+HOTPLUG_PORTS = 4
 
 
 def opt(value: str) -> str:
@@ -72,6 +76,7 @@ def build_argv(conf: VmConf, home: Home, *, vnc_display: int | None, daemonize: 
     argv += disk_args(conf, machine)
     argv += nic_args(conf)
     argv += display_args(conf, vnc_display)
+    argv += hotplug_port_args()
     argv += [
         "-object", "rng-random,id=rng0,filename=/dev/urandom", "-device", "virtio-rng-pci,rng=rng0",
         "-chardev", f"file,id=serial0,path={opt(home.serial)}", "-serial", "chardev:serial0",
@@ -80,6 +85,14 @@ def build_argv(conf: VmConf, home: Home, *, vnc_display: int | None, daemonize: 
     ]  # fmt: skip
     if daemonize:
         argv.append("-daemonize")
+    return argv
+
+
+def hotplug_port_args() -> list[str]:
+    """Root ports for hot-plugged disks, after every other PCI device (their addresses stay put)."""
+    argv: list[str] = []
+    for i in range(HOTPLUG_PORTS):
+        argv += ["-device", f"pcie-root-port,id={HOTPLUG_PORT}{i},chassis={i + 1}"]
     return argv
 
 
