@@ -13,6 +13,7 @@ from qemu_mcp import validation
 from qemu_mcp.backends.libvirt import virsh
 from qemu_mcp.disk_spec import BUSES, TARGET, NewDisk
 
+NO_SLOT = "No more available PCI slots"  # libvirt: no free root port for a hot-plugged device
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
 
 

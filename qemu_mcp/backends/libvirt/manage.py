@@ -28,7 +28,7 @@ from qemu_mcp.backends.libvirt.states import vm_status
 from qemu_mcp.backends.machines import machine_for
 from qemu_mcp.config import HostSpec
 from qemu_mcp.disk_spec import NewDisk
-from qemu_mcp.errors import NotFound
+from qemu_mcp.errors import CommandFailed, NotFound
 from qemu_mcp.models import VmStatus
 from qemu_mcp.parsers.domain_xml import parse_domain_xml
 from qemu_mcp.parsers.dominfo import flag, parse_dominfo
@@ -361,8 +361,16 @@ class LibvirtBackend(BackendDefaults):
     async def attach_disk(self, job: Job, vm: VmState, disk: NewDisk, *, live: bool) -> str:
         where = "the running guest and its definition" if live else "the definition"
         undo = Undo(f"detaching {disk.target} again", self._virsh(disks.detach_disk(vm.uuid, disk.target, live=live)))
-        await self._change(job, f"attaching {disk.path} as {disk.target} ({disk.bus}) to {where} of '{vm.name}'",
-                           disks.attach_device(vm.uuid, live=live), stdin=disks.disk_xml(disk), undo=undo)  # fmt: skip
+        try:
+            purpose = f"attaching {disk.path} as {disk.target} ({disk.bus}) to {where} of '{vm.name}'"
+            xml = disks.disk_xml(disk)
+            await self._change(job, purpose, disks.attach_device(vm.uuid, live=live), stdin=xml, undo=undo)
+        except CommandFailed as e:
+            if not live or disks.NO_SLOT not in (e.stderr or ""):
+                raise
+            job.note(f"the running '{vm.name}' has no free PCI slot for a hot-plugged disk: {disk.target} is added "
+                     "to its definition and appears at its next start")  # fmt: skip
+            return await self.attach_disk(job, vm, disk, live=False)
         return LIVE if live else PERSISTENT
 
     async def detach_disk(self, job: Job, vm: VmState, disk: VmDisk, *, live: bool, timeout: float) -> bool:
