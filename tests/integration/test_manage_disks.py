@@ -153,9 +153,16 @@ def conf_disks(area: QemuArea, name: str) -> dict[str, str]:
 
 
 def block_nodes(area: QemuArea, name: str) -> set[str]:
-    """query-block's devices (the qdev id of each disk; QEMU names them by id with -blockdev)."""
-    return {(b.get("qdev") or b.get("device") or "").split("/")[-1] for b in qmp(area.home(name) / "qmp.sock",
-            "query-block")}  # fmt: skip
+    """The guest's disks by QMP query-block: each block device's qdev id (/machine/peripheral/<id>/...)
+    and the node name of what is inserted."""
+    out = set()
+    for b in qmp(area.home(name) / "qmp.sock", "query-block"):
+        qdev = b.get("qdev") or ""
+        if qdev.startswith("/machine/peripheral/"):
+            out.add(qdev.split("/")[3])
+        if b.get("inserted"):
+            out.add(b["inserted"].get("node-name"))
+    return out
 
 
 async def test_plain_qemu_add_and_remove_persistent_and_live(plain, qarea: QemuArea) -> None:  # type: ignore[no-untyped-def]
@@ -176,8 +183,17 @@ async def test_plain_qemu_add_and_remove_persistent_and_live(plain, qarea: QemuA
         # ---- start: vdb is there from vm.conf; a live add reaches the guest (query-block) and vm.conf
         data(await qmanage(client, name=name, action="start"))
         assert {"vda", "vdb"} <= block_nodes(qarea, name)
-        live = data(await qmanage(client, name=name, action="modify", add_disk="size=8M"))
         vdc = str(home / "vdc.qcow2")
+        # failure cleanup: a block node of that name already in the guest -> blockdev-add fails; the new
+        # file is removed and vm.conf restored
+        sock = home / "qmp.sock"
+        qmp(sock, "blockdev-add", {"driver": "null-co", "node-name": "vdc-file"})
+        conf_before = (home / "vm.conf").read_text()
+        msg = error(await qmanage(client, name=name, action="modify", add_disk="size=8M"))
+        assert "undone" in msg and "removing the new disk image" in msg, msg
+        assert not os.path.exists(vdc) and (home / "vm.conf").read_text() == conf_before
+        qmp(sock, "blockdev-del", {"node-name": "vdc-file"})
+        live = data(await qmanage(client, name=name, action="modify", add_disk="size=8M"))
         assert live["details"]["applied"] == {"disk_target": "vdc", "disk_path": vdc, "mode": "live+persistent"}
         assert "vdc" in block_nodes(qarea, name) and conf_disks(qarea, name)["vdc"] == vdc
 
