@@ -210,3 +210,13 @@ async def test_only_disk_and_shared_file_refused(rig) -> None:  # type: ignore[n
     backend.vms = {"web": vm("web", disks=shared)}
     with pytest.raises(Conflict, match="also used by VM"):
         await call(fleet, "web", "modify", Consent(True, "cli"), remove_disk="vdb", keep_file=False)
+
+
+async def test_dry_run_changes_nothing(rig) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    fleet, backend, runner = rig
+    backend.vms = {"web": vm("web", "running")}
+    result = await call(fleet, "web", "modify", add_disk="size=1G", dry_run=True)
+    planned = [c.argv[:2] for c in result.data.details.commands if c.changes_host]
+    assert planned == [["sh", "-c"], ["qemu-img", "create"], ["virsh", "attach-device"]]
+    assert not any(c.argv[0] in ("qemu-img", "rm") for c in runner.calls)
+    assert [d.target for d in backend.vms["web"].disks] == ["vda"] and result.message.startswith("dry run: would add")
