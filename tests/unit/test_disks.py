@@ -9,7 +9,8 @@ from lxml import etree
 from qemu_mcp.backends.base import VmDisk
 from qemu_mcp.backends.libvirt import disks as lv
 from qemu_mcp.backends.qemu import disks as qd
-from qemu_mcp.backends.qemu.argv import hotplug_port_args
+from qemu_mcp.backends.qemu.argv import build_argv, hotplug_port_args
+from qemu_mcp.backends.qemu.vmconf import ConfDisk, ConfError, Home, VmConf, parse, render
 from qemu_mcp.disk_spec import AddDisk, NewDisk, check_target, default_paths, free_target, parse_add_disk
 from qemu_mcp.errors import CommandFailed, Conflict, InvalidInput, NotFound
 from qemu_mcp.ops.manage import Consent, NeedsConfirmation, parse_request
@@ -220,3 +221,31 @@ async def test_dry_run_changes_nothing(rig) -> None:  # type: ignore[no-untyped-
     assert planned == [["sh", "-c"], ["qemu-img", "create"], ["virsh", "attach-device"]]
     assert not any(c.argv[0] in ("qemu-img", "rm") for c in runner.calls)
     assert [d.target for d in backend.vms["web"].disks] == ["vda"] and result.message.startswith("dry run: would add")
+
+
+# ---- plain QEMU buses: vm.conf and the command line
+
+
+def test_plain_qemu_buses_in_vm_conf_and_argv() -> None:
+    disks = (
+        ConfDisk("vda", "/v/w/disk0.qcow2", "qcow2"),
+        ConfDisk("sdb", "/v/w/sdb.qcow2", "qcow2", bus="scsi"),
+        ConfDisk("sdc", "/v/w/sdc.raw", "raw", bus="sata"),
+    )
+    c = VmConf(name="w", uuid=UUID, arch="x86_64", machine="q35", accel="tcg", memory_mib=128, vcpus=1,
+               disks=disks, iso="/iso/x.iso")  # fmt: skip
+    text = render(c)
+    assert "disk.1.bus=scsi\n" in text and "disk.2.bus=sata\n" in text and "disk.0.bus" not in text
+    assert parse(text) == c
+    with pytest.raises(ConfError, match="bus 'ide'"):
+        parse(text.replace("disk.1.bus=scsi", "disk.1.bus=ide"))
+    argv = build_argv(c, Home("/v", "w"), vnc_display=None)
+    devices = [argv[i + 1] for i, w in enumerate(argv) if w == "-device"]
+    assert devices.index("virtio-scsi-pci,id=scsi0") < devices.index("scsi-hd,drive=sdb,id=sdb,bus=scsi0.0,bootindex=2")
+    assert "ide-cd,drive=sda,id=sda,bus=ide.0,bootindex=0" in devices  # the ISO takes AHCI port 0
+    assert "ide-hd,drive=sdc,id=sdc,bus=ide.1,bootindex=3" in devices
+    assert devices.count("virtio-scsi-pci,id=scsi0") == 1  # not again for hot-plug: there is one
+    plain = build_argv(c.with_(disks=disks[:1], iso=None), Home("/v", "w"), vnc_display=None)
+    assert plain.index("virtio-scsi-pci,id=scsi0") > plain.index("virtio-blk-pci,drive=vda,id=vda,bootindex=0")
+    new = NewDisk("sdb", "/v/w/sdb.qcow2", "qcow2", "scsi", GIB)
+    assert qd.device_add(new, "") == {"driver": "scsi-hd", "drive": "sdb", "id": "sdb", "bus": "scsi0.0"}

@@ -3,10 +3,10 @@
 vm.conf always changes (atomically; the undo restores the previous text), so the disk is there
 (or gone) from the next start on. A running guest gets the disk at once over QMP: `blockdev-add`
 (the file node <target>-file, the format node <target>, as `argv.disk_args` names them at start)
-and `device_add virtio-blk-pci` on a free hot-plug root port (hp0..hp3, `argv.hotplug_port_args`).
-Removing: `device_del`, then the DEVICE_DELETED event (the guest must release the device; one
-without an OS never does), then `blockdev-del` of both nodes. Plain-QEMU VMs take virtio disks only
-(ops.manage.disks refuses other buses before anything changes).
+and `device_add`: virtio-blk-pci on a free hot-plug root port (hp0..hp3, `argv.hotplug_port_args`),
+or scsi-hd on the VM's virtio-scsi controller (scsi0). SATA disks cannot be hot-plugged.
+Removing: `device_del`, then the DEVICE_DELETED event (the guest must release a PCI device; one
+without an OS never does; a SCSI disk leaves at once), then `blockdev-del` of both nodes.
 """
 
 from __future__ import annotations
@@ -16,14 +16,16 @@ from typing import Any, Protocol
 
 from qemu_mcp.backends.base import LIVE, PERSISTENT, VmDisk, VmState
 from qemu_mcp.backends.job import Job
-from qemu_mcp.backends.qemu.argv import HOTPLUG_PORT
+from qemu_mcp.backends.qemu.argv import HOTPLUG_PORT, SCSI
 from qemu_mcp.backends.qemu.qmp import QMPClient, QMPError
 from qemu_mcp.backends.qemu.read import QemuVm
 from qemu_mcp.backends.qemu.vmconf import ConfDisk, Home, VmConf
 from qemu_mcp.config import HostSpec
 from qemu_mcp.disk_spec import NewDisk
+from qemu_mcp.errors import InvalidInput
 
 QMP_TIMEOUT = 10.0
+PERIPHERALS = "/machine/peripheral"  # QOM path of the devices given an id (-device id=..., device_add)
 
 
 class QemuHost(Protocol):
@@ -51,6 +53,9 @@ def blockdev_add(disk: NewDisk) -> list[dict[str, Any]]:
 
 
 def device_add(disk: NewDisk, port: str) -> dict[str, Any]:
+    """virtio: on the free root port `port`; scsi: on the VM's virtio-scsi controller."""
+    if disk.bus == "scsi":
+        return {"driver": "scsi-hd", "drive": disk.target, "id": disk.target, "bus": f"{SCSI}.0"}
     return {"driver": "virtio-blk-pci", "drive": disk.target, "id": disk.target, "bus": port}
 
 
@@ -79,26 +84,38 @@ def _record(sock: str, command: str, arguments: object) -> list[str]:
 
 async def attach_disk(host: QemuHost, job: Job, vm: VmState, disk: NewDisk, *, live: bool) -> str:
     qvm, conf = host._usable(vm.name, job)
-    new = conf.with_(disks=(*conf.disks, ConfDisk(disk.target, disk.path, disk.format, owned=True)))
+    if disk.bus == "sata" and conf.arch != "x86_64":
+        raise InvalidInput(f"{conf.arch} VMs ('virt' machine) have no SATA controller: use bus=virtio or bus=scsi")
+    new = conf.with_(disks=(*conf.disks, ConfDisk(disk.target, disk.path, disk.format, owned=True, bus=disk.bus)))
     await host._write(job, vm.name, new, f"adding {disk.target} ({disk.path}) to {qvm.home.conf}")
     if not live:
         return PERSISTENT
     sock = qvm.home.qmp
-    pci = await job.act(f"finding a free hot-plug slot in the running '{vm.name}' (QMP)",
-                        ["qmp", sock, "query-pci"], lambda: _execute(job, sock, "query-pci"),
-                        changes_host=False)  # fmt: skip
-    port = free_port(pci)
+    port = await _hotplug_slot(job, vm.name, sock, disk.bus)
     if port is None:
-        job.note(
-            f"the running '{vm.name}' has no free hot-plug slot (it was started before qemu-mcp added them, "
-            f"or all {HOTPLUG_PORT}0..3 are used): {disk.target} is in vm.conf and appears at its next start"
-        )
+        where = f"a {SCSI} controller" if disk.bus == "scsi" else f"a free hot-plug slot ({HOTPLUG_PORT}0..3)"
+        job.note(f"the running '{vm.name}' has no {where} (it was started before qemu-mcp added them, or all "
+                 f"are used): {disk.target} is in vm.conf and appears at its next start")  # fmt: skip
         return PERSISTENT
     commands = [*(("blockdev-add", n) for n in blockdev_add(disk)), ("device_add", device_add(disk, port))]
-    purpose = f"hot-plugging {disk.target} into the running '{vm.name}' on {port} (QMP blockdev-add, device_add)"
+    purpose = f"hot-plugging {disk.target} into the running '{vm.name}' (QMP blockdev-add, device_add)"
     await job.act(purpose, ["qmp", sock, *(w for c, a in commands for w in _record(sock, c, a)[2:])],
                   lambda: _hotplug(job, sock, commands, disk.target))  # fmt: skip
     return LIVE
+
+
+async def _hotplug_slot(job: Job, name: str, sock: str, bus: str) -> str | None:
+    """Where the disk goes in the running guest: a free root port (virtio) or the SCSI controller;
+    None when there is none."""
+    if bus == "scsi":
+        arguments = {"path": PERIPHERALS}
+        found = await job.act(f"looking for the SCSI controller of the running '{name}' (QMP)",
+                              ["qmp", sock, "qom-list", PERIPHERALS],
+                              lambda: _execute(job, sock, "qom-list", arguments), changes_host=False)  # fmt: skip
+        return SCSI if any(p.get("name") == SCSI for p in found or []) else None
+    pci = await job.act(f"finding a free hot-plug slot in the running '{name}' (QMP)", ["qmp", sock, "query-pci"],
+                        lambda: _execute(job, sock, "query-pci"), changes_host=False)  # fmt: skip
+    return free_port(pci)
 
 
 async def _execute(job: Job, sock: str, command: str, arguments: dict[str, Any] | None = None) -> Any:
