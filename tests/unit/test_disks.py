@@ -3,6 +3,9 @@ the shared flow with the fake backend (refusals, confirmation, undo on failure).
 
 from __future__ import annotations
 
+import asyncio
+import json
+
 import pytest
 from lxml import etree
 
@@ -10,6 +13,7 @@ from qemu_mcp.backends.base import VmDisk
 from qemu_mcp.backends.libvirt import disks as lv
 from qemu_mcp.backends.qemu import disks as qd
 from qemu_mcp.backends.qemu.argv import build_argv, hotplug_port_args
+from qemu_mcp.backends.qemu.qmp import QMPClient
 from qemu_mcp.backends.qemu.vmconf import ConfDisk, ConfError, Home, VmConf, parse, render
 from qemu_mcp.disk_spec import AddDisk, NewDisk, check_target, default_paths, free_target, parse_add_disk
 from qemu_mcp.errors import CommandFailed, Conflict, InvalidInput, NotFound
@@ -117,7 +121,7 @@ def test_qmp_commands() -> None:
     ]
     assert qd.device_add(new, "hp1") == {"driver": "virtio-blk-pci", "drive": "vdb", "id": "vdb", "bus": "hp1"}
     assert qd.blockdev_del("vdb") == [{"node-name": "vdb"}, {"node-name": "vdb-file"}]
-    # query-pci as QEMU 7.2 answers it (shape from a real q35 guest with two root ports)
+    # query-pci, abbreviated to the fields free_port reads (QEMU 7.2, q35 with two root ports)
     pci = [{"bus": 0, "devices": [
         {"qdev_id": "vda", "slot": 2},
         {"qdev_id": "hp0", "pci_bridge": {"bus": {"number": 1}, "devices": [{"qdev_id": "vdb"}]}},
@@ -249,3 +253,17 @@ def test_plain_qemu_buses_in_vm_conf_and_argv() -> None:
     assert plain.index("virtio-scsi-pci,id=scsi0") > plain.index("virtio-blk-pci,drive=vda,id=vda,bootindex=0")
     new = NewDisk("sdb", "/v/w/sdb.qcow2", "qcow2", "scsi", GIB)
     assert qd.device_add(new, "") == {"driver": "scsi-hd", "drive": "sdb", "id": "sdb", "bus": "scsi0.0"}
+
+
+async def test_qmp_wait_event_matches_device_and_times_out() -> None:
+    reader = asyncio.StreamReader()
+    for event in (
+        {"event": "DEVICE_DELETED", "data": {"path": "/machine/peripheral/vdb/virtio-backend"}},
+        {"event": "DEVICE_DELETED", "data": {"device": "vdb", "path": "/machine/peripheral/vdb"}},
+    ):
+        reader.feed_data(json.dumps(event).encode() + b"\n")
+    client = QMPClient(reader, None, "h", "/s")  # type: ignore[arg-type]  # reads only
+    got = await client.wait_event("DEVICE_DELETED", 1.0, device="vdb")
+    assert got is not None and got["data"]["device"] == "vdb"
+    assert len(client.events) == 1  # the backend's event is kept, not taken
+    assert await client.wait_event("DEVICE_DELETED", 0.05, device="vdc") is None
