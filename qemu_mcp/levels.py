@@ -66,6 +66,13 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(MANAGE, "reboot", "force", DANGEROUS, "hard reset, like the reset button"),
     Operation(MANAGE, "modify", None, MODERATE, "memory/vCPUs for the next boot, grow a disk (never shrink)"),
     Operation(MANAGE, "modify", "restart", DANGEROUS, "restart a running VM so new memory/vCPUs apply now"),
+    Operation(
+        MANAGE,
+        "modify",
+        "delete-disk-file",
+        DANGEROUS,
+        "remove_disk with keep_file=false: detach a disk and delete its image",
+    ),
     Operation(MANAGE, "delete", None, DANGEROUS, "remove the definition and the VM's own disk images"),
     Operation(SNAPSHOT, "list", None, SAFE, "a VM's snapshots: name, time, parent, state, description, memory"),
     Operation(SNAPSHOT, "create", None, MODERATE, "save the VM's disks (and a running VM's memory); changes no data"),
@@ -98,12 +105,16 @@ def operation(tool: str, action: str | None = None, variant: str | None = None) 
         raise KeyError(f"operation {key!r} is not classified in qemu_mcp/levels.py") from None
 
 
-def manage_operation(action: str, *, force: bool = False, restart: bool = False) -> Operation:
+def manage_operation(
+    action: str, *, force: bool = False, restart: bool = False, delete_file: bool = False
+) -> Operation:
     """The operation a manage_vm call is. `force`: force=true on a RUNNING VM; `restart`: modify
     changes memory/vCPUs of a RUNNING VM (pass True when the VM's state is not known yet, to get
-    the most dangerous form the call may take)."""
+    the most dangerous form the call may take); `delete_file`: modify remove_disk keep_file=false."""
     variant = None
-    if force and (MANAGE, action, "force") in _VARIANTS:
+    if delete_file and (MANAGE, action, "delete-disk-file") in _VARIANTS:
+        variant = "delete-disk-file"
+    elif force and (MANAGE, action, "force") in _VARIANTS:
         variant = "force"
     elif restart and (MANAGE, action, "restart") in _VARIANTS:
         variant = "restart"
@@ -141,4 +152,8 @@ def markdown_table() -> str:
     return "\n".join(rows)
 
 
-VARIANT_WORDS = {"force": "`force=true`, VM running", "restart": "VM running, memory/vCPUs change"}
+VARIANT_WORDS = {
+    "force": "`force=true`, VM running",
+    "restart": "VM running, memory/vCPUs change",
+    "delete-disk-file": "`remove_disk`, `keep_file=false`",
+}

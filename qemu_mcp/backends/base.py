@@ -19,6 +19,7 @@ from typing import Protocol
 from uuid import uuid4
 
 from qemu_mcp.backends.job import Job
+from qemu_mcp.disk_spec import NewDisk
 from qemu_mcp.models import DiskInfo, VmConfig, VmStatus
 
 
@@ -138,6 +139,10 @@ class CreateFacts:
     xml: str | None = None  # what `define` defined (libvirt)
     config: str | None = None  # what `define` wrote (plain QEMU's vm.conf)
 
+
+# Where a disk change took effect (manage_vm add_disk / remove_disk): the answer says which.
+LIVE = "live+persistent"  # the running guest has it now, and the definition keeps it
+PERSISTENT = "persistent"  # only the definition (libvirt --config, vm.conf): from the next boot on
 
 STOP_POLL = 0.5  # seconds between state polls while a guest shuts down (backends without events)
 
@@ -275,4 +280,16 @@ class VmBackend(Protocol):
 
     async def disk_users(self, job: Job, vm: Target, paths: list[str]) -> dict[str, list[str]]:
         """Which OTHER VMs on the host use each path (delete keeps those)."""
+        ...
+
+    async def attach_disk(self, job: Job, vm: VmState, disk: NewDisk, *, live: bool) -> str:
+        """Add a disk whose image exists to the persistent definition and, when `live`, to the running
+        guest; push the undo. Returns LIVE, or PERSISTENT when the running guest cannot take it now
+        (with a job note saying why)."""
+        ...
+
+    async def detach_disk(self, job: Job, vm: VmState, disk: VmDisk, *, live: bool, timeout: float) -> bool:
+        """Remove a disk from the persistent definition and, when `live`, from the running guest,
+        waiting up to `timeout` s for the guest to release it. False: the guest has not released it
+        yet (the request stays pending; the definition no longer has it)."""
         ...

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from qemu_mcp import levels
+from qemu_mcp.backends.base import VmDisk, VmState
 from qemu_mcp.config import Inventory
 from qemu_mcp.frontends.mcp.server import build_server
 from qemu_mcp.ops.fleet import Fleet, HostRef
@@ -30,6 +31,11 @@ class Scenario:
 
     vm_status: str | None  # None: the VM does not exist (create)
     kwargs: dict[str, Any]
+    disks: tuple[VmDisk, ...] | None = None  # the VM's disks (default: vda only)
+
+    def vm(self, name: str) -> VmState:
+        assert self.vm_status is not None
+        return vm(name, self.vm_status, **({"disks": self.disks} if self.disks else {}))
 
 
 # One scenario per manage_vm row of the table. A new row fails test_every_operation_has_a_scenario
@@ -44,6 +50,11 @@ SCENARIOS = {
     "manage_vm modify": Scenario("stopped", {"memory": "1G"}),
     "manage_vm modify (restart)": Scenario("running", {"memory": "1G"}),
     "manage_vm delete": Scenario("stopped", {}),
+    "manage_vm modify (delete-disk-file)": Scenario(
+        "stopped",
+        {"remove_disk": "vdb", "keep_file": False},
+        (VmDisk("vda", "/vm/vm1.qcow2", "qcow2"), VmDisk("vdb", "/vm/vm1-vdb.qcow2", "qcow2")),
+    ),
 }
 MANAGE_OPS = [op for op in levels.OPERATIONS if op.tool == levels.MANAGE]
 
@@ -88,7 +99,7 @@ def setup(monkeypatch: pytest.MonkeyPatch, name: str, s: Scenario) -> tuple[Flee
     host = FlowHost()
     backend = Backend(host=host)
     if s.vm_status is not None:
-        backend.vms[name] = vm(name, s.vm_status)
+        backend.vms[name] = s.vm(name)
     use_fakes(monkeypatch, fleet, backend, FakeRunner(host))
     return fleet, backend
 
@@ -98,7 +109,7 @@ async def test_confirmation_follows_the_level(monkeypatch: pytest.MonkeyPatch, o
     s = SCENARIOS[op.name]
     name = "vm1"
     req = parse_request(name, op.action or "", **s.kwargs)
-    assert operation(req, vm(name, s.vm_status) if s.vm_status else None) == op  # the scenario is this row
+    assert operation(req, s.vm(name) if s.vm_status else None) == op  # the scenario is this row
 
     # 1. The question an MCP client is asked (elicitation) before the call: only for dangerous ones.
     fleet, _ = setup(monkeypatch, name, s)

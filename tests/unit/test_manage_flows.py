@@ -133,6 +133,22 @@ class FakeBackend(BackendDefaults):
         if self.host is not None:
             self.host.image_size = size_bytes
 
+    async def attach_disk(self, job, vm, disk, *, live):  # type: ignore[no-untyped-def]
+        await self._enter(f"attach_disk {disk.target} {disk.path} live={live}")
+        if self.fail_define:
+            raise CommandFailed("step \"attaching\" failed on host 'local' (virsh exit 1: injected)")
+        await job.change("attaching", ["virsh", "attach-device"], undo=Undo("detaching", ["virsh", "detach-disk"]))
+        if not job.dry_run:
+            self._set(vm.name, disks=(*self.vms[vm.name].disks, VmDisk(disk.target, disk.path, disk.format)))
+        return backends_base.LIVE if live else backends_base.PERSISTENT
+
+    async def detach_disk(self, job, vm, disk, *, live, timeout):  # type: ignore[no-untyped-def]
+        await self._enter(f"detach_disk {disk.target} live={live}")
+        await job.change("detaching", ["virsh", "detach-disk"])
+        if not job.dry_run:
+            self._set(vm.name, disks=tuple(d for d in self.vms[vm.name].disks if d.target != disk.target))
+        return True
+
     async def disk_users(self, job, name, paths):  # type: ignore[no-untyped-def]
         return {"/vm/shared.qcow2": ["other"]} if "/vm/shared.qcow2" in paths else {}
 

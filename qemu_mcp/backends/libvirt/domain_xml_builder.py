@@ -100,6 +100,9 @@ def _cpu(root: etree._Element, spec: DomainSpec) -> None:
         _sub(cpu, "model", model, fallback="forbid")
 
 
+ROOT_PORTS = 10  # about 6 taken by the devices a new VM has; more would strain x86's I/O port space
+
+
 def _devices(dev: etree._Element, spec: DomainSpec) -> None:
     # Boot order per device: the ISO (when given) first, then the disk.
     order = 1
@@ -146,6 +149,15 @@ def _devices(dev: etree._Element, spec: DomainSpec) -> None:
 
     rng = _sub(dev, "rng", model="virtio")
     _sub(rng, "backend", "/dev/urandom", model="random")
+
+    # PCIe root ports, numbered: libvirt puts the defined devices on them and adds more only when
+    # they run out, so the rest stay free for disks hot-plugged into the running guest (manage_vm
+    # add_disk). q35 and virt are both PCIe machines (index 0 is their root bus).
+    if not dev.xpath("controller[@type='scsi']"):  # SCSI disks hot-plug only onto an existing controller
+        _sub(dev, "controller", type="scsi", index="0", model="virtio-scsi")
+    _sub(dev, "controller", type="pci", index="0", model="pcie-root")
+    for index in range(1, ROOT_PORTS + 1):
+        _sub(dev, "controller", type="pci", index=str(index), model="pcie-root-port")
 
 
 def build_kvm_probe_xml(name: str, arch: str) -> str:

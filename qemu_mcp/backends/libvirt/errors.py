@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from qemu_mcp.backends.job import Check, Job
 from qemu_mcp.config import HostSpec
 from qemu_mcp.errors import CommandFailed
 from qemu_mcp.transport.base import CommandResult
@@ -114,3 +115,25 @@ def daemon_stopped(absent: LibvirtAbsent, spec: HostSpec) -> LibvirtUnusable:
         exit_status=absent.exit_status,
         stderr=absent.stderr,
     )
+
+
+def virsh_errors(result: CommandResult) -> list[str]:
+    """The `error:` lines virsh printed (a batch goes on after a failed command)."""
+    return [ln.strip() for ln in result.stderr.splitlines() if ln.startswith("error:")]
+
+
+def batch_check(job: Job, spec: HostSpec, purpose: str) -> Check:
+    """virsh goes on after a failed command in a batch (exit status = the last one's): look at stderr.
+    A libvirtd that did not answer is said so, with the step, and what to do."""
+
+    def check(result: CommandResult) -> None:
+        if result.exit_status != 0 or virsh_errors(result):
+            try:
+                raise_if_unusable(result, spec)
+            except LibvirtUnusable as e:
+                e.message = f'step "{purpose}" failed: {e.message}'
+                e.args = (e.message,)
+                raise
+            raise job.step_failed(purpose, result)
+
+    return check

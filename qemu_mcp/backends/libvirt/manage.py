@@ -19,12 +19,18 @@ from lxml import etree
 from qemu_mcp.backends.accel import AccelVerdicts, decide_accel
 from qemu_mcp.backends.base import BackendDefaults, CreateFacts, CreatePlan, Target, VmDisk, VmState
 from qemu_mcp.backends.firmware import EMULATOR_PACKAGE, pick_firmware, read_firmware
-from qemu_mcp.backends.job import Check, Job, Undo, failure_detail
+from qemu_mcp.backends.job import Job, Undo, failure_detail
 from qemu_mcp.backends.libvirt import metadata, target, virsh, waits
 from qemu_mcp.backends.libvirt.backing_users import backing_users, qcow2_disks
 from qemu_mcp.backends.libvirt.created_files import CreatedFiles
+from qemu_mcp.backends.libvirt.disk_plug import DiskPlug
 from qemu_mcp.backends.libvirt.domain_xml_builder import DomainSpec, Firmware, build_domain_xml, build_kvm_probe_xml
-from qemu_mcp.backends.libvirt.errors import NOT_FOUND_MARKS, LibvirtUnusable, raise_if_unusable
+from qemu_mcp.backends.libvirt.errors import (
+    NOT_FOUND_MARKS,
+    batch_check,
+    raise_if_unusable,
+    virsh_errors,
+)
 from qemu_mcp.backends.libvirt.states import vm_status
 from qemu_mcp.backends.libvirt.storage_pool import PoolDisks
 from qemu_mcp.backends.machines import machine_for
@@ -39,27 +45,6 @@ from qemu_mcp.transport.base import CommandResult
 
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
 DEFAULT_NETWORK = "default"
-
-
-def _errors(result: CommandResult) -> list[str]:
-    return [ln.strip() for ln in result.stderr.splitlines() if ln.startswith("error:")]
-
-
-def batch_check(job: Job, spec: HostSpec, purpose: str) -> Check:
-    """virsh goes on after a failed command in a batch (exit status = the last one's): look at stderr.
-    A libvirtd that did not answer is said so, with the step, and what to do."""
-
-    def check(result: CommandResult) -> None:
-        if result.exit_status != 0 or _errors(result):
-            try:
-                raise_if_unusable(result, spec)
-            except LibvirtUnusable as e:
-                e.message = f'step "{purpose}" failed: {e.message}'
-                e.args = (e.message,)
-                raise
-            raise job.step_failed(purpose, result)
-
-    return check
 
 
 def vm_disks(root: etree._Element, created: metadata.Created | None = None) -> tuple[VmDisk, ...]:
@@ -93,22 +78,12 @@ def referenced_files(root: etree._Element) -> set[str]:
     return {s.get("file", "") for s in root.iterfind("devices/disk//source") if s.get("file")}
 
 
-class LibvirtBackend(PoolDisks, CreatedFiles, BackendDefaults):
+class LibvirtBackend(DiskPlug, PoolDisks, CreatedFiles, BackendDefaults):
     kind = "libvirt"
 
     def __init__(self, verdicts: AccelVerdicts, spec: HostSpec) -> None:
         self.verdicts = verdicts
         self.spec = spec
-
-    def _virsh(self, *commands: list[str], marker: str | None = None) -> list[str]:
-        return virsh.virsh(self.spec.libvirt_uri, list(commands), marker)
-
-    async def _change(
-        self, job: Job, purpose: str, *commands: list[str], stdin: str | None = None, undo: Undo | None = None
-    ) -> None:
-        """A virsh change whose failure names the step, and says so when libvirtd did not answer."""
-        check = batch_check(job, self.spec, purpose)
-        await job.change(purpose, self._virsh(*commands), stdin=stdin, undo=undo, check=check)
 
     # ---- reading
 
@@ -209,7 +184,7 @@ class LibvirtBackend(PoolDisks, CreatedFiles, BackendDefaults):
         if not tcg_s.strip():
             raise NotFound(
                 f"host '{self.spec.name}' cannot run {arch} guests: libvirt finds no usable "
-                f"qemu-system-{arch} ({' '.join(_errors(result)) or 'no capabilities'}); "
+                f"qemu-system-{arch} ({' '.join(virsh_errors(result)) or 'no capabilities'}); "
                 f"install the package {EMULATOR_PACKAGE[arch]} on the host"
             )
         network = DEFAULT_NETWORK if re.search(r"^Active:\s*yes\s*$", net_s, re.M) else None
@@ -238,7 +213,7 @@ class LibvirtBackend(PoolDisks, CreatedFiles, BackendDefaults):
             stdin=build_kvm_probe_xml(name, arch),
             timeout=60,
         )
-        if result.exit_status == 0 and not _errors(result):
+        if result.exit_status == 0 and not virsh_errors(result):
             return "kvm"
         return f"a KVM probe guest did not start ({failure_detail(result)})"
 
@@ -303,7 +278,7 @@ class LibvirtBackend(PoolDisks, CreatedFiles, BackendDefaults):
         argv = waits.reboot_and_wait(self.spec.libvirt_uri, vm.uuid, seconds)
 
         def check(result: CommandResult) -> None:
-            if _errors(result):  # the event wait itself exits 1 on timeout, without an error line
+            if virsh_errors(result):  # the event wait itself exits 1 on timeout, without an error line
                 raise job.step_failed(purpose, result)
 
         if job.dry_run:

@@ -66,9 +66,7 @@ def counters_from_domstats(
     nets = tuple(
         NetCounters(
             name=str(n["name"]),
-            **{
-                f"{d}_{c}": _i(n, f"{d}.{c}") for d in ("rx", "tx") for c in ("bytes", "pkts", "errs", "drop")
-            },
+            **{f"{d}_{c}": _i(n, f"{d}.{c}") for d in ("rx", "tx") for c in ("bytes", "pkts", "errs", "drop")},
         )
         for n in net_devices(stats)
         if n.get("name")
@@ -84,9 +82,7 @@ def counters_from_domstats(
         cpu_time_ns=cpu_time_ns(stats) if running else None,
         cpu_user_ns=domstat_int(stats, "cpu.user") if running else None,
         cpu_system_ns=domstat_int(stats, "cpu.system") if running else None,
-        vcpu_time_ns=sum(t for t in vcpu_times if t is not None)
-        if vcpu_times and None not in vcpu_times
-        else None,
+        vcpu_time_ns=sum(t for t in vcpu_times if t is not None) if vcpu_times and None not in vcpu_times else None,
         memory=balloon,
         disks=disks,
         nets=nets,
@@ -98,9 +94,7 @@ class LibvirtSampler:
     resolves the name exactly (backends.libvirt.target); later reads address that UUID, so a series
     follows one VM: another VM that takes the name later is not it (the series sees GONE)."""
 
-    def __init__(
-        self, runner: Runner, spec: HostSpec, name: str, metrics: Sequence[Metric], timeout: float
-    ) -> None:
+    def __init__(self, runner: Runner, spec: HostSpec, name: str, metrics: Sequence[Metric], timeout: float) -> None:
         self.runner, self.spec, self.name, self.timeout = runner, spec, name, timeout
         self.metrics = metrics
         self.marker = new_marker()

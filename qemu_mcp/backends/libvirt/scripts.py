@@ -53,7 +53,9 @@ each() {
 }
 """
 
-NETWORKS_SCRIPT = EACH_SH + r"""
+NETWORKS_SCRIPT = (
+    EACH_SH
+    + r"""
 export LC_ALL=C
 uri=$1 m=$2
 uuids=$(virsh -c "$uri" net-list --all --uuid) || exit $?
@@ -62,8 +64,11 @@ cmds="$cmds; echo $m persistent; net-list --all --uuid --persistent"
 each "$uuids" "xml net-dumpxml --network" "leases net-dhcp-leases --network"
 exec virsh -c "$uri" "$cmds"
 """
+)
 
-POOLS_SCRIPT = EACH_SH + r"""
+POOLS_SCRIPT = (
+    EACH_SH
+    + r"""
 export LC_ALL=C
 uri=$1 m=$2
 all=$(virsh -c "$uri" pool-list --all --uuid) || exit $?
@@ -73,10 +78,13 @@ each "$all" "info pool-info --bytes --pool" "xml pool-dumpxml --pool"
 each "$active" "vols vol-list --pool"
 exec virsh -c "$uri" "$cmds"
 """
+)
 
 # Volume names are cut from vol-list's table where the header's "Path" starts (parsers.virsh_table
 # does the same in Python), then quoted for virsh's command-string parser like virsh.quote does.
-POOL_SCRIPT = EACH_SH + r"""
+POOL_SCRIPT = (
+    EACH_SH
+    + r"""
 export LC_ALL=C
 uri=$1 m=$2 name=$3
 want=${name%"${name##*[! ]}"}
@@ -116,6 +124,7 @@ EOF
 each "$doms" "domain dumpxml --domain"
 exec virsh -c "$uri" "$cmds"
 """.replace("NOT_FOUND", NOT_FOUND).replace("AMBIGUOUS", AMBIGUOUS)
+)
 
 
 def list_networks(uri: str, marker: str) -> list[str]:

@@ -121,9 +121,7 @@ class LibvirtSnapshots:
     def _virsh(self, *commands: list[str], marker: str | None = None) -> list[str]:
         return virsh.virsh(self.spec.libvirt_uri, list(commands), marker)
 
-    async def _read_batch(
-        self, job: Job, purpose: str, commands: list[list[str]], *, strict: bool = True
-    ) -> list[str]:
+    async def _read_batch(self, job: Job, purpose: str, commands: list[list[str]], *, strict: bool = True) -> list[str]:
         """One virsh process; strict: any failed command fails the step, else only an unusable libvirtd
         does (a failed command's section is then '')."""
         marker = new_marker()
@@ -152,7 +150,7 @@ class LibvirtSnapshots:
             try:
                 snap = parse_snapshot_xml(sections[2 * i + 1])
             except ValueError as e:
-                raise CommandFailed(f'step "{purpose}" on host \'{self.spec.name}\': {e}', self.spec.name) from None
+                raise CommandFailed(f"step \"{purpose}\" on host '{self.spec.name}': {e}", self.spec.name) from None
             current, _ = parse_snapshot_info(sections[2 * i])
             self._read[snap.name] = snap
             found.append(snapshot_info(snap, current))

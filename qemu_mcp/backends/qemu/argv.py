@@ -24,6 +24,12 @@ MAX_VNC_DISPLAY = 99
 _IFNAME = re.compile(r"[A-Za-z0-9_.-]{1,15}")
 _MAC = re.compile(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}")
 _TARGET = re.compile(r"[a-z][a-z0-9]{1,15}")
+# Empty PCIe root ports (ids hp0..hp3) for disks hot-plugged into the running guest (manage_vm
+# add_disk): q35's and virt's root bus takes no hot-plugged device, a root port does.
+HOTPLUG_PORT = "hp"
+HOTPLUG_PORTS = 4
+SCSI = "scsi0"  # the virtio-scsi controller's id
+MAX_SATA_PORT = 5
 
 
 def opt(value: str) -> str:
@@ -72,6 +78,7 @@ def build_argv(conf: VmConf, home: Home, *, vnc_display: int | None, daemonize: 
     argv += disk_args(conf, machine)
     argv += nic_args(conf)
     argv += display_args(conf, vnc_display)
+    argv += hotplug_port_args(conf)
     argv += [
         "-object", "rng-random,id=rng0,filename=/dev/urandom", "-device", "virtio-rng-pci,rng=rng0",
         "-chardev", f"file,id=serial0,path={opt(home.serial)}", "-serial", "chardev:serial0",
@@ -80,6 +87,17 @@ def build_argv(conf: VmConf, home: Home, *, vnc_display: int | None, daemonize: 
     ]  # fmt: skip
     if daemonize:
         argv.append("-daemonize")
+    return argv
+
+
+def hotplug_port_args(conf: VmConf | None = None) -> list[str]:
+    """Root ports for hot-plugged disks, and a SCSI controller (SCSI disks hot-plug onto it) unless
+    the VM has one already; after every other PCI device, so their addresses stay put."""
+    argv: list[str] = []
+    if conf is not None and not uses_scsi(conf, machine_for(conf.arch)):
+        argv += ["-device", f"virtio-scsi-pci,id={SCSI}"]
+    for i in range(HOTPLUG_PORTS):
+        argv += ["-device", f"pcie-root-port,id={HOTPLUG_PORT}{i},chassis={i + 1}"]
     return argv
 
 
@@ -95,18 +113,24 @@ def firmware_args(conf: VmConf) -> list[str]:
     ]
 
 
+def uses_scsi(conf: VmConf, machine: Machine) -> bool:
+    """The VM has a SCSI device at start (its ISO on virt, or a disk with bus=scsi)."""
+    return bool(conf.iso and machine.cdrom_bus == "scsi") or any(d.bus == "scsi" for d in conf.disks)
+
+
 def disk_args(conf: VmConf, machine: Machine) -> list[str]:
-    """The ISO (booted first) on the machine's CD-ROM bus, then the virtio disks."""
-    argv: list[str] = []
+    """The ISO (booted first) on the machine's CD-ROM bus, then the disks (virtio, SATA or SCSI)."""
+    argv: list[str] = ["-device", f"virtio-scsi-pci,id={SCSI}"] if uses_scsi(conf, machine) else []
     boot = 0
+    sata_port = 0  # q35's AHCI ports ide.0..ide.5
     if conf.iso:
         argv += _blockdev({"driver": "file", "filename": conf.iso, "node-name": "cd0-file", "read-only": True})
         argv += _blockdev({"driver": "raw", "file": "cd0-file", "node-name": "sda", "read-only": True})
         if machine.cdrom_bus == "sata":
             argv += ["-device", f"ide-cd,drive=sda,id=sda,bus=ide.0,bootindex={boot}"]
+            sata_port += 1
         else:
-            argv += ["-device", "virtio-scsi-pci,id=scsi0",
-                     "-device", f"scsi-cd,drive=sda,id=sda,bus=scsi0.0,bootindex={boot}"]  # fmt: skip
+            argv += ["-device", f"scsi-cd,drive=sda,id=sda,bus={SCSI}.0,bootindex={boot}"]
         boot += 1
     for disk in conf.disks:
         if not _TARGET.fullmatch(disk.target):
@@ -116,9 +140,23 @@ def disk_args(conf: VmConf, machine: Machine) -> list[str]:
         file_node = f"{disk.target}-file"
         argv += _blockdev({"driver": "file", "filename": disk.path, "node-name": file_node})
         argv += _blockdev({"driver": disk.format, "file": file_node, "node-name": disk.target})
-        argv += ["-device", f"virtio-blk-pci,drive={disk.target},id={disk.target},bootindex={boot}"]
+        argv += ["-device", disk_device(disk.bus, disk.target, sata_port) + f",bootindex={boot}"]
+        sata_port += disk.bus == "sata"
         boot += 1
     return argv
+
+
+def disk_device(bus: str, target: str, sata_port: int = 0) -> str:
+    """The -device (or QMP device_add) of a disk whose format node is named `target`."""
+    if bus == "virtio":
+        return f"virtio-blk-pci,drive={target},id={target}"
+    if bus == "scsi":
+        return f"scsi-hd,drive={target},id={target},bus={SCSI}.0"
+    if bus == "sata":
+        if sata_port > MAX_SATA_PORT:
+            raise ValueError("no free SATA port: q35 has six (ide.0 to ide.5)")
+        return f"ide-hd,drive={target},id={target},bus=ide.{sata_port}"
+    raise ValueError(f"disk bus {bus!r} is not virtio, sata or scsi")
 
 
 def nic_args(conf: VmConf) -> list[str]:

@@ -33,6 +33,7 @@ from qemu_mcp.backends.job import Job, Undo
 from qemu_mcp.backends.machines import machine_for
 from qemu_mcp.backends.qemu import scripts as qemu_host
 from qemu_mcp.backends.qemu.argv import MAX_VNC_DISPLAY, VNC_BASE_PORT, build_argv, kvm_probe_argv
+from qemu_mcp.backends.qemu.disks import QemuDisks
 from qemu_mcp.backends.qemu.display import free_displays, vnc_taken
 from qemu_mcp.backends.qemu.qmp import QMPClient
 from qemu_mcp.backends.qemu.read import QemuVm, qmp_status, vm_dir_of, vms_printed
@@ -61,7 +62,7 @@ POLL = 0.25
 START_ATTEMPTS = 3  # a VNC display taken between our check and qemu's bind: try the next one
 
 
-class QemuBackend(BackendDefaults):
+class QemuBackend(QemuDisks, BackendDefaults):
     kind = "qemu"
 
     def __init__(self, verdicts: AccelVerdicts, spec: HostSpec, vm_dir: str | None = None) -> None:

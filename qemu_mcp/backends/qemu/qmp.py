@@ -114,5 +114,24 @@ class QMPClient:
                     raise QMPError(error_sentence(f"QMP {command}", self.host, message["error"]), host=self.host)
                 return message.get("return")
 
+    async def wait_event(self, name: str, timeout: float, **match: Any) -> dict[str, Any] | None:
+        """The first event `name` whose data has every `match` item (already seen, or arriving within
+        `timeout` s); None when none came."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            for i, event in enumerate(self.events):
+                data = event.get("data") or {}
+                if event.get("event") == name and all(data.get(k) == v for k, v in match.items()):
+                    return self.events.pop(i)
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                return None
+            try:
+                message = await asyncio.wait_for(self._read(), left)
+            except TimeoutError:
+                return None
+            if "event" in message:
+                self.events.append(message)
+
     def close(self) -> None:
         self._writer.close()

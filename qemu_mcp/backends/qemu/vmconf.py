@@ -41,6 +41,7 @@ MAX_SOCKET_PATH = 107
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _LIST_KEY = re.compile(r"(disk|nic)\.([0-9]+)\.([a-z_]+)")
 ACCELS = ("kvm", "tcg")
+BUSES = ("virtio", "sata", "scsi")
 HEADER = "# qemu-mcp plain-QEMU VM (written by qemu-mcp; edit only while the VM is stopped)"
 
 
@@ -50,6 +51,7 @@ class ConfDisk:
     path: str
     format: str  # qcow2 or raw
     owned: bool = True  # created by qemu-mcp: delete removes it
+    bus: str = "virtio"  # virtio, sata (q35's AHCI) or scsi (virtio-scsi); written only when not virtio
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,8 @@ def render(conf: VmConf) -> str:
             (f"disk.{i}.owned", "yes" if d.owned else "no"),
             (f"disk.{i}.path", d.path),
         ]
+        if d.bus != "virtio":
+            pairs.append((f"disk.{i}.bus", d.bus))
     if conf.iso:
         pairs.append(("iso", conf.iso))
     for i, n in enumerate(conf.nics):
@@ -227,7 +231,10 @@ def _disks(lists: Lists) -> tuple[ConfDisk, ...]:
             continue
         if not d.get("path") or not d.get("target") or d.get("format") not in ("qcow2", "raw"):
             raise ConfError(f"disk entry {i} needs target, path and format qcow2 or raw")
-        disks.append(ConfDisk(d["target"], d["path"], d["format"], d.get("owned", "no") == "yes"))
+        if d.get("bus", "virtio") not in BUSES:
+            raise ConfError(f"disk entry {i}: bus {d['bus']!r} is not one of {', '.join(BUSES)}")
+        owned = d.get("owned", "no") == "yes"
+        disks.append(ConfDisk(d["target"], d["path"], d["format"], owned, d.get("bus", "virtio")))
     return tuple(disks)
 
 

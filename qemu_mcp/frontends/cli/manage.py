@@ -63,6 +63,53 @@ def add_parsers(vm_sub: Any) -> None:
         )
         add_call_options(p, "confirm delete, --force, modify's restart")
         p.set_defaults(run=run, manage_action=action)
+    add_disk_parsers(vm_sub)
+
+
+def add_disk_parsers(vm_sub: Any) -> None:
+    """`vm disk add NAME --size 10G ...` and `vm disk remove NAME vdb [--delete-file]` (manage_vm modify)."""
+    disk = vm_sub.add_parser("disk", help="add or remove a VM's disk (live on a running VM where possible)")
+    actions = disk.add_subparsers(dest="disk_action", required=True)
+    text = "create a new disk image (qemu-img, never overwrites) and attach it as the next free device"
+    add = actions.add_parser("add", help=text, description=text)
+    add.add_argument("name", help="VM name")
+    add.add_argument("--size", required=True, help="e.g. 10G")
+    add.add_argument("--format", choices=("qcow2", "raw"), help="image format (default qcow2, or the path's extension)")
+    add.add_argument("--bus", choices=("virtio", "sata", "scsi"), help="default virtio")
+    add.add_argument("--path", help="image path on the host (default: a free name in the VM's disk directory)")
+    text = "detach a disk (not the boot disk); its file is kept unless --delete-file (asks, or --yes)"
+    remove = actions.add_parser("remove", help=text, description=text)
+    remove.add_argument("name", help="VM name")
+    remove.add_argument("target", help="the disk's device name, e.g. vdb")
+    remove.add_argument("--delete-file", action="store_true", help="delete the image file too (destructive)")
+    remove.add_argument("--timeout", type=float, help="seconds to wait for a running guest to release it (default 60)")
+    for p in (add, remove):
+        p.add_argument("--vm-dir", help="where plain-QEMU VMs live (default: the host's vm_dir)")
+        add_call_options(p, "confirm --delete-file")
+        p.set_defaults(run=run_disk)
+
+
+def run_disk(args: argparse.Namespace) -> int:
+    """`vm disk add|remove`: manage_vm modify with add_disk or remove_disk."""
+    from qemu_mcp.ops.manage import parse_request
+
+    opt = vars(args)
+    if args.disk_action == "add":
+        parts = {"size": args.size, "path": args.path, "format": args.format, "bus": args.bus}
+        spec = ",".join(f"{k}={v}" for k, v in parts.items() if v is not None)
+        req = parse_request(args.name, "modify", add_disk=spec, vm_dir=args.vm_dir, confirm=args.yes,
+                            dry_run=args.dry_run)  # fmt: skip
+    else:
+        req = parse_request(
+            args.name, "modify", remove_disk=args.target, keep_file=not args.delete_file, vm_dir=args.vm_dir,
+            confirm=args.yes, dry_run=args.dry_run, timeout=opt.get("timeout"),
+        )  # fmt: skip
+    ref = host_ref(args)
+    result = confirmed(args, lambda consent, show_progress: _run(args, req, ref, consent, show_progress=show_progress))
+    if result is None:
+        return 1
+    _print(result, args.json)
+    return 0
 
 
 def add_call_options(p: Any, yes_help: str) -> None:

@@ -96,8 +96,15 @@ def _audit_arguments(ref: HostRef, req: ManageRequest) -> dict[str, object]:
         "vcpus": req.vcpus, "disk": disk, "iso": req.iso, "vm_dir": req.vm_dir, "force": req.force,
         "confirm": req.confirm, "dry_run": req.dry_run, "start": req.start, "timeout": req.timeout,
         "host": ref.host, "ssh_port": ref.ssh_port, "ssh_user": ref.ssh_user, "ssh_pwd": ref.ssh_pwd,
-        "ssh_key": ref.ssh_key,
+        "ssh_key": ref.ssh_key, "add_disk": _add_disk_audit(req), "remove_disk": req.remove_disk,
+        "keep_file": req.keep_file,
     }  # fmt: skip
+
+
+def _add_disk_audit(req: ManageRequest) -> dict[str, object] | None:
+    spec = req.add_disk
+    return None if spec is None else {"size_bytes": spec.size_bytes, "path": spec.path, "format": spec.format,
+                                      "bus": spec.bus}  # fmt: skip
 
 
 def _outcome(e: BaseException) -> str:

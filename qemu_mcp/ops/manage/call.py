@@ -48,7 +48,10 @@ def operation(req: ManageRequest, vm: VmState | None) -> levels.Operation:
     """Which row of the levels table this call is. vm None (state not known yet): the most
     dangerous form the call may take on a running VM."""
     running = vm is None or vm.running
-    return levels.manage_operation(req.action, force=req.force and running, restart=req.changes_config and running)
+    return levels.manage_operation(
+        req.action, force=req.force and running, restart=req.changes_config and running,
+        delete_file=req.deletes_disk_file,
+    )  # fmt: skip
 
 
 def may_need_consent(req: ManageRequest) -> bool:
@@ -66,6 +69,10 @@ def question(req: ManageRequest, host: str, vm: VmState) -> str | None:
         what = f" and its disk image(s) {', '.join(images)}" if images else ""
         off = " It is running and will be powered off first." if vm.running else ""
         return f"Delete {name}{what}? This cannot be undone.{off}"
+    if op.name == "manage_vm modify (delete-disk-file)":
+        disk = next((d for d in vm.disks if d.target == req.remove_disk), None)
+        path = f" and delete its image file {disk.path}" if disk is not None and disk.path else " and delete its file"
+        return f"Remove disk {req.remove_disk} from {name}{path}? The data on it is lost; this cannot be undone."
     if op.name == "manage_vm stop (force)":
         return f"Power off {name} at once, like pulling the plug? Unsaved data in the guest is lost."
     if op.name == "manage_vm reboot (force)":
@@ -84,11 +91,14 @@ def require_consent(call: Call, vm: VmState) -> bool:
     q = question(call.req, call.spec.name, vm)
     if q is None or call.consent.given or call.req.dry_run:
         return True
-    if call.req.action == "modify":
+    if call.req.action == "modify" and not call.req.deletes_disk_file:
         return False
-    verb = {"delete": "deleting", "stop": "powering off", "reboot": "hard-resetting"}.get(
-        call.req.action, f"{call.req.action} of"
-    )
+    verb = {
+        "delete": "deleting",
+        "stop": "powering off",
+        "reboot": "hard-resetting",
+        "modify": f"deleting the file of disk {call.req.remove_disk} of",
+    }.get(call.req.action, f"{call.req.action} of")
     if call.consent.how in ("declined", "cancelled"):
         raise NeedsConfirmation(
             f"{verb} {call.where} was not confirmed (the user {call.consent.how}); nothing was changed", q

@@ -16,6 +16,7 @@ from qemu_mcp.ops.manage.call import (
     require_consent,
     stop_guest,
 )
+from qemu_mcp.ops.manage.disks import change_disks
 from qemu_mcp.ops.manage.request import ManageRequest
 
 
@@ -79,6 +80,8 @@ async def delete(call: Call) -> str:
 
 async def modify(call: Call) -> str:
     req, job = call.req, call.job
+    if req.add_disk is not None or req.remove_disk is not None:
+        return await change_disks(call)  # ops.manage.disks: one disk change per call, nothing else
     vm = await existing(call)
     details = call.details
     details.requested = {"memory_mib": req.memory_mib, "vcpus": req.vcpus}

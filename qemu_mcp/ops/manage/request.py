@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import get_args
 
-from qemu_mcp import sizes, validation
+from qemu_mcp import disk_spec, sizes, validation
 from qemu_mcp.errors import InvalidInput
 from qemu_mcp.models import ManageAction
 
@@ -22,6 +22,9 @@ ONLY_FOR = {
     "memory": ("create", "modify"),
     "vcpus": ("create", "modify"),
     "disk": ("create", "modify"),
+    "add_disk": ("modify",),
+    "remove_disk": ("modify",),
+    "keep_file": ("modify",),
 }
 
 
@@ -40,6 +43,14 @@ class ManageRequest:
     dry_run: bool = False
     start: bool = False
     timeout: float = DEFAULT_TIMEOUT
+    add_disk: disk_spec.AddDisk | None = None  # modify: a new disk to create and attach
+    remove_disk: str | None = None  # modify: the guest device to detach (vdb)
+    keep_file: bool = True  # remove_disk: keep the image file (False deletes it: dangerous)
+
+    @property
+    def deletes_disk_file(self) -> bool:
+        """modify remove_disk with keep_file=false: the image file is deleted."""
+        return self.remove_disk is not None and not self.keep_file
 
     @property
     def changes_config(self) -> bool:
@@ -62,15 +73,21 @@ def parse_request(
     dry_run: bool = False,
     start: bool = False,
     timeout: float | None = None,
+    add_disk: str | None = None,
+    remove_disk: str | None = None,
+    keep_file: bool | None = None,
 ) -> ManageRequest:
     """Every check that needs no host: names, sizes, paths, and which options fit the action."""
     _check_options(
         action,
         {"arch": arch, "memory": memory, "disk": disk, "iso": iso, "vcpus": vcpus, "vm_dir": vm_dir,
-         "start": start or None},
+         "start": start or None, "add_disk": add_disk, "remove_disk": remove_disk, "keep_file": keep_file},
     )  # fmt: skip
     wait = _timeout(timeout)
-    if action == "create":
+    if add_disk is not None or remove_disk is not None or keep_file is not None:
+        request = disk_request(name, add_disk, remove_disk, keep_file, memory=memory, disk=disk, vcpus=vcpus,
+                               vm_dir=vm_dir)  # fmt: skip
+    elif action == "create":
         request = _new_vm(name, arch, memory=memory, disk=disk, iso=iso, vcpus=vcpus, vm_dir=vm_dir)
     else:
         request = _existing_vm(name, action, memory=memory, disk=disk, vcpus=vcpus, vm_dir=vm_dir)
@@ -135,7 +152,9 @@ def _existing_vm(
 def _grown_disk(memory: str | None, vcpus: int | None, disk: str | None) -> sizes.DiskSpec | None:
     """modify: something to change, and a disk spec (if any) that says the new size."""
     if memory is None and vcpus is None and disk is None:
-        raise InvalidInput("modify needs at least one of memory, vcpus or disk (e.g. disk='size=40G')")
+        raise InvalidInput(
+            "modify needs at least one of memory, vcpus, disk (e.g. disk='size=40G'), add_disk or remove_disk"
+        )
     if disk is None:
         return None
     disk_spec = sizes.parse_disk_spec(disk)
@@ -145,6 +164,37 @@ def _grown_disk(memory: str | None, vcpus: int | None, disk: str | None) -> size
             "(and path=... to pick a disk other than the first)"
         )
     return disk_spec
+
+
+def disk_request(
+    name: str,
+    add_disk: str | None,
+    remove_disk: str | None,
+    keep_file: bool | None,
+    *,
+    memory: str | None,
+    disk: str | None,
+    vcpus: int | None,
+    vm_dir: str | None,
+) -> ManageRequest:
+    """modify add_disk / remove_disk: one disk change per call, nothing else with it."""
+    validation.vm_name(name)
+    if add_disk is not None and remove_disk is not None:
+        raise InvalidInput("give add_disk or remove_disk, not both: one disk change per call")
+    if memory is not None or disk is not None or vcpus is not None:
+        raise InvalidInput("add_disk/remove_disk go alone: change memory, vcpus or a disk's size in another call")
+    if keep_file is not None and remove_disk is None:
+        raise InvalidInput("keep_file applies to remove_disk only")
+    if keep_file is not None and not isinstance(keep_file, bool):
+        raise InvalidInput(f"keep_file {keep_file!r} must be true or false")
+    return ManageRequest(
+        name=name,
+        action="modify",
+        add_disk=disk_spec.parse_add_disk(add_disk) if add_disk is not None else None,
+        remove_disk=disk_spec.check_target(remove_disk) if remove_disk is not None else None,
+        keep_file=True if keep_file is None else keep_file,
+        vm_dir=dir_option(vm_dir) if vm_dir is not None else None,
+    )
 
 
 def _timeout(value: float | None) -> float:

@@ -43,6 +43,11 @@ Life-cycle of one VM (seed 004's manage_vm). `action`:
 - modify: memory, vcpus and/or disk 'size=40G' (grow only; 'path=...' picks a disk). Saved in the
   persistent configuration and read back. A running VM is restarted to apply memory/vcpus only
   when confirmed; otherwise they apply at its next boot.
+  add_disk 'size=10G[,path=...][,format=qcow2|raw][,bus=virtio|sata|scsi]': a new image (qemu-img;
+  never overwrites a file; default in the VM's disk directory, qcow2, virtio) attached as the next
+  free device (vdb, vdc... / sda...). remove_disk 'vdb': detach it; its file is kept unless
+  keep_file=false (dangerous: confirmation). The boot disk is never removed. A running VM gets the
+  change live where it can (data.details.applied.mode: live+persistent, or persistent = next boot).
 delete, force stop/reboot and the restart of modify need confirmation: confirm=true, or the user is
 asked when the client supports elicitation. dry_run=true returns the exact commands (and domain XML)
 that would run, and changes nothing. data.details has before/after configuration and commands run.
@@ -74,6 +79,9 @@ async def manage_consent(
     dry_run: bool,
     start: bool,
     timeout: float | None,
+    add_disk: str | None,
+    remove_disk: str | None,
+    keep_file: bool | None,
     host: str | None,
     ssh_port: int | None,
     ssh_user: str | None,
@@ -90,7 +98,8 @@ async def manage_consent(
     try:
         req = manage_ops.parse_request(
             name, action, arch=arch, memory=memory, disk=disk, iso=iso, vcpus=vcpus, vm_dir=vm_dir,
-            force=force, start=start, timeout=timeout,
+            force=force, start=start, timeout=timeout, add_disk=add_disk, remove_disk=remove_disk,
+            keep_file=keep_file,
         )  # fmt: skip
         question = await manage_ops.confirmation_question(
             await fleet_of(ctx), _ref(host, ssh_port, ssh_user, ssh_pwd, ssh_key), req, who=caller(ctx)
@@ -122,13 +131,22 @@ async def manage_vm(
         str | None,
         Field(description="Plain-QEMU hosts: where the VMs live (any action); libvirt: create's disk dir"),
     ] = None,
+    add_disk: Annotated[
+        str | None, Field(description="modify: new disk 'size=10G[,path=..][,format=qcow2|raw][,bus=virtio|sata|scsi]'")
+    ] = None,
+    remove_disk: Annotated[str | None, Field(description="modify: detach this disk (a target such as vdb)")] = None,
+    keep_file: Annotated[
+        bool | None, Field(description="remove_disk: keep the image file (default true; false deletes it)")
+    ] = None,
     host: Host = None,
     ssh_port: SshPort = None,
     ssh_user: SshUser = None,
     ssh_pwd: SshPwd = None,
     ssh_key: SshKey = None,
     force: Annotated[bool, Field(description="stop: power off at once; reboot: reset; delete: a running VM")] = False,
-    confirm: Annotated[bool, Field(description="Confirm delete, force stop/reboot, modify's restart")] = False,
+    confirm: Annotated[
+        bool, Field(description="Confirm delete, force stop/reboot, modify's restart, remove_disk keep_file=false")
+    ] = False,
     dry_run: Annotated[bool, Field(description="Only return the commands that would run")] = False,
     start: Annotated[bool, Field(description="create: boot the new VM")] = False,
     timeout: Annotated[
@@ -143,7 +161,8 @@ async def manage_vm(
 
         req = manage_ops.parse_request(
             name, action, arch=arch, memory=memory, disk=disk, iso=iso, vcpus=vcpus, vm_dir=vm_dir,
-            force=force, confirm=confirm, dry_run=dry_run, start=start, timeout=timeout,
+            force=force, confirm=confirm, dry_run=dry_run, start=start, timeout=timeout, add_disk=add_disk,
+            remove_disk=remove_disk, keep_file=keep_file,
         )  # fmt: skip
         return await manage_ops.manage_vm(
             await fleet_of(ctx),
