@@ -11,7 +11,6 @@ from lxml import etree
 NS = "http://qemu-mcp/xmlns/vm/1"
 PREFIX = "qmcp"
 CREATING, CREATED = "creating", "created"
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
 
 
 def add(root: etree._Element, state: str) -> None:
@@ -20,11 +19,8 @@ def add(root: etree._Element, state: str) -> None:
     etree.SubElement(metadata, f"{{{NS}}}vm", {"state": state, "created-by": "qemu-mcp"}, nsmap={PREFIX: NS})
 
 
-def create_state(xml: str) -> str | None:
-    """The qemu-mcp create state of a domain XML: 'creating', 'created', or None (not made by us)."""
-    if NS not in xml:  # cheap: most listings have nothing of ours to parse
-        return None
-    root = etree.fromstring(xml.encode(), _PARSER)
+def create_state(root: etree._Element) -> str | None:
+    """The qemu-mcp create state of a parsed domain XML: 'creating', 'created', or None (not made by us)."""
     node = root.find(f"metadata/{{{NS}}}vm")
     return node.get("state") if node is not None else None
 
