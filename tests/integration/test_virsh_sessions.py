@@ -130,7 +130,7 @@ async def test_kept_open_commands_over_ssh_talk_both_ways(rig_spec: HostSpec, tm
             while "newline" not in got:
                 got += await process.read()
             assert got == "ünïcode and no newline" and process.usable()
-            runner._held.channels = asyncio.Semaphore(0)  # every kept-open channel taken
+            runner._commands.channels = asyncio.Semaphore(0)  # every channel of the commands' connection taken
             with pytest.raises(ChannelsBusy):
                 async with runner.open_process(["true"], shared=True):
                     pass
@@ -139,6 +139,25 @@ async def test_kept_open_commands_over_ssh_talk_both_ways(rig_spec: HostSpec, tm
             assert not process.usable()  # known_hosts no longer lists the host's key: not used again
     finally:
         await runner.close()
+
+
+async def test_sessions_share_the_commands_connection_and_close_with_its_idle_close(libvirt_spec: HostSpec) -> None:
+    """One connection per host, sessions included; nothing used it for idle_close seconds: the
+    connection closes and its sessions end with it; the next read opens both again."""
+    spec = libvirt_spec.model_copy(update={"idle_close": 1.0})
+    fleet = Fleet(Inventory([spec]))
+    try:
+        await list_vms(fleet, RIG)
+        runner, sessions = fleet.runner(spec), fleet.sessions(spec)
+        assert isinstance(runner, SSHRunner) and sessions is not None and sessions.open_sessions >= 1
+        assert runner._commands.connects == 1 and runner._held.connects == 0 and runner.open_connections == 1
+        await asyncio.sleep(1.0 + 1.0)
+        assert runner.open_connections == 0 and runner._commands.idle_closes == 1
+        assert sessions.open_sessions == 0  # retired with the connection
+        await list_vms(fleet, RIG)
+        assert runner._commands.connects == 2 and runner.open_connections == 1 and sessions.open_sessions >= 1
+    finally:
+        await fleet.close()
 
 
 async def test_a_host_without_stdbuf_is_read_one_shot(
