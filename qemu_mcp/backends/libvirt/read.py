@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from lxml import etree
-
 from qemu_mcp.backends.libvirt import listing, metadata, session_read, target, virsh
 from qemu_mcp.backends.libvirt.errors import NOT_FOUND_MARKS, check_batch, error_lines
 from qemu_mcp.backends.libvirt.session import SessionUnavailable, VirshSessions
@@ -34,25 +32,38 @@ async def list_domains(runner: Runner, spec: HostSpec, sessions: VirshSessions |
 async def _list_on_sessions(runner: Runner, spec: HostSpec, sessions: VirshSessions) -> list[VmInfo]:
     """Run once for every listing of the host that arrived meanwhile (VirshSessions.listing)."""
     try:
-        vms = _vms(spec, await session_read.list_all(sessions, spec))
+        vms = _vms(spec, await session_read.list_all(sessions, spec), sessions.parsed)
     except (SessionUnavailable, ValueError):
         return _vms(spec, await _list_one_shot(runner, spec))
     sessions.uuids = {vm.name: vm.uuid for vm in vms}
     return vms
 
 
-def _vms(spec: HostSpec, listing: session_read.Listing) -> list[VmInfo]:
+Parsed = tuple[str, DomainDefinition, bool]  # a domain's XML, its definition, whether its create never finished
+
+
+def _vms(spec: HostSpec, listing: session_read.Listing, parsed: dict[str, Parsed] | None = None) -> list[VmInfo]:
+    """`parsed`: what an earlier listing of the host parsed, by UUID; XML identical to the text
+    parsed then is not parsed again (a warm listing parses only what changed). Updated in place."""
     stats = parse_domstats(listing.stats)
     vms: list[VmInfo] = []
+    seen: dict[str, Parsed] = {}
     for uuid in listing.uuids:
         xml = listing.xml.get(uuid, "")
         if not xml.strip():
             continue  # undefined between the listing and its dumpxml
-        root = domain_root(xml)
-        d = domain_definition(root)
+        hit = parsed.get(uuid) if parsed is not None else None
+        if hit is None or hit[0] != xml:
+            root = domain_root(xml)
+            hit = (xml, domain_definition(root), metadata.create_state(root) == metadata.CREATING)
+        seen[uuid] = hit
+        _xml, d, creating = hit
         vm = build_vm(spec.name, d, stats.get(d.name, {}),
                       autostart=uuid in listing.autostart, persistent=uuid in listing.persistent)  # fmt: skip
-        vms.append(_with_create_note(vm, root))
+        vms.append(_with_create_note(vm, creating))
+    if parsed is not None:
+        parsed.clear()
+        parsed.update(seen)
     return vms
 
 
@@ -96,7 +107,8 @@ def _detail(spec: HostSpec, reads: session_read.DomainReads) -> VmDetail:
         autostart=flag(info, "autostart"),
         persistent=flag(info, "persistent"),
     )
-    return VmDetail(**_with_create_note(vm, root).model_dump(), xml=reads.xml.strip())
+    creating = metadata.create_state(root) == metadata.CREATING
+    return VmDetail(**_with_create_note(vm, creating).model_dump(), xml=reads.xml.strip())
 
 
 async def _describe_one_shot(runner: Runner, spec: HostSpec, name: str) -> session_read.DomainReads:
@@ -118,9 +130,9 @@ async def _describe_one_shot(runner: Runner, spec: HostSpec, name: str) -> sessi
     return session_read.DomainReads(uuid or "", xml, stats_s, info_s)
 
 
-def _with_create_note(vm: VmInfo, root: etree._Element) -> VmInfo:
+def _with_create_note(vm: VmInfo, creating: bool) -> VmInfo:
     """A domain whose create never finished (its metadata still says so) carries a note."""
-    if metadata.create_state(root) == metadata.CREATING:
+    if creating:
         vm.notes.append(metadata.unfinished_note(vm.name))
     return vm
 
@@ -132,6 +144,7 @@ def build_vm(
     state = state_name(code) if code is not None else "unknown"
     status = vm_status(state)
     sizes = {b.get("name"): b for b in block_devices(stats)}
+    # Copies: `d` may be a cached parse, reused by the next listing (_vms); results are the caller's.
     disks = [_with_sizes(disk, sizes.get(disk.target), running=status != "stopped") for disk in d.disks]
     vcpus = domstat_int(stats, "vcpu.current") or d.vcpus or 0
     return VmInfo(
@@ -148,8 +161,8 @@ def build_vm(
         memory=d.memory_mib or d.max_memory_mib or 0,
         max_memory=d.max_memory_mib,
         disks=disks,
-        nics=d.nics,
-        graphics=d.graphics,
+        nics=[n.model_copy() for n in d.nics],
+        graphics=[g.model_copy() for g in d.graphics],
         autostart=autostart,
         persistent=persistent,
         cpu_time_ns=cpu_time_ns(stats),
@@ -158,7 +171,7 @@ def build_vm(
 
 def _with_sizes(disk: DiskInfo, block: dict | None, *, running: bool) -> DiskInfo:
     if not block:
-        return disk
+        return disk.model_copy()
     # libvirt's block.N.allocation is the highest written offset while the guest runs, and the
     # host allocation when it is shut off; `physical` is the host-side size while it runs.
     host_bytes = block.get("physical") if running else block.get("allocation")

@@ -251,6 +251,7 @@ class VirshSessions:
         # Hints for the read path, always checked against what virsh prints.
         self.listed_uuids: list[str] = []
         self.uuids: dict[str, str] = {}  # name -> UUID
+        self.parsed: dict[str, Any] = {}  # UUID -> what the last listing parsed of its XML (read.py)
 
     async def run(self, commands: Sequence[Command], timeout: float) -> list[CommandOutput]:
         """Run `commands` as one batch on a free session (waiting for one when all are busy).
