@@ -50,17 +50,33 @@ Handler = Callable[[Call], Reply | Awaitable[Reply]]
 @dataclass
 class FakeProcess:
     """A kept-open command (the host lock): prints `lines` (waiting `delay` s before each), then
-    exits `status` once ended."""
+    exits `status` once ended; what is written to its stdin is kept in `written`."""
 
     lines: list[str]
     status: int = 0
     stderr: str = ""
     delay: float = 0.0
     ended: bool = False
+    written: list[str] = field(default_factory=list)
 
     async def readline(self) -> str:
         await asyncio.sleep(self.delay)
         return self.lines.pop(0) + "\n" if self.lines else ""
+
+    async def read(self) -> str:
+        return await self.readline()
+
+    def write(self, text: str) -> None:
+        self.written.append(text)
+
+    async def drain(self) -> None:
+        return None
+
+    def usable(self) -> bool:
+        return not self.ended
+
+    def busy(self) -> contextlib.nullcontext[None]:
+        return contextlib.nullcontext()
 
     async def end(self) -> CommandResult:
         self.ended = True
@@ -95,7 +111,7 @@ class FakeRunner:
         return self.kept.processes
 
     @contextlib.asynccontextmanager
-    async def open_process(self, argv: list[str]) -> AsyncIterator[FakeProcess]:
+    async def open_process(self, argv: list[str], *, shared: bool = False) -> AsyncIterator[FakeProcess]:
         self.kept.held.append(list(argv))
         process = self.held_answer()
         self.kept.processes.append(process)
@@ -150,8 +166,8 @@ class RecordingRunner(FakeRunner):
     async def open_unix(self, path: str) -> Any:
         return await self.inner.open_unix(path)
 
-    def open_process(self, argv: list[str]) -> Any:  # the real host lock: not a command
-        return self.inner.open_process(argv)
+    def open_process(self, argv: list[str], *, shared: bool = False) -> Any:  # a lock or a session: not a command
+        return self.inner.open_process(argv, shared=shared)
 
     async def close(self) -> None:
         await self.inner.close()

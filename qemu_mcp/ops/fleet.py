@@ -12,5 +12,5 @@ __all__ = ["Fleet", "FleetCore", "HostRef", "across_hosts", "each_host", "within
 
 
 class Fleet(FleetCore):
-    def __init__(self, inventory: Inventory, pool: RunnerPool | None = None) -> None:
-        super().__init__(inventory, pool if pool is not None else RunnerPool(SSHRunner))
+    def __init__(self, inventory: Inventory, pool: RunnerPool | None = None, *, virsh_sessions: bool = True) -> None:
+        super().__init__(inventory, pool if pool is not None else RunnerPool(SSHRunner), virsh_sessions=virsh_sessions)

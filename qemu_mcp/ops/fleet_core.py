@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, TypeVar
 from qemu_mcp import validation
 from qemu_mcp.audit import AuditLog, audit_path
 from qemu_mcp.backends.accel import AccelVerdicts
+from qemu_mcp.backends.libvirt.session import VirshSessions
 from qemu_mcp.config import HostSpec, Inventory, adhoc_host
 from qemu_mcp.errors import CommandTimeout, InvalidInput, NotFound, QemuMcpError
 from qemu_mcp.locks import KeyedLocks
@@ -50,9 +51,14 @@ class HostRef:
 
 
 class FleetCore:
-    def __init__(self, inventory: Inventory, pool: RunnerPool) -> None:
+    """`virsh_sessions`: the libvirt read path keeps virsh sessions open per host (False: one virsh
+    process per call, as for mutations)."""
+
+    def __init__(self, inventory: Inventory, pool: RunnerPool, *, virsh_sessions: bool = True) -> None:
         self.inventory = inventory
         self.pool = pool
+        self.use_sessions = virsh_sessions
+        self._sessions: dict[HostSpec, VirshSessions] = {}
         # Fleet-wide calls share these slots (each_host): at most max_parallel_hosts hosts at once.
         self.host_slots = asyncio.Semaphore(inventory.max_parallel_hosts)
         self._backends: dict[HostSpec, str] = {}
@@ -140,6 +146,17 @@ class FleetCore:
     def runner(self, spec: HostSpec) -> Runner:
         return self.pool.get(spec)
 
+    def sessions(self, spec: HostSpec) -> VirshSessions | None:
+        """The host's virsh sessions for reads (backends/libvirt/session.py); None when not used:
+        turned off, or while an `auto` host's backend is unknown (its first read finds out with
+        one command, as before; a plain-QEMU host never opens a session)."""
+        if not self.use_sessions or self.known_backend(spec) != "libvirt":
+            return None
+        sessions = self._sessions.get(spec)
+        if sessions is None:
+            sessions = self._sessions[spec] = VirshSessions(self.runner(spec), spec)
+        return sessions
+
     def known_backend(self, spec: HostSpec) -> str | None:
         """The backend in use: configured, or learned by an earlier call; None while still unknown."""
         if spec.backend != "auto":
@@ -150,6 +167,8 @@ class FleetCore:
         self._backends[spec] = backend
 
     async def close(self) -> None:
+        sessions, self._sessions = list(self._sessions.values()), {}
+        await asyncio.gather(*(s.close() for s in sessions), return_exceptions=True)
         await self.pool.close()
 
 

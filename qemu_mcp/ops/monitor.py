@@ -114,7 +114,7 @@ async def monitor_vm(
     first = await with_backend(
         fleet,
         spec,
-        lambda runner: first_reading(LibvirtSampler(runner, spec, name, chosen, timeout)),
+        lambda runner: first_reading(LibvirtSampler(runner, spec, name, chosen, timeout, fleet.sessions(spec))),
         lambda runner: first_reading(QemuSampler(runner, spec, name, chosen, timeout)),
     )
     sampler = samplers[-1]

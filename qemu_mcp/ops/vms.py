@@ -34,7 +34,7 @@ async def _list_one(fleet: FleetCore, spec: HostSpec, vm_dir: str | None = None)
     return await with_backend(
         fleet,
         spec,
-        lambda runner: list_domains(runner, spec),
+        lambda runner: list_domains(runner, spec, fleet.sessions(spec)),
         lambda runner: qemu_read.list_vms(runner, spec, vm_dir),
     )
 
@@ -68,6 +68,6 @@ async def get_vm_info(fleet: FleetCore, name: str, ref: HostRef | None = None, v
     return await with_backend(
         fleet,
         spec,
-        lambda runner: describe_domain(runner, spec, name),
+        lambda runner: describe_domain(runner, spec, name, fleet.sessions(spec)),
         lambda runner: qemu_read.describe_vm(runner, spec, name, vm_dir),
     )

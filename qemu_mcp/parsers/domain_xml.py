@@ -136,6 +136,11 @@ def _graphics(node: etree._Element) -> GraphicsInfo:
 
 def parse_domain_xml(xml: str) -> DomainDefinition:
     """Parse `virsh dumpxml` output. ValueError if it is not well-formed <domain> XML."""
+    return domain_definition(domain_root(xml))
+
+
+def domain_root(xml: str) -> etree._Element:
+    """The <domain> element of `virsh dumpxml` output (parse once, read it several ways)."""
     try:
         root = etree.fromstring(xml.encode(), _PARSER)
     except etree.XMLSyntaxError as exc:
@@ -143,6 +148,10 @@ def parse_domain_xml(xml: str) -> DomainDefinition:
     if root is None or root.tag != "domain":
         tag = None if root is None else root.tag
         raise ValueError(f"expected a <domain> XML document, got <{tag}>")
+    return root
+
+
+def domain_definition(root: etree._Element) -> DomainDefinition:
     # Not stripped: libvirt keeps leading/trailing spaces in names (" web" is a valid name).
     name_node = root.find("name")
     name = name_node.text if name_node is not None else None

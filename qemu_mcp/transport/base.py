@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
-from qemu_mcp.errors import CommandFailed
+from qemu_mcp.errors import CommandFailed, HostError
 
 
 @dataclass(frozen=True)
@@ -62,12 +62,19 @@ class Runner(Protocol):
         """A byte stream to a unix socket on the host (QMP), with no program run there."""
         ...
 
-    def open_process(self, argv: list[str]) -> AbstractAsyncContextManager[OpenProcess]:
-        """Start argv and keep it running while the context is open (a lock held on the host).
+    def open_process(self, argv: list[str], *, shared: bool = False) -> AbstractAsyncContextManager[OpenProcess]:
+        """Start argv and keep it running while the context is open (a lock held on the host, a
+        virsh session).
 
         Leaving the context closes the command's stdin and waits briefly for it to exit (then kills
         it). When our process or its connection dies, the host closes that stdin as well. Raises
         HostError when the command cannot be started.
+
+        shared=True: a command serving many calls (a virsh session). Over SSH it runs on the
+        connection of the host's one-shot commands and takes one of their channels, never waiting
+        for one (ChannelsBusy at once when all are taken); it does not keep that connection open
+        by itself: only its busy() spans count as use, so once the connection sat unused for the
+        host's idle_close seconds it closes, and the command ends with it (usable() says so).
         """
         ...
 
@@ -81,10 +88,41 @@ class OpenProcess(Protocol):
         """The next line of its stdout, newline included; '' once stdout has ended."""
         ...
 
+    async def read(self) -> str:
+        """What its stdout has next, as soon as anything came (at most READ_CHUNK bytes' worth);
+        '' once stdout has ended."""
+        ...
+
+    def write(self, text: str) -> None:
+        """Queue `text` for its stdin (drain() waits until it is on its way)."""
+        ...
+
+    async def drain(self) -> None:
+        """Wait until what was written has been handed to the pipe or channel (flow control);
+        raises HostError when the command or its connection is gone."""
+        ...
+
+    def busy(self) -> AbstractContextManager[None]:
+        """While open, the command is using its connection (a shared command's connection is not
+        closed for idleness then)."""
+        ...
+
+    def usable(self) -> bool:
+        """Still running, on a connection that may still be used (known_hosts still trusts the
+        host's key): a kept-open command serving many calls asks before each one."""
+        ...
+
     async def end(self) -> CommandResult:
         """Close its stdin, wait for it to exit (killing it if it does not soon), and return its
         exit status with the output not read yet. Safe to call more than once."""
         ...
+
+
+READ_CHUNK = 64 * 1024
+
+
+class ChannelsBusy(HostError):
+    """Every channel kept-open commands may use on the host is taken (open_process with shared=True)."""
 
 
 class StreamReader(Protocol):

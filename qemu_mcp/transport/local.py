@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import os
 import signal
@@ -10,7 +11,7 @@ import time
 from collections.abc import AsyncIterator
 
 from qemu_mcp.errors import CommandTimeout, HostError, NotFound
-from qemu_mcp.transport.base import CommandResult, OpenProcess, StreamReader, StreamWriter
+from qemu_mcp.transport.base import READ_CHUNK, CommandResult, OpenProcess, StreamReader, StreamWriter
 
 # QMP replies (query-blockstats on many disks) can exceed asyncio's 64 KiB line limit.
 UNIX_STREAM_LIMIT = 16 * 1024 * 1024
@@ -73,7 +74,8 @@ class LocalRunner:
             raise NotFound(f"socket {path} on host '{self.host}' does not answer ({e.strerror})") from None
 
     @contextlib.asynccontextmanager
-    async def open_process(self, argv: list[str]) -> AsyncIterator[OpenProcess]:
+    async def open_process(self, argv: list[str], *, shared: bool = False) -> AsyncIterator[OpenProcess]:
+        """A child process; `shared` does not matter here: no channel, no connection to close."""
         start = time.monotonic()
         try:
             proc = await asyncio.create_subprocess_exec(
@@ -104,10 +106,36 @@ class LocalProcess:
     def __init__(self, proc: asyncio.subprocess.Process, argv: list[str], host: str, start: float) -> None:
         self._proc, self._argv, self._host, self._start = proc, argv, host, start
         self._result: CommandResult | None = None
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")  # read(): chunks split characters
 
     async def readline(self) -> str:
         assert self._proc.stdout is not None
         return (await self._proc.stdout.readline()).decode(errors="replace")
+
+    async def read(self) -> str:
+        assert self._proc.stdout is not None
+        while True:
+            data = await self._proc.stdout.read(READ_CHUNK)
+            text = self._decoder.decode(data, final=not data)
+            if text or not data:
+                return text
+
+    def write(self, text: str) -> None:
+        assert self._proc.stdin is not None
+        self._proc.stdin.write(text.encode())
+
+    async def drain(self) -> None:
+        assert self._proc.stdin is not None
+        try:
+            await self._proc.stdin.drain()
+        except (BrokenPipeError, ConnectionResetError) as e:
+            raise HostError(f"{self._argv[0]} on host '{self._host}' has ended ({e.strerror})", self._host) from None
+
+    def busy(self) -> contextlib.nullcontext[None]:
+        return contextlib.nullcontext()
+
+    def usable(self) -> bool:
+        return self._result is None and self._proc.returncode is None
 
     async def end(self) -> CommandResult:
         if self._result is None:

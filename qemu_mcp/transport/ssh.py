@@ -23,7 +23,7 @@ import asyncssh
 
 from qemu_mcp.config import HostSpec
 from qemu_mcp.errors import CommandTimeout, HostUnreachable, NotFound
-from qemu_mcp.transport.base import CommandResult, OpenProcess, StreamReader, StreamWriter
+from qemu_mcp.transport.base import ChannelsBusy, CommandResult, OpenProcess, StreamReader, StreamWriter
 from qemu_mcp.transport.errors import mapped_errors
 from qemu_mcp.transport.ssh_link import Link
 from qemu_mcp.transport.ssh_process import SSHProcess, abandon, completed
@@ -59,8 +59,8 @@ class SSHRunner:
 
     @property
     def connects(self) -> int:
-        """How many times the commands' connection was opened (tests and `hosts check` read it)."""
-        return self._commands.connects
+        """How many times this runner opened a connection, for commands or kept-open ones (tests read it)."""
+        return self._commands.connects + self._held.connects
 
     @property
     def where(self) -> str:
@@ -189,19 +189,25 @@ class SSHRunner:
         return reader, writer
 
     @contextlib.asynccontextmanager
-    async def open_process(self, argv: list[str]) -> AsyncIterator[OpenProcess]:
-        """A command kept running on the host (its own connection: see the module's docstring)."""
-        async with self._held.channels:
-            conn = await self._held.connection()
+    async def open_process(self, argv: list[str], *, shared: bool = False) -> AsyncIterator[OpenProcess]:
+        """A command kept running on the host: a held one on its own connection (see the module's
+        docstring), a shared one (a virsh session) on the commands' connection, which its idle
+        close ends (Runner.open_process)."""
+        link = self._commands if shared else self._held
+        if shared and link.channels.locked():
+            raise ChannelsBusy(f"every channel to host '{self.host}' is in use", self.host)
+        async with link.channels:
+            conn = await link.connection()
             start = time.monotonic()
             try:
                 with self._errors(self.spec.connect_timeout):
-                    process = await self._open_channel(self._held, conn, argv, remote_command(argv))
+                    process = await self._open_channel(link, conn, argv, remote_command(argv))
             except HostUnreachable:
-                self._held.drop(conn)
+                link.drop(conn)
                 raise
-            held = SSHProcess(process, argv, self.host, start, self._errors)
-            with self._held.in_flight(conn):
+            held = SSHProcess(process, argv, self.host, start, self._errors,
+                              lambda: link.trusts(conn), lambda: link.in_flight(conn))  # fmt: skip
+            with contextlib.nullcontext() if shared else link.in_flight(conn):
                 try:
                     yield held
                 finally:

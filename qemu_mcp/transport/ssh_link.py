@@ -111,6 +111,10 @@ class Link:
         self._unused_from_now()  # closed after idle_close even if the call that opened it never uses it
         return conn
 
+    def trusts(self, conn: asyncssh.SSHClientConnection) -> bool:
+        """`conn` is open and may still be used (what connection() checks before handing it out)."""
+        return not conn.is_closed() and self._still_trusted(conn)
+
     def _still_trusted(self, conn: asyncssh.SSHClientConnection) -> bool:
         """known_hosts unchanged since the connection was verified, or still listing its key
         (transport/trust.py); a connection it no longer trusts is retired."""

@@ -1,5 +1,5 @@
 """A command kept running on a host over its own session channel (Runner.open_process: the host
-lock). Closing the channel's input ends it; if our process or the connection dies, sshd closes
+lock, a virsh session). Closing the channel's input ends it; if our process or the connection dies, sshd closes
 that input itself, so a crashed qemu-mcp leaves nothing running."""
 
 from __future__ import annotations
@@ -12,22 +12,42 @@ from contextlib import AbstractContextManager
 
 import asyncssh
 
-from qemu_mcp.transport.base import CommandResult
+from qemu_mcp.transport.base import READ_CHUNK, CommandResult
 
 END_WAIT = 5.0  # seconds a kept-open command gets to exit once its input is closed
 ABANDON_WAIT = 2.0  # seconds a cancelled or timed-out command's channel close is waited for
 
 
 class SSHProcess:
+    """`trusted`: whether the connection it runs on may still be used; `busy`: a span of using that
+    connection (transport/ssh_link.Link.in_flight)."""
+
     def __init__(self, process: asyncssh.SSHClientProcess, argv: list[str], host: str, start: float,
-                 errors: Callable[[], AbstractContextManager[None]]) -> None:  # fmt: skip
+                 errors: Callable[[], AbstractContextManager[None]], trusted: Callable[[], bool],
+                 busy: Callable[[], AbstractContextManager[None]]) -> None:  # fmt: skip
         self._process, self._argv, self._host, self._start = process, argv, host, start
-        self._errors = errors
+        self._errors, self._trusted, self.busy = errors, trusted, busy
         self._result: CommandResult | None = None
 
     async def readline(self) -> str:
         with self._errors():
             return text(await self._process.stdout.readline())
+
+    async def read(self) -> str:
+        with self._errors():
+            return text(await self._process.stdout.read(READ_CHUNK))
+
+    def write(self, data: str) -> None:
+        with self._errors():
+            self._process.stdin.write(data)
+
+    async def drain(self) -> None:
+        with self._errors():
+            await self._process.stdin.drain()
+
+    def usable(self) -> bool:
+        process = self._process
+        return self._result is None and process.exit_status is None and not process.is_closing() and self._trusted()
 
     async def end(self) -> CommandResult:
         if self._result is None:

@@ -29,7 +29,7 @@ from qemu_mcp.transport.ssh import SSHRunner
 from tests.conftest import key_host
 from tests.faults.conftest import FaultRecord
 from tests.faults.rig_checks import broken_mid_host_stats, checked_fleet, wait_until
-from tests.integration.manage_helpers import Area, manage_area, virsh
+from tests.integration.manage_helpers import Area, define_stopped, manage_area, virsh
 from tests.rig import TEST_DRIVER_URI
 from tests.rig.netns import NetnsHost, netns_host
 
@@ -83,13 +83,6 @@ async def test_sshd_killed_during_a_read(victim: NetnsHost, fault: FaultRecord) 
 def area(libvirtd_running: None) -> Iterator[Area]:
     with manage_area() as a:
         yield a
-
-
-def define_stopped(area: Area, name: str, mib: int) -> None:
-    xml = Path(area.dir, f"{name}.xml")
-    xml.write_text(f"<domain type='qemu'><name>{name}</name><memory unit='MiB'>{mib}</memory>"
-                   "<os><type arch='x86_64'>hvm</type></os></domain>")  # fmt: skip
-    assert virsh("define", "--file", str(xml)).returncode == 0
 
 
 def memory_mib(name: str) -> tuple[int, int]:

@@ -63,6 +63,15 @@ def virsh(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def define_stopped(area: Area, name: str, mib: int) -> str:
+    """A minimal shut-off domain in the area; its UUID."""
+    xml = Path(area.dir, f"{name}.xml")
+    xml.write_text(f"<domain type='qemu'><name>{name}</name><memory unit='MiB'>{mib}</memory>"
+                   "<os><type arch='x86_64'>hvm</type></os></domain>")  # fmt: skip
+    assert virsh("define", "--file", str(xml)).returncode == 0
+    return virsh("domuuid", "--domain", name).stdout.strip()
+
+
 def domain_names() -> list[str]:
     return [n for n in virsh("list", "--all", "--name").stdout.splitlines() if n]
 

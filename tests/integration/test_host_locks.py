@@ -102,8 +102,8 @@ class Timed:
         self.starts.append(time.time())
         return await self.inner.run(argv, **kw)
 
-    def open_process(self, argv: list[str]) -> Any:
-        return self.inner.open_process(argv)
+    def open_process(self, argv: list[str], *, shared: bool = False) -> Any:
+        return self.inner.open_process(argv, shared=shared)
 
     async def close(self) -> None:
         await self.inner.close()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from qemu_mcp.backends.libvirt import session as session_mod
 from qemu_mcp.config import HostSpec, Inventory
 from qemu_mcp.errors import AuthFailed, CommandTimeout, HostKeyRefused, HostUnreachable, NotFound
 from qemu_mcp.ops.fleet import Fleet, HostRef
@@ -73,7 +74,8 @@ async def test_filters(fleet: Fleet, guests) -> None:  # type: ignore[no-untyped
 
 
 async def test_list_costs_one_round_trip_and_one_connection(rig_spec: HostSpec, guests) -> None:  # type: ignore[no-untyped-def]
-    fleet = Fleet(Inventory([rig_spec]))
+    """Without virsh sessions: each read is one command."""
+    fleet = Fleet(Inventory([rig_spec]), virsh_sessions=False)
     real = fleet.pool.get(rig_spec)
     counting = RecordingRunner(real)
     fleet.pool._runners[rig_spec] = counting  # type: ignore[assignment]
@@ -84,6 +86,34 @@ async def test_list_costs_one_round_trip_and_one_connection(rig_spec: HostSpec, 
         await get_vm_info(fleet, guests.running, HostRef(host="rig"))
         assert len(counting.calls) == 3
         assert isinstance(real, SSHRunner) and real.connects == 1
+    finally:
+        await fleet.close()
+
+
+async def test_reads_on_a_virsh_session_cost_one_batch_when_warm(rig_spec: HostSpec, guests) -> None:  # type: ignore[no-untyped-def]
+    """With sessions (the default): an `auto` host's first read finds its backend with one
+    command; then a cold listing is two batches (the fixed commands, then the XML of what they
+    listed), a warm one a single batch, get_vm_info of a listed VM one batch; one connection for
+    those."""
+    fleet = Fleet(Inventory([rig_spec]))
+    real = fleet.pool.get(rig_spec)
+    counting = RecordingRunner(real)
+    fleet.pool._runners[rig_spec] = counting  # type: ignore[assignment]
+    try:
+        assert fleet.sessions(rig_spec) is None  # backend not known yet
+        await list_vms(fleet, HostRef(host="rig"))
+        assert len(counting.calls) == 1
+        sessions = fleet.sessions(rig_spec)
+        assert sessions is not None
+        await list_vms(fleet, HostRef(host="rig"))
+        assert sessions.batches == 2
+        listed = await list_vms(fleet, HostRef(host="rig"))
+        if len(listed.vms) < 2 * session_mod.PART_MIN:  # more domains are shared out over sessions
+            assert sessions.batches == 3
+        before = sessions.batches
+        await get_vm_info(fleet, guests.running, HostRef(host="rig"))
+        assert sessions.batches == before + 1
+        assert len(counting.calls) == 1 and isinstance(real, SSHRunner) and real.connects == 1  # sessions too
     finally:
         await fleet.close()
 

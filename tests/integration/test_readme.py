@@ -48,10 +48,11 @@ SKIPPED = {
     "bash scripts/quickstart.sh demo": "installs apt packages and a virtualenv as root",
     "bash scripts/quickstart.sh test": "installs everything and runs this whole suite (CI runs it)",
     ".venv/bin/python -m pytest tests/unit tests/parsers -q": "runs part of this suite",
-    ".venv/bin/python scripts/bench.py 50": "a benchmark that takes minutes",
+    ".venv/bin/python scripts/bench.py": "a benchmark that takes minutes (test_bench.py runs it tiny)",
     "bash scripts/capture_fixtures.sh": "rewrites the captured fixtures in the repository",
     "bash scripts/capture_qemu_fixtures.sh": "rewrites the captured fixtures in the repository",
     "bash scripts/capture_netpool_fixtures.sh": "rewrites the captured fixtures in the repository",
+    ".venv/bin/python scripts/capture_session_fixtures.py": "rewrites the captured fixtures in the repository",
 }
 SKIPPED_PROGRAMS = {  # first word of a line: installers that need root or the network
     "sudo": "needs root on the reader's machine",

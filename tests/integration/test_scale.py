@@ -1,5 +1,6 @@
-"""Scale over real SSH: many VMs on one host, still one round trip (libvirt's test driver with a
-generated node file); many inventory hosts in one fleet-wide call, one connection each."""
+"""Scale over real SSH: many VMs on one host, still one round trip (or one batch per virsh
+session; libvirt's test driver with a generated node file); many inventory hosts in one
+fleet-wide call, one connection each (their virsh sessions included)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from qemu_mcp.backends.libvirt import session
 from qemu_mcp.config import Inventory
+from qemu_mcp.models import ListVmsData
 from qemu_mcp.ops.fleet import Fleet, HostRef
 from qemu_mcp.ops.vms import list_vms
 from qemu_mcp.transport.ssh import SSHRunner
@@ -42,17 +45,13 @@ def node_file(tmp_path: Path, n: int) -> str:
 
 async def test_hundreds_of_vms_in_one_round_trip(sshd_host, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     spec = key_host(sshd_host, libvirt_uri=f"test://{node_file(tmp_path, N)}")
-    fleet = Fleet(Inventory([spec]))
+    fleet = Fleet(Inventory([spec]), virsh_sessions=False)
     counting = RecordingRunner(fleet.pool.get(spec))
     fleet.pool._runners[spec] = counting  # type: ignore[assignment]
     try:
         data = await list_vms(fleet, HostRef(host="rig"))
         assert len(counting.calls) == 1
-        assert data.vm_count == N
-        vms = {v.name: v for v in data.vms}
-        assert vms["scale-007"].memory == 135 and vms["scale-007"].vcpus == 4
-        assert vms["scale-149"].disks[0].path == "/srv/vm/scale-149.qcow2"
-        assert all(v.status == "running" for v in data.vms)
+        check_scale_listing(data)
     finally:
         await fleet.close()
 
@@ -87,3 +86,35 @@ async def test_hundreds_of_hosts_in_one_fleet_call(fleet_sshds: list[SshHost]) -
     finally:
         await fleet.close()
     assert sum(r.open_connections for r in runners) == 0
+
+
+def check_scale_listing(data: ListVmsData) -> None:
+    assert data.vm_count == N
+    vms = {v.name: v for v in data.vms}
+    assert vms["scale-007"].memory == 135 and vms["scale-007"].vcpus == 4
+    assert vms["scale-149"].disks[0].path == "/srv/vm/scale-149.qcow2"
+    assert all(v.status == "running" for v in data.vms)
+
+
+async def test_hundreds_of_vms_on_virsh_sessions(sshd_host, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The same listing on virsh sessions: no command of its own, the XML shared out over the
+    pool's sessions, and the very same VMs as the one-shot listing."""
+    spec = key_host(sshd_host, backend="libvirt", libvirt_uri=f"test://{node_file(tmp_path, N)}")
+    fleet, one_shot = Fleet(Inventory([spec])), Fleet(Inventory([spec]), virsh_sessions=False)
+    counting = RecordingRunner(fleet.pool.get(spec))
+    fleet.pool._runners[spec] = counting  # type: ignore[assignment]
+    try:
+        for _ in range(2):  # cold, then warm
+            data = await list_vms(fleet, HostRef(host="rig"))
+            check_scale_listing(data)
+        sessions = fleet.sessions(spec)
+        assert counting.calls == [] and sessions is not None and sessions.open_sessions == session.MAX_SESSIONS
+        expected = await list_vms(one_shot, HostRef(host="rig"))
+        assert without_cpu_time(data) == without_cpu_time(expected)
+    finally:
+        await fleet.close()
+        await one_shot.close()
+
+
+def without_cpu_time(data: ListVmsData) -> list[dict]:
+    return [v.model_dump(exclude={"cpu_time_ns"}) for v in data.vms]

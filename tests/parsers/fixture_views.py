@@ -6,8 +6,9 @@ person against the raw text (fixtures/*/REVIEWED.md says who checked what, and w
 
 The parser is chosen from the command recorded for the file in commands.txt (virsh, hostio:
 file<TAB>exit status<TAB>shell-quoted argv) or a commands-*.jsonl (one JSON object per line, the
-exact argv): commands-qemu.jsonl (the plain-QEMU scripts, qemu-img, QMP sessions) and
-commands-netpool.jsonl (the network and storage-pool scripts, see netpool_views). For a virsh batch
+exact argv): commands-qemu.jsonl (the plain-QEMU scripts, qemu-img, QMP sessions),
+commands-netpool.jsonl (the network and storage-pool scripts, see netpool_views) and
+commands-session.jsonl (virsh sessions: argv and the batches sent, see session_views). For a virsh batch
 ('c1; echo MARK; c2') each section is parsed by the parser of the command that produced it.
 """
 
@@ -35,6 +36,7 @@ from qemu_mcp.parsers.virsh_list import parse_name_lines, parse_virsh_list
 
 from .netpool_views import netpool_view
 from .qemu_views import qemu_view
+from .session_views import read_session_index, session_view
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 JSON_INDEXES = "commands-*.jsonl"
@@ -66,7 +68,7 @@ _COMMAND_PARSERS: list[tuple[re.Pattern[str], Callable[[str], Any]]] = [
     (re.compile(r"^domid\b"), parse_domid),
     (re.compile(r"^nodeinfo$"), parse_nodeinfo),
     (re.compile(r"^version\b"), parse_virsh_version),
-    (re.compile(r"^list --all --(name|uuid)$"), parse_name_lines),
+    (re.compile(r"^list --all( --[a-z]+)+$"), parse_name_lines),  # --name, --uuid, --uuid --autostart, ...
     (re.compile(r"^list --all$"), parse_virsh_list),
 ]
 
@@ -112,6 +114,9 @@ def host_io_view(text: str, interval: str) -> dict[str, Any]:
 def parse_fixture(fixture_dir: Path, name: str) -> Any:
     """The JSON-able parse of raw fixture `name` (e.g. "virsh-nodeinfo.qemu-system.txt")."""
     text = (fixture_dir / name).read_text()
+    sessions = read_session_index(fixture_dir)
+    if name in sessions:
+        return session_view(text, sessions[name], parser_for)
     status, argv = read_commands(fixture_dir)[name]
     if argv[:2] == ["sh", "-c"] and argv[3:4] == ["qemu-mcp-hostio"]:  # sh -c SCRIPT $0 INTERVAL SOURCE
         return host_io_view(text, argv[4])

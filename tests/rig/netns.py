@@ -35,11 +35,23 @@ NS_NAME = re.compile(r"qmcp-(\d+)-([0-9a-f]{6})")
 PORT = 2222  # the namespace has its own ports: a fixed one never collides
 VIRSH_WRAPPER = """#!/bin/sh
 # Fault rig: log the call; sleep when the trigger file's word is in it; then run the real virsh.
+# A session (`virsh -q -c URI`, commands on stdin) is logged and slowed line by line instead.
+slow() {{
+  if [ -s {trigger} ]; then
+    read -r word secs < {trigger}
+    case "$1" in *"$word"*) sleep "$secs" ;; esac
+  fi
+}}
 printf '%s\\n' "$*" >> {log}
-if [ -s {trigger} ]; then
-  read -r word secs < {trigger}
-  case "$*" in *"$word"*) sleep "$secs" ;; esac
+if [ $# -eq 3 ] && [ "$1" = -q ]; then
+  while IFS= read -r line; do
+    printf '%s\\n' "$line" >> {log}
+    slow "$line"
+    printf '%s\\n' "$line"
+  done | {virsh} "$@"
+  exit
 fi
+slow "$*"
 exec {virsh} "$@"
 """
 
@@ -123,8 +135,9 @@ class NetnsHost:
 
 
 @contextmanager
-def netns_host(workdir: Path, client_key: Path) -> Iterator[NetnsHost]:
-    """A fresh namespace host with sshd running; everything it made is gone afterwards, whatever happened."""
+def netns_host(workdir: Path, client_key: Path, *, virsh_wrapper: bool = True) -> Iterator[NetnsHost]:
+    """A fresh namespace host with sshd running; everything it made is gone afterwards, whatever happened.
+    virsh_wrapper=False: its sessions run the real virsh, without the logging wrapper (benchmarks)."""
     sweep_stale_namespaces()
     token = secrets.token_hex(3)
     ns = f"{NS_PREFIX}{os.getpid()}-{token}"
@@ -133,7 +146,7 @@ def netns_host(workdir: Path, client_key: Path) -> Iterator[NetnsHost]:
     run(["ip", "netns", "add", ns])
     h: NetnsHost | None = None
     try:
-        h = _build(ns, token, d, client_key)
+        h = _build(ns, token, d, client_key, virsh_wrapper)
         yield h
     finally:
         _destroy(ns, f"qmh{token}")
@@ -142,7 +155,7 @@ def netns_host(workdir: Path, client_key: Path) -> Iterator[NetnsHost]:
         shutil.rmtree(d, ignore_errors=True)
 
 
-def _build(ns: str, token: str, d: Path, client_key: Path) -> NetnsHost:
+def _build(ns: str, token: str, d: Path, client_key: Path, virsh_wrapper: bool = True) -> NetnsHost:
     ours, theirs = f"qmh{token}", f"qmg{token}"  # _destroy and the sweep know ours by the token
     net = _free_subnet()
     mine, address = (str(a) for a in list(net.hosts())[:2])
@@ -161,8 +174,8 @@ def _build(ns: str, token: str, d: Path, client_key: Path) -> NetnsHost:
     auth = d / "authorized_keys"
     auth.mkdir(mode=0o755)
     (auth / "root").write_text(client_key.with_suffix(".pub").read_text())
-    bindir = _virsh_wrapper(d)
-    path = ":".join([str(bindir), *SESSION_PATH_DIRS])
+    bindirs = [str(_virsh_wrapper(d))] if virsh_wrapper else []
+    path = ":".join([*bindirs, *SESSION_PATH_DIRS])
     write_config(d, PORT, d / "ssh_host_ed25519_key", auth, listen=address, extra=f"SetEnv PATH={path}\n")
     known = d / "known_hosts"
     known.write_text(known_hosts_line(PORT, public, address))

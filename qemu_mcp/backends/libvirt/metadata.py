@@ -90,9 +90,10 @@ def _vm_node(xml: str) -> etree._Element | None:
     return etree.fromstring(xml.encode(), _PARSER).find(f"metadata/{{{NS}}}vm")
 
 
-def create_state(xml: str) -> str | None:
-    """The qemu-mcp create state of a domain XML: 'creating', 'created', or None (not made by us)."""
-    node = _vm_node(xml)
+def create_state(doc: etree._Element | str) -> str | None:
+    """The qemu-mcp create state of a domain XML (text, or already parsed): 'creating', 'created', or
+    None (not made by us)."""
+    node = _vm_node(doc) if isinstance(doc, str) else doc.find(f"metadata/{{{NS}}}vm")
     return node.get("state") if node is not None else None
 
 

@@ -1,14 +1,16 @@
-"""The libvirt read path: list VMs and describe one, each in one SSH round trip."""
+"""The libvirt read path: list VMs and describe one, on the host's virsh sessions
+(session_read.py) or, when there is none to use, each in one SSH round trip."""
 
 from __future__ import annotations
 
-from qemu_mcp.backends.libvirt import listing, metadata, target, virsh
+from qemu_mcp.backends.libvirt import listing, metadata, session_read, target, virsh
 from qemu_mcp.backends.libvirt.errors import NOT_FOUND_MARKS, check_batch, error_lines
+from qemu_mcp.backends.libvirt.session import SessionUnavailable, VirshSessions
 from qemu_mcp.backends.libvirt.states import vm_status
 from qemu_mcp.config import HostSpec
 from qemu_mcp.errors import NotFound
 from qemu_mcp.models import DiskInfo, VmDetail, VmInfo
-from qemu_mcp.parsers.domain_xml import DomainDefinition, parse_domain_xml
+from qemu_mcp.parsers.domain_xml import DomainDefinition, domain_definition, domain_root
 from qemu_mcp.parsers.dominfo import flag, parse_dominfo
 from qemu_mcp.parsers.domstats import block_devices, cpu_time_ns, domstat_int, parse_domstats, state_name
 from qemu_mcp.parsers.sections import marked_sections, new_marker, split_sections
@@ -16,40 +18,107 @@ from qemu_mcp.parsers.virsh_list import parse_name_lines
 from qemu_mcp.transport.base import Runner
 
 
-async def list_domains(runner: Runner, spec: HostSpec) -> list[VmInfo]:
-    """Every domain on the host, in one round trip (see qemu_mcp.backends.libvirt.listing)."""
+async def list_domains(runner: Runner, spec: HostSpec, sessions: VirshSessions | None = None) -> list[VmInfo]:
+    """Every domain on the host: on a virsh session (one batch when warm) or in one round trip.
+    Whatever a session could not answer cleanly (ValueError: a document that does not parse) is
+    asked again one-shot, whose answer and errors are the ones users know. Listings of one host
+    that overlap share a run (never one that started before them)."""
+    if sessions is None:
+        return _vms(spec, await _list_one_shot(runner, spec))
+    vms: list[VmInfo] = await sessions.listing(lambda: _list_on_sessions(runner, spec, sessions))
+    return list(vms)
+
+
+async def _list_on_sessions(runner: Runner, spec: HostSpec, sessions: VirshSessions) -> list[VmInfo]:
+    """Run once for every listing of the host that arrived meanwhile (VirshSessions.listing)."""
+    try:
+        vms = _vms(spec, await session_read.list_all(sessions, spec), sessions.parsed)
+    except (SessionUnavailable, ValueError):
+        return _vms(spec, await _list_one_shot(runner, spec))
+    sessions.uuids = {vm.name: vm.uuid for vm in vms}
+    return vms
+
+
+Parsed = tuple[str, DomainDefinition, bool]  # a domain's XML, its definition, whether its create never finished
+
+
+def _vms(spec: HostSpec, listing: session_read.Listing, parsed: dict[str, Parsed] | None = None) -> list[VmInfo]:
+    """`parsed`: what an earlier listing of the host parsed, by UUID; XML identical to the text
+    parsed then is not parsed again (a warm listing parses only what changed). Updated in place."""
+    stats = parse_domstats(listing.stats)
+    vms: list[VmInfo] = []
+    seen: dict[str, Parsed] = {}
+    for uuid in listing.uuids:
+        xml = listing.xml.get(uuid, "")
+        if not xml.strip():
+            continue  # undefined between the listing and its dumpxml
+        hit = parsed.get(uuid) if parsed is not None else None
+        if hit is None or hit[0] != xml:
+            root = domain_root(xml)
+            hit = (xml, domain_definition(root), metadata.create_state(root) == metadata.CREATING)
+        seen[uuid] = hit
+        _xml, d, creating = hit
+        vm = build_vm(spec.name, d, stats.get(d.name, {}),
+                      autostart=uuid in listing.autostart, persistent=uuid in listing.persistent)  # fmt: skip
+        vms.append(_with_create_note(vm, creating))
+    if parsed is not None:
+        parsed.clear()
+        parsed.update(seen)
+    return vms
+
+
+async def _list_one_shot(runner: Runner, spec: HostSpec) -> session_read.Listing:
+    """One round trip (see qemu_mcp.backends.libvirt.listing)."""
     marker = new_marker()
     result = await runner.run(listing.list_all_domains(spec.libvirt_uri, marker), read_only=True)
     if not result.stdout.strip() or (result.exit_status != 0 and marker not in result.stdout):
         check_batch(result, spec, "listing domains")
-        return []  # no output and no error: no domains
+        return session_read.Listing([], set(), set(), "")  # no output and no error: no domains
     head = marked_sections(result.stdout, marker)[0]
     uuids = [u for u in parse_name_lines(head) if u.strip()]
     sections = split_sections(result.stdout, marker, listing.FIXED_SECTIONS + len(uuids))
     _uuids, autostart_s, persistent_s, stats_s = sections[: listing.FIXED_SECTIONS]
     if not stats_s.strip() and error_lines(result):
         check_batch(result, spec, "listing domains")
-    autostart, persistent = set(parse_name_lines(autostart_s)), set(parse_name_lines(persistent_s))
-    stats = parse_domstats(stats_s)
-    vms: list[VmInfo] = []
-    for uuid, xml in zip(uuids, sections[listing.FIXED_SECTIONS :], strict=True):
-        if not xml.strip():
-            continue  # undefined between the two virsh processes
-        d = parse_domain_xml(xml)
-        vm = build_vm(spec.name, d, stats.get(d.name, {}), autostart=uuid in autostart, persistent=uuid in persistent)
-        vms.append(_with_create_note(vm, xml))
-    return vms
+    xml = dict(zip(uuids, sections[listing.FIXED_SECTIONS :], strict=True))
+    return session_read.Listing(uuids, set(parse_name_lines(autostart_s)), set(parse_name_lines(persistent_s)),
+                                stats_s, xml)  # fmt: skip
 
 
-async def describe_domain(runner: Runner, spec: HostSpec, name: str) -> VmDetail:
-    """The domain named exactly `name` (never an id or UUID) with its XML, in one round trip."""
+async def describe_domain(runner: Runner, spec: HostSpec, name: str, sessions: VirshSessions | None = None) -> VmDetail:
+    """The domain named exactly `name` (never an id or UUID) with its XML: on a virsh session, or in
+    one round trip (also when the session's answer is not clean, as for list_domains)."""
+    if sessions is not None:
+        try:
+            return _detail(spec, await session_read.describe(sessions, spec, name))
+        except (SessionUnavailable, ValueError):
+            pass
+    return _detail(spec, await _describe_one_shot(runner, spec, name))
+
+
+def _detail(spec: HostSpec, reads: session_read.DomainReads) -> VmDetail:
+    root = domain_root(reads.xml)
+    d = domain_definition(root)
+    info = parse_dominfo(reads.info)
+    vm = build_vm(
+        spec.name,
+        d,
+        parse_domstats(reads.stats).get(d.name, {}),
+        autostart=flag(info, "autostart"),
+        persistent=flag(info, "persistent"),
+    )
+    creating = metadata.create_state(root) == metadata.CREATING
+    return VmDetail(**_with_create_note(vm, creating).model_dump(), xml=reads.xml.strip())
+
+
+async def _describe_one_shot(runner: Runner, spec: HostSpec, name: str) -> session_read.DomainReads:
     marker = new_marker()
     slot = virsh.UUID_SLOT
     argv = target.by_name(
         spec.libvirt_uri, name, [virsh.dumpxml(slot), virsh.domstats(slot), virsh.dominfo(slot)], marker
     )
     result = await runner.run(argv, read_only=True)
-    _uuid, out = target.split_uuid(result.stdout)
+    uuid, out = target.split_uuid(result.stdout)
     xml, stats_s, info_s = split_sections(out, marker, 3)
     if not xml.strip():
         if any(m in result.stderr for m in NOT_FOUND_MARKS):
@@ -58,21 +127,12 @@ async def describe_domain(runner: Runner, spec: HostSpec, name: str) -> VmDetail
                 "list_vms shows the names that exist"
             )
         check_batch(result, spec, f"reading domain '{name}'")
-    d = parse_domain_xml(xml)
-    info = parse_dominfo(info_s)
-    vm = build_vm(
-        spec.name,
-        d,
-        parse_domstats(stats_s).get(d.name, {}),
-        autostart=flag(info, "autostart"),
-        persistent=flag(info, "persistent"),
-    )
-    return VmDetail(**_with_create_note(vm, xml).model_dump(), xml=xml.strip())
+    return session_read.DomainReads(uuid or "", xml, stats_s, info_s)
 
 
-def _with_create_note(vm: VmInfo, xml: str) -> VmInfo:
+def _with_create_note(vm: VmInfo, creating: bool) -> VmInfo:
     """A domain whose create never finished (its metadata still says so) carries a note."""
-    if metadata.create_state(xml) == metadata.CREATING:
+    if creating:
         vm.notes.append(metadata.unfinished_note(vm.name))
     return vm
 
@@ -84,6 +144,7 @@ def build_vm(
     state = state_name(code) if code is not None else "unknown"
     status = vm_status(state)
     sizes = {b.get("name"): b for b in block_devices(stats)}
+    # Copies: `d` may be a cached parse, reused by the next listing (_vms); results are the caller's.
     disks = [_with_sizes(disk, sizes.get(disk.target), running=status != "stopped") for disk in d.disks]
     vcpus = domstat_int(stats, "vcpu.current") or d.vcpus or 0
     return VmInfo(
@@ -100,8 +161,8 @@ def build_vm(
         memory=d.memory_mib or d.max_memory_mib or 0,
         max_memory=d.max_memory_mib,
         disks=disks,
-        nics=d.nics,
-        graphics=d.graphics,
+        nics=[n.model_copy() for n in d.nics],
+        graphics=[g.model_copy() for g in d.graphics],
         autostart=autostart,
         persistent=persistent,
         cpu_time_ns=cpu_time_ns(stats),
@@ -110,7 +171,7 @@ def build_vm(
 
 def _with_sizes(disk: DiskInfo, block: dict | None, *, running: bool) -> DiskInfo:
     if not block:
-        return disk
+        return disk.model_copy()
     # libvirt's block.N.allocation is the highest written offset while the guest runs, and the
     # host allocation when it is shut off; `physical` is the host-side size while it runs.
     host_bytes = block.get("physical") if running else block.get("allocation")

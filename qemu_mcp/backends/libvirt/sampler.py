@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from qemu_mcp.backends.counters import GONE, STOPPED_STATES, DiskCounters, MemoryCounters, NetCounters, RawCounters
-from qemu_mcp.backends.libvirt import target, virsh
+from qemu_mcp.backends.libvirt import session_read, target, virsh
 from qemu_mcp.backends.libvirt.errors import NOT_FOUND_MARKS, check_batch
+from qemu_mcp.backends.libvirt.session import SessionUnavailable, VirshSessions
 from qemu_mcp.config import HostSpec
 from qemu_mcp.errors import CommandFailed
 from qemu_mcp.models_monitor import Metric
@@ -90,13 +92,18 @@ def counters_from_domstats(
 
 
 class LibvirtSampler:
-    """`virsh domstats --raw --state <groups>; domid` in one virsh process per read. The first read
-    resolves the name exactly (backends.libvirt.target); later reads address that UUID, so a series
-    follows one VM: another VM that takes the name later is not it (the series sees GONE)."""
+    """`virsh domstats --raw --state <groups>; domid` per read, on the host's virsh session (one
+    batch) or in one virsh process. The first read resolves the name exactly (backends.libvirt.target);
+    later reads address that UUID, so a series follows one VM: another VM that takes the name later
+    is not it (the series sees GONE)."""
 
-    def __init__(self, runner: Runner, spec: HostSpec, name: str, metrics: Sequence[Metric], timeout: float) -> None:
+    def __init__(
+        self, runner: Runner, spec: HostSpec, name: str, metrics: Sequence[Metric], timeout: float,
+        sessions: VirshSessions | None = None,
+    ) -> None:  # fmt: skip
         self.runner, self.spec, self.name, self.timeout = runner, spec, name, timeout
         self.metrics = metrics
+        self.sessions = sessions
         self.marker = new_marker()
         self.uuid: str | None = None
 
@@ -109,6 +116,22 @@ class LibvirtSampler:
         return virsh.virsh(self.spec.libvirt_uri, self._commands(self.uuid), self.marker)
 
     async def read(self) -> RawCounters:
+        if self.sessions is not None:
+            with contextlib.suppress(SessionUnavailable):
+                return await self._read_in_session(self.sessions)
+        return await self._read_one_shot()
+
+    async def _read_in_session(self, sessions: VirshSessions) -> RawCounters:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        got = await session_read.sample(sessions, self.spec, self.name, self.uuid, self.metrics, self.timeout)
+        taken_at, wall = loop.time(), datetime.now(UTC)
+        if got is None or got.stats is None:
+            return RawCounters(started=started, taken_at=taken_at, wall=wall, state=GONE)
+        self.uuid = got.uuid
+        return counters_from_domstats(got.stats, parse_domid(got.domid), started=started, taken_at=taken_at, wall=wall)
+
+    async def _read_one_shot(self) -> RawCounters:
         loop = asyncio.get_running_loop()
         started = loop.time()
         result = await self.runner.run(self._argv(), timeout=self.timeout, read_only=True)

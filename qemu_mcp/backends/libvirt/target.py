@@ -40,6 +40,11 @@ def by_name(uri: str, name: str, commands: Sequence[Sequence[str]], marker: str 
     return ["sh", "-c", BY_NAME_SCRIPT, "qemu-mcp-target", uri, name, virsh.script(commands, marker)]
 
 
+def not_found_line(name: str) -> str:
+    """The error line BY_NAME_SCRIPT prints when no domain has exactly this name."""
+    return f"error: failed to get domain '{name}': {NOT_FOUND}"
+
+
 def split_uuid(stdout: str) -> tuple[str | None, str]:
     """(the resolved UUID or None, the commands' output) of a `by_name` run."""
     first, _, rest = stdout.partition("\n")

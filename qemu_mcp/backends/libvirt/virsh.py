@@ -51,6 +51,11 @@ def list_uuids(*flags: str) -> list[str]:
     return ["list", "--all", "--uuid", *flags]
 
 
+def domstats_all() -> list[str]:
+    """Every domain's stats (the listing); --nowait as below."""
+    return ["domstats", "--raw", "--nowait"]
+
+
 def domstats(uuid: str) -> list[str]:
     """--nowait: what libvirt has at once; a QEMU monitor that is busy or stuck cannot stall the read."""
     return ["domstats", "--raw", "--nowait", "--", _domain(uuid)]

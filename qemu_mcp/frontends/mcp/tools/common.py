@@ -6,13 +6,14 @@ Tool modules import the operations inside the tool functions: the server starts 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Protocol, TypeVar
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import ToolAnnotations
-from pydantic import Field
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, Field
 
 from qemu_mcp import levels
 from qemu_mcp.auth import STDIO, Principal
@@ -113,3 +114,12 @@ def state_of(ctx: Context) -> ServerState:
 async def fleet_of(ctx: Context) -> Fleet:
     """The server's Fleet (the first call waits for the operations to be imported)."""
     return await state_of(ctx).fleet()
+
+
+def lean(result: BaseModel) -> CallToolResult:
+    """The tool's result dumped once: the structured content, and as the text block (for clients
+    that read only text) that same content as compact JSON, not the SDK's second, indented dump.
+    A tool returning this is annotated Annotated[CallToolResult, TheModel]: same output schema."""
+    data = result.model_dump(mode="json")
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)

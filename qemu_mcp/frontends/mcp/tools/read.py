@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.types import CallToolResult
 from pydantic import Field
 
 from qemu_mcp.frontends.mcp.tools.common import (
@@ -16,6 +17,7 @@ from qemu_mcp.frontends.mcp.tools.common import (
     add_tool,
     answer,
     fleet_of,
+    lean,
     unreachable,
 )
 from qemu_mcp.models import HostInfoResult, ListHostsResult, ListVmsResult, VmInfoResult
@@ -67,7 +69,7 @@ async def list_vms(
     ssh_user: SshUser = None,
     ssh_pwd: SshPwd = None,
     ssh_key: SshKey = None,
-) -> ListVmsResult:
+) -> Annotated[CallToolResult, ListVmsResult]:
     from qemu_mcp.ops import vms as vm_ops
     from qemu_mcp.ops.fleet import HostRef
 
@@ -77,7 +79,7 @@ async def list_vms(
     )
     which = "" if status == "all" else f"{status} "
     msg = unreachable(f"found {data.vm_count} {which}VM(s) on {data.host}", data.errors)
-    return ListVmsResult(success=not data.errors or bool(data.vms), message=msg, data=data)
+    return lean(ListVmsResult(success=not data.errors or bool(data.vms), message=msg, data=data))
 
 
 async def get_vm_info(
@@ -89,13 +91,13 @@ async def get_vm_info(
     ssh_user: SshUser = None,
     ssh_pwd: SshPwd = None,
     ssh_key: SshKey = None,
-) -> VmInfoResult:
+) -> Annotated[CallToolResult, VmInfoResult]:
     from qemu_mcp.ops import vms as vm_ops
     from qemu_mcp.ops.fleet import HostRef
 
     ref = HostRef(host, ssh_port, ssh_user, ssh_pwd, ssh_key)
     vm = await answer(vm_ops.get_vm_info(await fleet_of(ctx), name, ref, vm_dir))
-    return VmInfoResult(success=True, message=f"VM '{vm.name}' on host '{vm.host}' is {vm.state}", data=vm)
+    return lean(VmInfoResult(success=True, message=f"VM '{vm.name}' on host '{vm.host}' is {vm.state}", data=vm))
 
 
 async def host_info(
