@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qemu_mcp.backends.libvirt import listing, metadata, target, virsh
+from qemu_mcp.backends.libvirt import addresses, listing, metadata, target, virsh
 from qemu_mcp.backends.libvirt.errors import NOT_FOUND_MARKS, check_batch, error_lines
 from qemu_mcp.backends.libvirt.states import vm_status
 from qemu_mcp.config import HostSpec
@@ -37,7 +37,7 @@ async def list_domains(runner: Runner, spec: HostSpec) -> list[VmInfo]:
             continue  # undefined between the two virsh processes
         d = parse_domain_xml(xml)
         vm = build_vm(spec.name, d, stats.get(d.name, {}), autostart=uuid in autostart, persistent=uuid in persistent)
-        vms.append(_with_create_note(vm, xml))
+        vms.append(_with_create_note(addresses.with_access(spec, vm, xml), xml))
     return vms
 
 
@@ -45,12 +45,10 @@ async def describe_domain(runner: Runner, spec: HostSpec, name: str) -> VmDetail
     """The domain named exactly `name` (never an id or UUID) with its XML, in one round trip."""
     marker = new_marker()
     slot = virsh.UUID_SLOT
-    argv = target.by_name(
-        spec.libvirt_uri, name, [virsh.dumpxml(slot), virsh.domstats(slot), virsh.dominfo(slot)], marker
-    )
-    result = await runner.run(argv, read_only=True)
+    commands = [virsh.dumpxml(slot), virsh.domstats(slot), virsh.dominfo(slot), *addresses.domifaddr_commands(slot)]
+    result = await runner.run(target.by_name(spec.libvirt_uri, name, commands, marker), read_only=True)
     _uuid, out = target.split_uuid(result.stdout)
-    xml, stats_s, info_s = split_sections(out, marker, 3)
+    xml, stats_s, info_s, *addr_s = split_sections(out, marker, len(commands))
     if not xml.strip():
         if any(m in result.stderr for m in NOT_FOUND_MARKS):
             raise NotFound(
@@ -67,7 +65,11 @@ async def describe_domain(runner: Runner, spec: HostSpec, name: str) -> VmDetail
         autostart=flag(info, "autostart"),
         persistent=flag(info, "persistent"),
     )
-    return VmDetail(**_with_create_note(vm, xml).model_dump(), xml=xml.strip())
+    vm = _with_create_note(addresses.with_access(spec, vm, xml), xml)
+    if vm.status == "running":
+        vm.addresses, notes = addresses.parse_sources(addr_s, result.stderr)
+        vm.notes += notes
+    return VmDetail(**vm.model_dump(), xml=xml.strip())
 
 
 def _with_create_note(vm: VmInfo, xml: str) -> VmInfo:

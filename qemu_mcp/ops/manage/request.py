@@ -22,6 +22,7 @@ ONLY_FOR = {
     "memory": ("create", "modify"),
     "vcpus": ("create", "modify"),
     "disk": ("create", "modify"),
+    "wait_for_ip": ("create", "start"),  # + clone (issue 11): seconds to wait for an address or SSH
 }
 
 
@@ -40,6 +41,7 @@ class ManageRequest:
     dry_run: bool = False
     start: bool = False
     timeout: float = DEFAULT_TIMEOUT
+    wait_for_ip: float = 0.0  # create/start: seconds to wait for an address or the SSH forward (0: no wait)
 
     @property
     def changes_config(self) -> bool:
@@ -62,20 +64,24 @@ def parse_request(
     dry_run: bool = False,
     start: bool = False,
     timeout: float | None = None,
+    wait_for_ip: float | None = None,
 ) -> ManageRequest:
     """Every check that needs no host: names, sizes, paths, and which options fit the action."""
     _check_options(
         action,
         {"arch": arch, "memory": memory, "disk": disk, "iso": iso, "vcpus": vcpus, "vm_dir": vm_dir,
-         "start": start or None},
+         "start": start or None, "wait_for_ip": wait_for_ip or None},
     )  # fmt: skip
     wait = _timeout(timeout)
+    ip_wait = wait_for_ip_seconds(wait_for_ip, action, start)
     if action == "create":
         request = _new_vm(name, arch, memory=memory, disk=disk, iso=iso, vcpus=vcpus, vm_dir=vm_dir)
     else:
         request = _existing_vm(name, action, memory=memory, disk=disk, vcpus=vcpus, vm_dir=vm_dir)
     # start is False unless action=create (_check_options)
-    return replace(request, force=force, confirm=confirm, dry_run=dry_run, start=start, timeout=wait)
+    return replace(
+        request, force=force, confirm=confirm, dry_run=dry_run, start=start, timeout=wait, wait_for_ip=ip_wait
+    )
 
 
 def _check_options(action: str, given: dict[str, object]) -> None:
@@ -152,6 +158,16 @@ def _timeout(value: float | None) -> float:
         return DEFAULT_TIMEOUT
     if isinstance(value, bool) or not isinstance(value, int | float) or not 1 <= value <= MAX_TIMEOUT:
         raise InvalidInput(f"timeout {value!r} is out of range: use 1 to {MAX_TIMEOUT:.0f} seconds")
+    return float(value)
+
+
+def wait_for_ip_seconds(value: float | None, action: str, start: bool) -> float:
+    if not value:
+        return 0.0
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= MAX_TIMEOUT:
+        raise InvalidInput(f"wait_for_ip {value!r} is out of range: use 0 to {MAX_TIMEOUT:.0f} seconds")
+    if action == "create" and not start:
+        raise InvalidInput("wait_for_ip on create needs start=true (a VM that is not started gets no address)")
     return float(value)
 
 
