@@ -56,6 +56,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("monitor_vm_status", None, None, SAFE, "sample a running VM's CPU, memory, disk, network"),
     Operation("host_stats", None, None, SAFE, "a host's disk I/O statistics"),
     Operation("vmstats", None, None, SAFE, "resource vmstats://{host}/{name}: the latest sample"),
+    Operation("vm_console", None, None, SAFE, "a VM's serial console tail and screen (a temp file, removed)"),
     Operation(MANAGE, "create", None, MODERATE, "new disk image + definition; never overwrites a VM or file"),
     Operation(MANAGE, "start", None, MODERATE, "boot a shut-off VM"),
     Operation(MANAGE, "stop", None, MODERATE, "ACPI shutdown request; the guest shuts down cleanly"),
