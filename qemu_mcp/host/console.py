@@ -65,8 +65,10 @@ def read_and_remove(marker: str, path: str) -> list[str]:
 def clean_lines(text: str) -> list[str]:
     """Console text as plain lines: terminal escapes and carriage-return redraws removed."""
     out = []
-    for line in _ANSI.sub("", text).splitlines():
-        shown = line.split("\r")[-1] if "\r" in line.rstrip("\r") else line.rstrip("\r")
+    lines = _ANSI.sub("", text).split("\n")
+    for line in lines[:-1] if lines and lines[-1] == "" else lines:
+        redraws = [part for part in line.split("\r") if part]  # a line redrawn after \r shows its last form
+        shown = redraws[-1] if redraws else ""
         out.append("".join(c for c in shown if c == "\t" or c >= " "))
     return out
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qemu_mcp.backends.libvirt import addresses, listing, metadata, target, virsh
+from qemu_mcp.backends.libvirt import addresses, host_addresses, listing, metadata, target, virsh
 from qemu_mcp.backends.libvirt.errors import NOT_FOUND_MARKS, check_batch, error_lines
 from qemu_mcp.backends.libvirt.states import vm_status
 from qemu_mcp.config import HostSpec
@@ -38,6 +38,8 @@ async def list_domains(runner: Runner, spec: HostSpec) -> list[VmInfo]:
         d = parse_domain_xml(xml)
         vm = build_vm(spec.name, d, stats.get(d.name, {}), autostart=uuid in autostart, persistent=uuid in persistent)
         vms.append(_with_create_note(addresses.with_access(spec, vm, xml), xml))
+    if host_addresses.worth_asking(vms):  # leases + neighbours, once per host (never per VM)
+        host_addresses.attach(vms, await host_addresses.host_addresses(runner, spec.libvirt_uri, marker))
     return vms
 
 
