@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import struct
 import zlib
+from pathlib import Path
 
 import pytest
 
 from qemu_mcp.backends.access import jump_of, merge, ssh_endpoint
+from qemu_mcp.backends.libvirt import host_addresses
 from qemu_mcp.config import HostSpec
 from qemu_mcp.errors import InvalidInput
 from qemu_mcp.host import banner, console
 from qemu_mcp.images import as_png, png_size, ppm_to_png
+from qemu_mcp.models import NicInfo, VmInfo
 from qemu_mcp.models_addresses import AddressInfo
 from qemu_mcp.ops.manage.request import parse_request
 from qemu_mcp.parsers.guest_access import argv_ssh_forward, conf_ssh_forward, xml_serial_log, xml_ssh_forward
@@ -110,3 +113,23 @@ def test_console_text_loses_terminal_escapes_and_redraws() -> None:
     assert console.clean_lines(raw) == ["  OK  ] Started x.", "[**  ] waiting (2s)", "plain"]
     with pytest.raises(ValueError):
         console.tail("@@qmcp-1@@", "/var/log/x.log", 0)
+
+
+def test_listing_addresses_come_from_captured_leases_and_neighbours() -> None:
+    fixtures = Path(__file__).resolve().parents[2] / "fixtures" / "debian-12"
+    mark = "@@qmcp-1@@"
+    stdout = (f"{mark} neigh\n{(fixtures / 'addr-ip-neigh.qmcp-cap-addrnet.txt').read_text()}"
+              f"{mark} leases 0b0b0b0b-0000-4000-8000-000000000001\n"
+              f"{(fixtures / 'addr-dhcp-leases.qmcp-cap-addrnet.txt').read_text()}")  # fmt: skip
+    found = host_addresses.parse_host_addresses(stdout, mark)
+    assert [(a.source, a.ip, a.prefix) for a in found] == [
+        ("lease", "10.251.217.107", 24),
+        ("arp", "10.251.217.107", None),
+    ]
+    nic = NicInfo(mac="52:54:00:A7:D0:01", type="network", source="qmcp-cap-addrnet")
+    vm = VmInfo(name="g", uuid="", host="h", status="running", state="running", vcpus=1, memory=1, nics=[nic])
+    off = vm.model_copy(update={"status": "stopped", "state": "shut off"})
+    assert host_addresses.worth_asking([vm]) and not host_addresses.worth_asking([off])
+    host_addresses.attach([vm, off], found)
+    assert [(a.source, a.ip) for a in vm.addresses] == [("lease", "10.251.217.107")]  # one entry per MAC and IP
+    assert off.addresses == []
