@@ -81,16 +81,12 @@ async def console_call(spec: Any, name: str, **args: Any) -> tuple[dict[str, Any
     return data(result), result.content
 
 
-def check_reachable(spec: Any, kind: str, name: str, uuid: str, port: int, vm_dir: str | None = None) -> None:
-    """wait_for_ip on the booting guest returns with the forward's SSH banner, with progress;
-    then get_vm_info shows the agent's addresses and the ssh endpoint; list_vms the endpoint."""
-    progress = Progress()
+def check_addresses(spec: Any, name: str, port: int, vm_dir: str | None = None) -> None:
+    """get_vm_info shows the agent's addresses and the ssh endpoint; list_vms the endpoint."""
 
     async def go() -> Any:
         fleet = Fleet(Inventory([spec]))
         try:
-            runner = fleet.runner(spec)
-            wait = await wait_for_address(runner, Target(spec, kind, name, uuid, vm_dir), BOOT_TIMEOUT, progress)
             # The agent starts with the guest's units; give it the time the forward needed at most.
             for _ in range(30):
                 info = await get_vm_info(fleet, name, HostRef(host=spec.name), vm_dir)
@@ -98,21 +94,37 @@ def check_reachable(spec: Any, kind: str, name: str, uuid: str, port: int, vm_di
                     break
                 await asyncio.sleep(3)
             listed = await list_vms(fleet, HostRef(host=spec.name), filter_name=name, vm_dir=vm_dir)
-            return wait, info, listed
+            return info, listed
         finally:
             await fleet.close()
 
-    wait, info, listed = asyncio.run(go())
-    print(f"{kind}: SSH banner after {wait.seconds:.0f} s ({len(progress.events)} progress notifications)")
-    assert not wait.timed_out and wait.banner and wait.banner.startswith("SSH-2.0-"), wait
-    assert progress.events and all(total == BOOT_TIMEOUT for _, total, _ in progress.events)
-    assert wait.ssh is not None and wait.ssh.port == port
+    info, listed = asyncio.run(go())
     agent = [a for a in info.addresses if a.source == "agent"]
     assert any(a.ip == "10.0.2.15" and a.prefix == 24 and a.mac == MAC for a in agent), info.addresses
     assert info.ssh is not None and info.ssh.port == port and info.ssh.address == "127.0.0.1"
     assert info.ssh.command == f"ssh -J {spec.user}@{spec.address}:{spec.port} -p {port} <user>@127.0.0.1"
     [row] = [v for v in listed.vms if v.name == name]
-    assert row.ssh == info.ssh and row.addresses == []  # the listing asks no guest
+    assert row.ssh == info.ssh and row.addresses == []  # the listing asks no guest (and slirp has no lease)
+
+
+def wait_directly(spec: Any, kind: str, name: str, uuid: str, port: int, vm_dir: str | None = None) -> None:
+    """The reusable step itself on a booting guest: it returns with the forward's SSH banner."""
+    progress = Progress()
+
+    async def go() -> Any:
+        fleet = Fleet(Inventory([spec]))
+        try:
+            return await wait_for_address(
+                fleet.runner(spec), Target(spec, kind, name, uuid, vm_dir), BOOT_TIMEOUT, progress
+            )
+        finally:
+            await fleet.close()
+
+    wait = asyncio.run(go())
+    print(f"{kind}: SSH banner after {wait.seconds:.0f} s ({len(progress.events)} progress notifications)")
+    assert not wait.timed_out and wait.banner and wait.banner.startswith("SSH-2.0-"), wait
+    assert progress.events and all(total == BOOT_TIMEOUT for _, total, _ in progress.events)
+    assert wait.ssh is not None and wait.ssh.port == port
 
 
 def check_console(spec: Any, name: str, **extra: Any) -> None:
@@ -168,8 +180,7 @@ def libvirt_guest(libvirtd_running: None) -> Iterator[tuple[str, str, int]]:
         xml.write_text(domain_xml(name, disk, seed_iso(workdir / "seed.iso", "addr-libvirt"), port, log))
         run(["virsh", "-q", "-c", SYS, "define", str(xml)])
         uuid = run(["virsh", "-q", "-c", SYS, "domuuid", name]).stdout.strip()
-        run(["virsh", "-q", "-c", SYS, "start", uuid])
-        yield name, uuid, port
+        yield name, uuid, port  # defined, shut off: the test starts it
     finally:
         run(["virsh", "-q", "-c", SYS, "destroy", name], check=False)
         run(["virsh", "-q", "-c", SYS, "undefine", name], check=False)
@@ -178,9 +189,23 @@ def libvirt_guest(libvirtd_running: None) -> Iterator[tuple[str, str, int]]:
 
 
 def test_libvirt_guest_addresses_ssh_console_and_screen(sshd_host, libvirt_guest) -> None:  # type: ignore[no-untyped-def]
-    name, uuid, port = libvirt_guest
+    """manage_vm start with wait_for_ip returns once the forward answers, with progress."""
+    name, _uuid, port = libvirt_guest
     spec = key_host(sshd_host)
-    check_reachable(spec, "libvirt", name, uuid, port)
+    progress = Progress()
+
+    async def start() -> Any:
+        async with Client(build_server(Inventory([spec]))) as client:
+            args = {"name": name, "action": "start", "host": spec.name, "wait_for_ip": BOOT_TIMEOUT}
+            return await client.call_tool("manage_vm", args, progress_callback=progress)
+
+    result = asyncio.run(start())
+    details = data(result)["details"]
+    print(f"libvirt: {result.structured_content['message']} ({len(progress.events)} progress notifications)")
+    assert details["reachable"] is True and details["ssh"]["port"] == port, details
+    assert "SSH answers after" in result.structured_content["message"]
+    assert any("waiting for SSH on 127.0.0.1" in (m or "") for _, _, m in progress.events), progress.events
+    check_addresses(spec, name, port)
     check_console(spec, name)
 
 
@@ -232,6 +257,7 @@ def qemu_guest() -> Iterator[tuple[str, str, Any]]:
 def test_plain_qemu_guest_addresses_ssh_console_and_screen(qemu_only_sshd_host, qemu_guest) -> None:  # type: ignore[no-untyped-def]
     vm_dir, vm_uuid, guest = qemu_guest
     spec = key_host(qemu_only_sshd_host, name="plain", vm_dir=vm_dir)
-    check_reachable(spec, "qemu", "addr", vm_uuid, guest.ssh_port, vm_dir)
+    wait_directly(spec, "qemu", "addr", vm_uuid, guest.ssh_port, vm_dir)
+    check_addresses(spec, "addr", guest.ssh_port, vm_dir)
     check_console(spec, "addr", vm_dir=vm_dir)
     assert sorted(p.name for p in Path(vm_dir, "addr").iterdir() if p.name.startswith("screendump")) == []

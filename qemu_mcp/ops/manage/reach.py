@@ -16,6 +16,8 @@ async def wait_step(call: Call, uuid: str) -> str:
     if call.req.dry_run:
         call.job.note(f"would wait up to {seconds:g} s for an address or the SSH forward to answer")
         return ""
+    # The VM is made and runs: a wait that fails or is cancelled must not undo it.
+    call.job.commit()
     target = Target(call.spec, call.backend.kind, call.req.name, uuid, call.req.vm_dir)
     try:
         wait = await wait_for_address(call.job.runner, target, seconds, call.job.report)
