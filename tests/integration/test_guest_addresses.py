@@ -133,7 +133,7 @@ def check_console(spec: Any, name: str, **extra: Any) -> None:
     assert not any("\x1b" in line for line in console["lines"])
     shot = console["screenshot"]
     images = [c for c in content if c.type == "image"]
-    assert len(images) == 1 and images[0].mime_type == "image/png"
+    assert len(images) == 1 and images[0].mime_type == "image/png", console["notes"]
     png = base64.b64decode(images[0].data)
     assert png_check(png) == (shot["width"], shot["height"]) and len(png) == shot["bytes"]
     assert shot["width"] >= 640 and shot["height"] >= 400  # a VGA text or graphics mode
@@ -225,6 +225,15 @@ def test_wait_for_ip_times_out_cleanly_on_a_guest_without_network(sshd_host, gue
     assert wait.timed_out and wait.addresses == [] and wait.ssh is None
     sentence = wait.sentence(4)
     assert sentence.startswith("no address within 4 s (tried: guest agent, DHCP leases, the host's ARP table")
+
+
+def test_console_without_a_serial_log_says_how_and_shows_the_screen(sshd_host, guests) -> None:  # type: ignore[no-untyped-def]
+    """The rig's running guest (no OS, a pty serial without a log): a note, and the firmware's screen."""
+    console, content = asyncio.run(console_call(key_host(sshd_host), guests.running, screenshot=True))
+    assert console["lines"] == [] and console["serial_log"] is None
+    assert any("has no serial log file" in n and "virsh console" in n for n in console["notes"]), console
+    [image] = [c for c in content if c.type == "image"]
+    assert png_check(base64.b64decode(image.data)) == (console["screenshot"]["width"], console["screenshot"]["height"])
 
 
 # ---- plain QEMU
