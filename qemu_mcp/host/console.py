@@ -12,11 +12,13 @@ from qemu_mcp.models_console import ConsoleData
 from qemu_mcp.parsers.sections import script_marker, tagged_sections
 
 MAX_LINES = 2000
+# The tail is followed by a newline: a console's last line (a login prompt) often has none, and the
+# next tag must start a line of its own; fill() drops the empty line this adds after a complete one.
 # `MARK tail` + the lines, or `MARK nolog` (missing/unreadable); then `MARK shot` + base64, or
 # `MARK shot-error` + what failed.
 TAIL = r"""
 if [ -n "$log" ]; then
-  if [ -r "$log" ]; then echo "$m tail"; tail -n "$n" -- "$log"; else echo "$m nolog"; fi
+  if [ -r "$log" ]; then echo "$m tail"; tail -n "$n" -- "$log"; echo; else echo "$m nolog"; fi
 fi
 """
 TAIL_SCRIPT = "m=$1 log=$2 n=$3" + TAIL
@@ -78,7 +80,8 @@ def fill(data: ConsoleData, stdout: str, marker: str, host: str) -> bytes | None
     image = None
     for section in tagged_sections(stdout, marker):
         if section.tag == "tail":
-            data.lines = clean_lines(section.text)
+            lines = clean_lines(section.text)
+            data.lines = lines[:-1] if lines and lines[-1] == "" else lines
         elif section.tag == "nolog":
             data.notes.append(
                 f"the serial log {data.serial_log} on host '{host}' does not exist (yet) or is unreadable"

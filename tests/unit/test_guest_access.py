@@ -17,6 +17,7 @@ from qemu_mcp.host import banner, console
 from qemu_mcp.images import as_png, png_size, ppm_to_png
 from qemu_mcp.models import NicInfo, VmInfo
 from qemu_mcp.models_addresses import AddressInfo
+from qemu_mcp.models_console import ConsoleData
 from qemu_mcp.ops.manage.request import parse_request
 from qemu_mcp.parsers.guest_access import argv_ssh_forward, conf_ssh_forward, xml_serial_log, xml_ssh_forward
 
@@ -133,3 +134,12 @@ def test_listing_addresses_come_from_captured_leases_and_neighbours() -> None:
     host_addresses.attach([vm, off], found)
     assert [(a.source, a.ip) for a in vm.addresses] == [("lease", "10.251.217.107")]  # one entry per MAC and IP
     assert off.addresses == []
+
+
+def test_a_console_whose_last_line_has_no_newline_keeps_the_screenshot_apart() -> None:
+    mark = "@@qmcp-1@@"
+    for log in ("boot\nlogin: ", "boot\nlogin:\n"):
+        stdout = f"{mark} tail\n{log}\n{mark} shot\niVBORw0KGgo=\n"  # what the script prints (tail; echo)
+        data = ConsoleData(host="h", vm_name="v")
+        assert console.fill(data, stdout, mark, "h") == b"\x89PNG\r\n\x1a\n"
+        assert data.lines == ["boot", log.split("\n")[1] or "login:"]
