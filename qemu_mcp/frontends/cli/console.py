@@ -37,8 +37,13 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(data.model_dump(mode="json"), indent=2))
     else:
-        print("\n".join(data.lines))
+        from rich.console import Console
+
+        out = Console()  # wraps to the terminal (80 columns when not one)
+        for line in data.lines:
+            out.print(line, markup=False, highlight=False, overflow="fold")
         for note in data.notes:
-            print(f"note: {note}")
-        print(summary(data) + (f"; saved to {args.screenshot}" if png is not None and args.screenshot else ""))
+            out.print(f"note: {note}", markup=False, highlight=False, overflow="fold")
+        saved = f"; saved to {args.screenshot}" if png is not None and args.screenshot else ""
+        out.print(summary(data) + saved, markup=False, highlight=False, overflow="fold")
     return 1 if args.screenshot and png is None else 0
