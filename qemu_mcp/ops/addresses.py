@@ -73,7 +73,9 @@ async def known_addresses(runner: Runner, t: Target) -> list[AddressInfo]:
     if t.kind == "libvirt":
         return (await libvirt_addresses.guest_addresses(runner, t.spec, t.uuid))[0]
     vm = await qemu_read.find_vm(runner, t.spec, qemu_read.vm_dir_of(t.spec, t.vm_dir), t.name)
-    return (await qemu_addresses.agent_addresses(runner, vm.home))[0] if vm is not None and vm.alive else []
+    if vm is None or not vm.alive or not qemu_addresses.has_agent_channel(vm.argv):
+        return []
+    return (await qemu_addresses.agent_addresses(runner, vm.home))[0]
 
 
 async def banner(runner: Runner, port: int) -> str | None:

@@ -19,7 +19,13 @@ from qemu_mcp.parsers.qga_interfaces import parse_qga_interfaces
 from qemu_mcp.transport.base import Runner
 
 QGA_SOCKET = "qga.sock"
+AGENT_CHANNEL = "org.qemu.guest_agent.0"
 AGENT_TIMEOUT = 5.0
+
+
+def has_agent_channel(running_argv: list[str] | None) -> bool:
+    """The running qemu has the guest agent's virtio-serial port (else there is nobody to ask)."""
+    return any(AGENT_CHANNEL in arg for arg in running_argv or ())
 
 
 def ssh_forward_of(conf_text: str | None, running_argv: list[str] | None) -> int | None:

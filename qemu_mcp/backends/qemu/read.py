@@ -247,7 +247,7 @@ async def describe_vm(runner: Runner, spec: HostSpec, name: str, vm_dir: str | N
         )
     await qmp_status(runner, vm)
     info = addresses.with_access(spec, vm_info(spec.name, vm), vm.conf_text, vm.argv if vm.alive else None)
-    if vm.alive:
+    if vm.alive and addresses.has_agent_channel(vm.argv):
         info.addresses, notes = await addresses.agent_addresses(runner, vm.home)
         info.notes += notes
     return VmDetail(**info.model_dump(), config=vm.conf_text, command_line=vm.argv)
