@@ -87,8 +87,12 @@ async def banner(runner: Runner, port: int) -> str | None:
 def tried(t: Target, port: int | None) -> list[str]:
     if port is not None:
         return [f"the SSH banner of the forward 127.0.0.1:{port} on host '{t.spec.name}' (read on the host)"]
-    sources = "guest agent, DHCP leases, the host's ARP table" if t.kind == "libvirt" else "the guest agent"
-    return [f"{sources} (is the guest booted with an OS that runs qemu-guest-agent or takes a DHCP lease?)"]
+    if t.kind == "libvirt":
+        return ["guest agent, DHCP leases, the host's ARP table (is the guest booted with an OS that runs "
+                "qemu-guest-agent or takes a DHCP lease?)"]  # fmt: skip
+    socket = f"{t.vm_dir or t.spec.vm_dir}/{t.name}/qga.sock"
+    return [f"the guest agent on {socket} (only a VM started with the org.qemu.guest_agent.0 channel and "
+            "qemu-guest-agent in the guest answers; no SSH forward is recorded)"]  # fmt: skip
 
 
 async def wait_for_address(
