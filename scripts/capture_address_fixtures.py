@@ -74,6 +74,8 @@ def cleanup() -> None:
     run(["virsh", "-c", SYS, "net-destroy", NET], check=False)
     run(["virsh", "-c", SYS, "net-undefine", NET], check=False)
     shutil.rmtree(IMG, ignore_errors=True)
+    for log in (f"/var/log/libvirt/qemu/{VM}.log", f"/var/log/libvirt/qemu/{VM}-serial.log"):
+        Path(log).unlink(missing_ok=True)
 
 
 def agent_ready(uuid: str) -> bool:

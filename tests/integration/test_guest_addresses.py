@@ -186,6 +186,7 @@ def libvirt_guest(libvirtd_running: None) -> Iterator[tuple[str, str, int]]:
         run(["virsh", "-q", "-c", SYS, "undefine", name], check=False)
         shutil.rmtree(workdir, ignore_errors=True)
         Path(log).unlink(missing_ok=True)
+        Path(f"/var/log/libvirt/qemu/{name}.log").unlink(missing_ok=True)  # libvirt's own log of the qemu
 
 
 def test_libvirt_guest_addresses_ssh_console_and_screen(sshd_host, libvirt_guest) -> None:  # type: ignore[no-untyped-def]
