@@ -58,6 +58,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("vmstats", None, None, SAFE, "resource vmstats://{host}/{name}: the latest sample"),
     Operation("vm_domain_xml", None, None, SAFE, "resource qemu-mcp://{host}/vm/{name}/domain.xml (libvirt)"),
     Operation("vm_conf", None, None, SAFE, "resource qemu-mcp://{host}/vm/{name}/vm.conf (plain QEMU)"),
+    Operation("vm_console", None, None, SAFE, "a VM's serial console tail and screen (a temp file, removed)"),
     Operation(MANAGE, "create", None, MODERATE, "new disk image + definition; never overwrites a VM or file"),
     Operation(MANAGE, "start", None, MODERATE, "boot a shut-off VM"),
     Operation(MANAGE, "stop", None, MODERATE, "ACPI shutdown request; the guest shuts down cleanly"),

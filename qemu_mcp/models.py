@@ -9,6 +9,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from qemu_mcp.models_addresses import AddressInfo, SshEndpoint, VncEndpoint
+
 # What `list_vms(status=...)` filters on. libvirt's finer states are kept in VmInfo.state.
 VmStatus = Literal["running", "stopped", "paused", "shutting-down", "crashed", "suspended", "unknown"]
 Backend = Literal["libvirt", "qemu"]
@@ -68,6 +70,9 @@ class VmInfo(_Model):
     notes: list[str] = Field(
         default_factory=list, description="What the backend noticed, e.g. a stale pidfile (plain QEMU)"
     )
+    addresses: list[AddressInfo] = Field(default_factory=list, description="Guest addresses known (see source)")
+    ssh: SshEndpoint | None = Field(None, description="The host's 127.0.0.1 forward to the guest's SSH, if any")
+    vnc: VncEndpoint | None = Field(None, description="The running VM's VNC display on its host")
 
 
 class VmDetail(VmInfo):
@@ -203,6 +208,9 @@ class ManageDetails(_Model):
     xml: str | None = Field(None, description="The domain XML defined (or that would be defined)")
     config: str | None = Field(None, description="The vm.conf written (or that would be written; plain QEMU)")
     restart_required: bool = Field(False, description="A change applies only at the VM's next boot")
+    reachable: bool | None = Field(None, description="wait_for_ip: an address or SSH answered in time (None: no wait)")
+    addresses: list[AddressInfo] = Field(default_factory=list, description="wait_for_ip: the guest's addresses")
+    ssh: SshEndpoint | None = Field(None, description="wait_for_ip: the SSH forward through the host, if any")
     commands: list[CommandRecord] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
 

@@ -35,8 +35,9 @@ quiet() {
 # iproute2: ip netns/link/neigh, the fault suite's hosts in network namespaces (tests/rig/netns.py).
 # mmdebstrap + extlinux: the Debian cloud image the guest tests boot (scripts/build-test-image.sh).
 # python3-libvirt: scripts/bench.py's libvirt RPC client, in the system Python (never a qemu-mcp dependency).
+# dnsmasq-base: DHCP on libvirt networks (guest leases; scripts/capture_address_fixtures.py).
 packages=(libvirt-daemon-system libvirt-clients libxml2-utils qemu-system-x86 qemu-system-arm qemu-efi-aarch64
-    qemu-utils openssh-server sysstat genisoimage iproute2 mmdebstrap extlinux python3-libvirt)
+    qemu-utils openssh-server sysstat genisoimage iproute2 mmdebstrap extlinux python3-libvirt dnsmasq-base)
 # Debian ships venv without ensurepip unless python3-venv is installed.
 python3 -c 'import ensurepip, venv' 2>/dev/null || packages+=(python3 python3-venv)
 missing=()

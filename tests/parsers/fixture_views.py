@@ -34,6 +34,7 @@ from qemu_mcp.parsers.sections import split_sections
 from qemu_mcp.parsers.version import parse_virsh_version
 from qemu_mcp.parsers.virsh_list import parse_name_lines, parse_virsh_list
 
+from .addr_views import addr_view
 from .netpool_views import netpool_view
 from .qemu_views import qemu_view
 from .session_views import read_session_index, session_view
@@ -120,6 +121,9 @@ def parse_fixture(fixture_dir: Path, name: str) -> Any:
     status, argv = read_commands(fixture_dir)[name]
     if argv[:2] == ["sh", "-c"] and argv[3:4] == ["qemu-mcp-hostio"]:  # sh -c SCRIPT $0 INTERVAL SOURCE
         return host_io_view(text, argv[4])
+    addr = addr_view(name, text)
+    if addr is not None:
+        return addr
     netpool = netpool_view(fixture_dir, name, text, status, argv)
     if netpool is not None:
         return netpool
@@ -143,7 +147,5 @@ def parse_fixture(fixture_dir: Path, name: str) -> Any:
 
 def raw_fixtures(fixture_dir: Path) -> list[str]:
     return sorted(
-        p.name
-        for p in fixture_dir.glob("*.txt")
-        if p.name != "commands.txt" and not p.name.endswith(".stderr.txt")
+        p.name for p in fixture_dir.glob("*.txt") if p.name != "commands.txt" and not p.name.endswith(".stderr.txt")
     )

@@ -112,6 +112,9 @@ def raw_vm_view(vm: RawVm) -> dict[str, Any]:
     }
 
 
+ACCESS = {"addresses", "ssh", "vnc"}
+
+
 def read_view(text: str, argv: list[str]) -> dict[str, Any]:
     """argv: sh -c READ_SCRIPT $0 MARKER clean|keep VM_DIR [NAME...]."""
     marker, vm_dir = argv[4], argv[6]
@@ -119,7 +122,8 @@ def read_view(text: str, argv: list[str]) -> dict[str, Any]:
     return {
         "exists": exists,
         "vms": [raw_vm_view(r) for r in raws],
-        "listing": [vm_info(HOST, build_vm(r, vm_dir)).model_dump(mode="json") for r in raws],
+        # addresses, ssh and vnc are filled by backends.qemu.addresses after vm_info, not by it.
+        "listing": [vm_info(HOST, build_vm(r, vm_dir)).model_dump(mode="json", exclude=ACCESS) for r in raws],
     }
 
 

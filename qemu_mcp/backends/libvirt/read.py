@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from qemu_mcp.backends.libvirt import listing, metadata, session_read, target, virsh
+from qemu_mcp.backends.libvirt import addresses, host_addresses, listing, metadata, session_read, target, virsh
 from qemu_mcp.backends.libvirt.errors import NOT_FOUND_MARKS, check_batch, error_lines
 from qemu_mcp.backends.libvirt.session import SessionUnavailable, VirshSessions
 from qemu_mcp.backends.libvirt.states import vm_status
@@ -24,7 +24,7 @@ async def list_domains(runner: Runner, spec: HostSpec, sessions: VirshSessions |
     asked again one-shot, whose answer and errors are the ones users know. Listings of one host
     that overlap share a run (never one that started before them)."""
     if sessions is None:
-        return _vms(spec, await _list_one_shot(runner, spec))
+        return await _with_host_addresses(runner, spec, _vms(spec, await _list_one_shot(runner, spec)))
     vms: list[VmInfo] = await sessions.listing(lambda: _list_on_sessions(runner, spec, sessions))
     return list(vms)
 
@@ -34,8 +34,16 @@ async def _list_on_sessions(runner: Runner, spec: HostSpec, sessions: VirshSessi
     try:
         vms = _vms(spec, await session_read.list_all(sessions, spec), sessions.parsed)
     except (SessionUnavailable, ValueError):
-        return _vms(spec, await _list_one_shot(runner, spec))
+        return await _with_host_addresses(runner, spec, _vms(spec, await _list_one_shot(runner, spec)))
     sessions.uuids = {vm.name: vm.uuid for vm in vms}
+    return await _with_host_addresses(runner, spec, vms)
+
+
+async def _with_host_addresses(runner: Runner, spec: HostSpec, vms: list[VmInfo]) -> list[VmInfo]:
+    """DHCP leases + neighbours, once per host (never per VM), when a running VM can have any."""
+    if host_addresses.worth_asking(vms):
+        found = await host_addresses.host_addresses(runner, spec.libvirt_uri, new_marker())
+        host_addresses.attach(vms, found)
     return vms
 
 
@@ -60,7 +68,7 @@ def _vms(spec: HostSpec, listing: session_read.Listing, parsed: dict[str, Parsed
         _xml, d, creating = hit
         vm = build_vm(spec.name, d, stats.get(d.name, {}),
                       autostart=uuid in listing.autostart, persistent=uuid in listing.persistent)  # fmt: skip
-        vms.append(_with_create_note(vm, creating))
+        vms.append(_with_create_note(addresses.with_access(spec, vm, xml), creating))
     if parsed is not None:
         parsed.clear()
         parsed.update(seen)
@@ -90,10 +98,32 @@ async def describe_domain(runner: Runner, spec: HostSpec, name: str, sessions: V
     one round trip (also when the session's answer is not clean, as for list_domains)."""
     if sessions is not None:
         try:
-            return _detail(spec, await session_read.describe(sessions, spec, name))
+            reads = await session_read.describe(sessions, spec, name)
+            return await _with_guest_addresses(runner, spec, _detail(spec, reads), sessions)
         except (SessionUnavailable, ValueError):
             pass
-    return _detail(spec, await _describe_one_shot(runner, spec, name))
+    return await _with_guest_addresses(runner, spec, _detail(spec, await _describe_one_shot(runner, spec, name)), None)
+
+
+async def _with_guest_addresses(
+    runner: Runner, spec: HostSpec, vm: VmDetail, sessions: VirshSessions | None
+) -> VmDetail:
+    """A running domain's addresses from the guest agent, DHCP leases and ARP (`virsh domifaddr`),
+    on the session when there is one, else in one round trip."""
+    if vm.status != "running":
+        return vm
+    if sessions is not None:
+        try:
+            outputs = await sessions.run(addresses.domifaddr_commands(vm.uuid), spec.command_timeout)
+            errors = "\n".join(e for o in outputs for e in o.errors)
+            vm.addresses, notes = addresses.parse_sources([o.text for o in outputs], errors)
+            vm.notes += notes
+            return vm
+        except SessionUnavailable:
+            pass
+    vm.addresses, notes = await addresses.guest_addresses(runner, spec, vm.uuid)
+    vm.notes += notes
+    return vm
 
 
 def _detail(spec: HostSpec, reads: session_read.DomainReads) -> VmDetail:
@@ -108,7 +138,8 @@ def _detail(spec: HostSpec, reads: session_read.DomainReads) -> VmDetail:
         persistent=flag(info, "persistent"),
     )
     creating = metadata.create_state(root) == metadata.CREATING
-    return VmDetail(**_with_create_note(vm, creating).model_dump(), xml=reads.xml.strip())
+    vm = _with_create_note(addresses.with_access(spec, vm, reads.xml), creating)
+    return VmDetail(**vm.model_dump(), xml=reads.xml.strip())
 
 
 async def _describe_one_shot(runner: Runner, spec: HostSpec, name: str) -> session_read.DomainReads:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from qemu_mcp import validation
 from qemu_mcp.backends.machines import MACHINES
+from qemu_mcp.backends.qemu import addresses
 from qemu_mcp.backends.qemu import scripts as qemu_host
 from qemu_mcp.backends.qemu.argv import VNC_BASE_PORT, Runtime, parse_runtime
 from qemu_mcp.backends.qemu.identity import conf_uuid, is_vm_qemu
@@ -222,7 +223,9 @@ def vm_info(host: str, vm: QemuVm) -> VmInfo:
 async def list_vms(runner: Runner, spec: HostSpec, vm_dir: str | None = None) -> list[VmInfo]:
     """Every plain-QEMU VM of the host, in one round trip (a read: stale pidfiles are reported, kept)."""
     vms = await read_vms(runner, spec, vm_dir_of(spec, vm_dir), need_dir=True)
-    return [vm_info(spec.name, vm) for vm in vms]
+    return [
+        addresses.with_access(spec, vm_info(spec.name, vm), vm.conf_text, vm.argv if vm.alive else None) for vm in vms
+    ]
 
 
 async def find_vm(runner: Runner, spec: HostSpec, vm_dir: str, name: str) -> QemuVm | None:
@@ -243,5 +246,8 @@ async def describe_vm(runner: Runner, spec: HostSpec, name: str, vm_dir: str | N
             "list_vms shows the names that exist"
         )
     await qmp_status(runner, vm)
-    info = vm_info(spec.name, vm)
+    info = addresses.with_access(spec, vm_info(spec.name, vm), vm.conf_text, vm.argv if vm.alive else None)
+    if vm.alive and addresses.has_agent_channel(vm.argv):
+        info.addresses, notes = await addresses.agent_addresses(runner, vm.home)
+        info.notes += notes
     return VmDetail(**info.model_dump(), config=vm.conf_text, command_line=vm.argv)

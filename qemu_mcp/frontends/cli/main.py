@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from qemu_mcp import __version__
 from qemu_mcp.config import load_inventory
 from qemu_mcp.errors import InvalidInput, QemuMcpError
+from qemu_mcp.frontends.cli import console as cli_console
 from qemu_mcp.frontends.cli import logs, render
 from qemu_mcp.frontends.cli import manage as cli_manage
 from qemu_mcp.frontends.cli import monitor as cli_monitor
@@ -107,6 +108,7 @@ def _parser() -> argparse.ArgumentParser:
     v_info.set_defaults(run=_vm_info)
     cli_manage.add_parsers(vm)
     cli_snapshot.add_parser(vm)
+    cli_console.add_parser(vm)
     cli_resources.add_parsers(sub)
     cli_monitor.add_parser(sub)
     cli_safety.add_parsers(sub)
@@ -300,6 +302,12 @@ def _vm_info(args: argparse.Namespace) -> int:
             f"  graphics {g.type} {g.listen or ''}:{g.port if g.port is not None else 'auto'}",
             highlight=False,
         )
+    for a in vm.addresses:
+        console.print(
+            f"  address {a.ip}/{a.prefix or '?'} {a.interface or '-'} {a.mac or '-'} ({a.source})", highlight=False
+        )
+    if vm.ssh:
+        console.print(f"  ssh: {vm.ssh.command}", highlight=False)
     for note in vm.notes:
         console.print(f"  [yellow]note[/]: {note}", highlight=False)
     if args.xml and (vm.xml or vm.config):

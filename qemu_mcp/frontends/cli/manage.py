@@ -53,6 +53,8 @@ def add_parsers(vm_sub: Any) -> None:
         if action == "create":
             p.add_argument("--iso", help="ISO path on the host, attached as CD-ROM and booted first")
             p.add_argument("--start", action="store_true", help="boot the VM once created")
+        if action in ("create", "start"):
+            p.add_argument("--wait-for-ip", type=float, metavar="SECONDS", help="wait for an address or SSH forward")
         if action in ("stop", "reboot", "delete", "modify"):
             p.add_argument("--force", action="store_true", help=_force_help(action))
         if action in ("stop", "reboot", "modify"):
@@ -162,6 +164,7 @@ def run(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         start=bool(opt.get("start")),
         timeout=opt.get("timeout"),
+        wait_for_ip=opt.get("wait_for_ip"),
     )
     ref = host_ref(args)
     result = confirmed(args, lambda consent, show_progress: _run(args, req, ref, consent, show_progress=show_progress))

@@ -12,7 +12,7 @@ from qemu_mcp import __version__
 from qemu_mcp.config import Inventory, load_inventory
 from qemu_mcp.frontends.mcp import prompts, vm_config
 from qemu_mcp.frontends.mcp.state import ServerState, WarmUpAfterToolsList
-from qemu_mcp.frontends.mcp.tools import manage, monitor, read, resources, snapshot
+from qemu_mcp.frontends.mcp.tools import console, manage, monitor, read, resources, snapshot
 from qemu_mcp.frontends.mcp.tools.access import HideMutatingTools
 
 INSTRUCTIONS = """\
@@ -49,6 +49,7 @@ def build_server(inventory: Inventory | None = None, config: str | None = None) 
     snapshot.register(server)
     prompts.register(server)
     vm_config.register(server)
+    console.register(server)
     return server
 
 

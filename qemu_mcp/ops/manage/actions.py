@@ -95,6 +95,7 @@ def _audit_arguments(ref: HostRef, req: ManageRequest) -> dict[str, object]:
         "name": req.name, "action": req.action, "arch": req.arch, "memory_mib": req.memory_mib,
         "vcpus": req.vcpus, "disk": disk, "iso": req.iso, "vm_dir": req.vm_dir, "force": req.force,
         "confirm": req.confirm, "dry_run": req.dry_run, "start": req.start, "timeout": req.timeout,
+        "wait_for_ip": req.wait_for_ip,
         "host": ref.host, "ssh_port": ref.ssh_port, "ssh_user": ref.ssh_user, "ssh_pwd": ref.ssh_pwd,
         "ssh_key": ref.ssh_key, "add_disk": _add_disk_audit(req), "remove_disk": req.remove_disk,
         "keep_file": req.keep_file,

@@ -16,6 +16,7 @@ from qemu_mcp.ops.manage.call import (
     path_kinds,
     read_back,
 )
+from qemu_mcp.ops.manage.reach import wait_step
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,8 @@ async def create(call: Call) -> str:
     if call.req.dry_run:
         return f"would create {call.where} ({summary})" + (" and start it" if plan.start else "")
     running = await _read_back_created(call, plan)
-    return f"created {call.where} ({summary}); " + ("it is running" if running else "not started")
+    reach = await wait_step(call, plan.uuid) if running else ""
+    return f"created {call.where} ({summary}); " + ("it is running" if running else "not started") + reach
 
 
 # ---- check the request against the host

@@ -10,6 +10,7 @@ from qemu_mcp.ops.manage.call import (
     require_consent,
     stop_guest,
 )
+from qemu_mcp.ops.manage.reach import wait_step
 
 
 async def start(call: Call) -> str:
@@ -26,7 +27,7 @@ async def start(call: Call) -> str:
     if after is None or not after.running:
         state = after.state if after else "gone"
         raise CommandFailed(f"{call.where} was started but reads back as '{state}'", call.spec.name)
-    return f"started {call.where}; it is {after.state}"
+    return f"started {call.where}; it is {after.state}" + await wait_step(call, after.uuid)
 
 
 async def stop(call: Call) -> str:

@@ -25,6 +25,7 @@ ONLY_FOR = {
     "add_disk": ("modify",),
     "remove_disk": ("modify",),
     "keep_file": ("modify",),
+    "wait_for_ip": ("create", "start"),  # + clone (issue 11): seconds to wait for an address or SSH
 }
 
 
@@ -46,6 +47,7 @@ class ManageRequest:
     add_disk: disk_spec.AddDisk | None = None  # modify: a new disk to create and attach
     remove_disk: str | None = None  # modify: the guest device to detach (vdb)
     keep_file: bool = True  # remove_disk: keep the image file (False deletes it: dangerous)
+    wait_for_ip: float = 0.0  # create/start: seconds to wait for an address or the SSH forward (0: no wait)
 
     @property
     def deletes_disk_file(self) -> bool:
@@ -76,14 +78,17 @@ def parse_request(
     add_disk: str | None = None,
     remove_disk: str | None = None,
     keep_file: bool | None = None,
+    wait_for_ip: float | None = None,
 ) -> ManageRequest:
     """Every check that needs no host: names, sizes, paths, and which options fit the action."""
     _check_options(
         action,
         {"arch": arch, "memory": memory, "disk": disk, "iso": iso, "vcpus": vcpus, "vm_dir": vm_dir,
-         "start": start or None, "add_disk": add_disk, "remove_disk": remove_disk, "keep_file": keep_file},
+         "start": start or None, "add_disk": add_disk, "remove_disk": remove_disk, "keep_file": keep_file,
+         "wait_for_ip": wait_for_ip or None},
     )  # fmt: skip
     wait = _timeout(timeout)
+    ip_wait = wait_for_ip_seconds(wait_for_ip, action, start)
     if add_disk is not None or remove_disk is not None or keep_file is not None:
         request = disk_request(name, add_disk, remove_disk, keep_file, memory=memory, disk=disk, vcpus=vcpus,
                                vm_dir=vm_dir)  # fmt: skip
@@ -92,7 +97,9 @@ def parse_request(
     else:
         request = _existing_vm(name, action, memory=memory, disk=disk, vcpus=vcpus, vm_dir=vm_dir)
     # start is False unless action=create (_check_options)
-    return replace(request, force=force, confirm=confirm, dry_run=dry_run, start=start, timeout=wait)
+    return replace(
+        request, force=force, confirm=confirm, dry_run=dry_run, start=start, timeout=wait, wait_for_ip=ip_wait
+    )
 
 
 def _check_options(action: str, given: dict[str, object]) -> None:
@@ -202,6 +209,16 @@ def _timeout(value: float | None) -> float:
         return DEFAULT_TIMEOUT
     if isinstance(value, bool) or not isinstance(value, int | float) or not 1 <= value <= MAX_TIMEOUT:
         raise InvalidInput(f"timeout {value!r} is out of range: use 1 to {MAX_TIMEOUT:.0f} seconds")
+    return float(value)
+
+
+def wait_for_ip_seconds(value: float | None, action: str, start: bool) -> float:
+    if not value:
+        return 0.0
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= MAX_TIMEOUT:
+        raise InvalidInput(f"wait_for_ip {value!r} is out of range: use 0 to {MAX_TIMEOUT:.0f} seconds")
+    if action == "create" and not start:
+        raise InvalidInput("wait_for_ip on create needs start=true (a VM that is not started gets no address)")
     return float(value)
 
 

@@ -36,6 +36,8 @@ Life-cycle of one VM (seed 004's manage_vm). `action`:
   <vm_dir>/<name>/disk0.qcow2 on plain-QEMU hosts, 20G; qcow2 or raw by extension), iso (attached as
   CD-ROM, booted first), vm_dir (default: the host's, /var/lib/qemu), start=true to boot it. Refuses
   an existing name or disk file; on any failure removes what it made.
+- wait_for_ip (create with start=true, start): wait up to N s until the guest has an address
+  (guest agent, DHCP lease, ARP) or, with an SSH forward, the forward answers; details.ssh/addresses.
 - start / reboot: reboot waits up to `timeout` s for the guest to reboot; force=true resets it.
 - stop: ACPI shutdown, waiting up to `timeout` s (default 60); force=true powers off at once.
 - delete: removes the definition and the VM's own disk images (never ISOs or shared disks).
@@ -152,6 +154,10 @@ async def manage_vm(
     timeout: Annotated[
         float | None, Field(description="stop/reboot: seconds to wait for the guest (default 60)")
     ] = None,
+    wait_for_ip: Annotated[
+        float | None,
+        Field(description="create (start=true)/start: seconds to wait for a guest address or the SSH forward"),
+    ] = None,
 ) -> ManageVmResult:
     async def progress(done: float, total: float | None, message: str) -> None:
         await ctx.report_progress(done, total, message)
@@ -162,7 +168,7 @@ async def manage_vm(
         req = manage_ops.parse_request(
             name, action, arch=arch, memory=memory, disk=disk, iso=iso, vcpus=vcpus, vm_dir=vm_dir,
             force=force, confirm=confirm, dry_run=dry_run, start=start, timeout=timeout, add_disk=add_disk,
-            remove_disk=remove_disk, keep_file=keep_file,
+            remove_disk=remove_disk, keep_file=keep_file, wait_for_ip=wait_for_ip,
         )  # fmt: skip
         return await manage_ops.manage_vm(
             await fleet_of(ctx),
