@@ -19,6 +19,7 @@ from typing import Protocol
 from uuid import uuid4
 
 from qemu_mcp.backends.job import Job
+from qemu_mcp.backends.provision import NetworkChoice, Provision
 from qemu_mcp.models import DiskInfo, VmConfig, VmStatus
 
 
@@ -120,6 +121,7 @@ class CreatePlan:
     vm_dir: str = ""  # the VMs' directory (the request's, else the host's)
     home: str | None = None  # the VM's own directory, when the backend keeps one (plain QEMU)
     uuid: str = field(default_factory=lambda: str(uuid4()))  # chosen here, so a create is found again
+    provision: Provision = field(default_factory=Provision)  # network, forward, seed, Ignition (issue 11)
 
 
 @dataclass
@@ -128,6 +130,7 @@ class CreateFacts:
 
     accel: str  # libvirt domain type: kvm or qemu (TCG)
     network: str | None = None  # libvirt network to attach, None for user-mode networking
+    nic: NetworkChoice | None = None  # what the NIC is on, once the host is checked (issue 11)
     firmware: tuple[str, str] | None = None  # UEFI code + NVRAM template (aarch64)
     xml: str | None = None  # what `define` defined (libvirt)
     config: str | None = None  # what `define` wrote (plain QEMU's vm.conf)

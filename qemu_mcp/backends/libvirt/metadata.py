@@ -14,10 +14,25 @@ CREATING, CREATED = "creating", "created"
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
 
 
-def add(root: etree._Element, state: str) -> None:
-    """<metadata><qmcp:vm state=...  created-by="qemu-mcp"/></metadata> under a <domain> root."""
+def add(root: etree._Element, state: str, facts: list[tuple[str, dict[str, str]]] | None = None) -> None:
+    """<metadata><qmcp:vm state=...  created-by="qemu-mcp"/></metadata> under a <domain> root;
+    `facts` (tag, attributes) become children of <qmcp:vm> (libvirt keeps one element per namespace)."""
     metadata = etree.SubElement(root, "metadata")
-    etree.SubElement(metadata, f"{{{NS}}}vm", {"state": state, "created-by": "qemu-mcp"}, nsmap={PREFIX: NS})
+    vm = etree.SubElement(metadata, f"{{{NS}}}vm", {"state": state, "created-by": "qemu-mcp"}, nsmap={PREFIX: NS})
+    for tag, attrs in facts or []:
+        etree.SubElement(vm, f"{{{NS}}}{tag}", attrs)
+
+
+def facts(xml: str) -> dict[str, dict[str, str]]:
+    """The facts below <qmcp:vm> by tag (seed, ignition, ssh-forward, serial-log): {} if none."""
+    if NS not in xml:
+        return {}
+    root = etree.fromstring(xml.encode(), _PARSER)
+    node = root.find(f"metadata/{{{NS}}}vm")
+    if node is None:
+        return {}
+    children = [c for c in node if isinstance(c.tag, str)]
+    return {etree.QName(c).localname: {str(k): str(v) for k, v in c.attrib.items()} for c in children}
 
 
 def create_state(xml: str) -> str | None:

@@ -34,6 +34,7 @@ from qemu_mcp.backends.machines import machine_for
 from qemu_mcp.backends.qemu import scripts as qemu_host
 from qemu_mcp.backends.qemu.argv import MAX_VNC_DISPLAY, VNC_BASE_PORT, build_argv, kvm_probe_argv
 from qemu_mcp.backends.qemu.display import free_displays, vnc_taken
+from qemu_mcp.backends.qemu.provision import conf_fields, conf_nic, plain_nic
 from qemu_mcp.backends.qemu.qmp import QMPClient
 from qemu_mcp.backends.qemu.read import QemuVm, qmp_status, vm_dir_of, vms_printed
 from qemu_mcp.backends.qemu.states import RUNNING, vm_status
@@ -42,7 +43,6 @@ from qemu_mcp.backends.qemu.vmconf import (
     EFI_VARS,
     MAX_SOCKET_PATH,
     ConfDisk,
-    ConfNic,
     Home,
     VmConf,
     parse,
@@ -198,7 +198,7 @@ class QemuBackend(BackendDefaults):
             return await self._probe_kvm(job, arch)
 
         accel = await decide_accel(self.verdicts, self.spec, job, arch, self.kind, probe)
-        return CreateFacts(accel="kvm" if accel == "kvm" else "qemu", network=None, firmware=firmware)
+        return CreateFacts(accel="kvm" if accel == "kvm" else "qemu", firmware=firmware, nic=plain_nic(plan))
 
     async def _probe_kvm(self, job: Job, arch: str) -> str:
         """'kvm' when a guest with the host CPU runs for a second under KVM; else why not."""
@@ -226,7 +226,8 @@ class QemuBackend(BackendDefaults):
             vcpus=plan.vcpus,
             disks=(ConfDisk("vda", plan.disk_path, plan.disk_format, owned=True),),
             iso=plan.iso,
-            nics=(ConfNic("user", "virtio-net-pci", mac),),
+            nics=(conf_nic(plan, plan.provision.mac or mac),),
+            **conf_fields(plan),
             firmware_code=facts.firmware[0] if facts.firmware else None,
             firmware_vars=home.file(EFI_VARS) if facts.firmware else None,
             created=datetime.now(UTC).isoformat(timespec="seconds"),

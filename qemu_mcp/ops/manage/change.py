@@ -29,7 +29,10 @@ async def delete(call: Call) -> str:
     require_consent(call, vm)
 
     owned: list[str] = []
+    own_files = [vm.extra[k] for k in ("seed", "ignition") if vm.extra.get(k)]  # issue 11, made by create
     for d in vm.disks:
+        if d.path in own_files:
+            continue
         if d.owned_image and d.path:
             if d.path not in owned:
                 owned.append(d.path)
@@ -55,6 +58,8 @@ async def delete(call: Call) -> str:
     if remove:
         await job.report(total - 1, total, "removing the disk images")
         await job.change(f"removing the disk image(s) {', '.join(remove)}", fs.remove_files(remove))
+    if own_files:
+        await job.change(f"removing the VM's seed/Ignition file(s) {', '.join(own_files)}", fs.remove_files(own_files))
     await backend.remove_leftovers(job, vm)
     details.disks_removed = remove
     if req.dry_run:

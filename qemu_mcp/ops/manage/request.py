@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import get_args
+from dataclasses import dataclass, field, replace
+from typing import Any, get_args
 
 from qemu_mcp import sizes, validation
+from qemu_mcp.backends.provision import NetworkChoice
+from qemu_mcp.cloudinit import CloudInit
 from qemu_mcp.errors import InvalidInput
 from qemu_mcp.models import ManageAction
+from qemu_mcp.ops.manage.provision_request import parse_provision
 
 ACTIONS: tuple[str, ...] = get_args(ManageAction)
 DEFAULT_TIMEOUT = 60.0
@@ -22,6 +25,10 @@ ONLY_FOR = {
     "memory": ("create", "modify"),
     "vcpus": ("create", "modify"),
     "disk": ("create", "modify"),
+    "cloud_init": ("create",),
+    "ignition": ("create",),
+    "network": ("create",),
+    "ssh_forward": ("create",),
 }
 
 
@@ -40,6 +47,11 @@ class ManageRequest:
     dry_run: bool = False
     start: bool = False
     timeout: float = DEFAULT_TIMEOUT
+    # issue 11 (create): checked by ops.manage.provision.parse_provision
+    cloud_init: CloudInit | None = None
+    ignition: bytes | None = field(default=None, repr=False)
+    network: NetworkChoice | None = None
+    ssh_forward: bool | None = None
 
     @property
     def changes_config(self) -> bool:
@@ -62,12 +74,17 @@ def parse_request(
     dry_run: bool = False,
     start: bool = False,
     timeout: float | None = None,
+    cloud_init: CloudInit | dict[str, Any] | None = None,
+    ignition: dict[str, Any] | str | None = None,
+    network: str | None = None,
+    ssh_forward: bool | None = None,
 ) -> ManageRequest:
     """Every check that needs no host: names, sizes, paths, and which options fit the action."""
     _check_options(
         action,
         {"arch": arch, "memory": memory, "disk": disk, "iso": iso, "vcpus": vcpus, "vm_dir": vm_dir,
-         "start": start or None},
+         "start": start or None, "cloud_init": cloud_init, "ignition": ignition, "network": network,
+         "ssh_forward": ssh_forward},
     )  # fmt: skip
     wait = _timeout(timeout)
     if action == "create":
@@ -75,7 +92,10 @@ def parse_request(
     else:
         request = _existing_vm(name, action, memory=memory, disk=disk, vcpus=vcpus, vm_dir=vm_dir)
     # start is False unless action=create (_check_options)
-    return replace(request, force=force, confirm=confirm, dry_run=dry_run, start=start, timeout=wait)
+    request = replace(request, force=force, confirm=confirm, dry_run=dry_run, start=start, timeout=wait)
+    if action == "create":
+        request = replace(request, **parse_provision(cloud_init, ignition, network, ssh_forward))
+    return request
 
 
 def _check_options(action: str, given: dict[str, object]) -> None:

@@ -21,6 +21,7 @@ from qemu_mcp.frontends.mcp.tools.common import (
     fleet_of,
 )
 from qemu_mcp.frontends.mcp.tools.confirm import ConfirmAnswer, ask, consent_from
+from qemu_mcp.frontends.mcp.tools.provision_args import CloudInitArg, IgnitionArg, NetworkArg, SshForwardArg
 from qemu_mcp.models import ManageVmResult
 
 if TYPE_CHECKING:
@@ -35,7 +36,12 @@ Life-cycle of one VM (seed 004's manage_vm). `action`:
   'path=/data/vm/x.qcow2,size=20G' (both optional: default <vm_dir>/<name>.qcow2 on libvirt hosts,
   <vm_dir>/<name>/disk0.qcow2 on plain-QEMU hosts, 20G; qcow2 or raw by extension), iso (attached as
   CD-ROM, booted first), vm_dir (default: the host's, /var/lib/qemu), start=true to boot it. Refuses
-  an existing name or disk file; on any failure removes what it made.
+  an existing name or disk file; on any failure removes what it made. A guest you can log into:
+  cloud_init {hostname, user, ssh_authorized_keys, ...} (a NoCloud seed ISO beside the disk) and/or
+  ignition (JSON, fw_cfg); network 'user', 'bridge:<name>' or a libvirt network (default: libvirt's
+  'default' when active, else user-mode); with user-mode, ssh_forward (default true) picks a free
+  port on the host's 127.0.0.1 -> guest 22, reported in data.details.applied.ssh_forward_port
+  (reach it with `ssh -J <host> -p PORT user@127.0.0.1`). New VMs get a guest-agent channel.
 - start / reboot: reboot waits up to `timeout` s for the guest to reboot; force=true resets it.
 - stop: ACPI shutdown, waiting up to `timeout` s (default 60); force=true powers off at once.
 - delete: removes the definition and the VM's own disk images (never ISOs or shared disks).
@@ -134,6 +140,10 @@ async def manage_vm(
     timeout: Annotated[
         float | None, Field(description="stop/reboot: seconds to wait for the guest (default 60)")
     ] = None,
+    cloud_init: CloudInitArg = None,
+    ignition: IgnitionArg = None,
+    network: NetworkArg = None,
+    ssh_forward: SshForwardArg = None,
 ) -> ManageVmResult:
     async def progress(done: float, total: float | None, message: str) -> None:
         await ctx.report_progress(done, total, message)
@@ -144,6 +154,7 @@ async def manage_vm(
         req = manage_ops.parse_request(
             name, action, arch=arch, memory=memory, disk=disk, iso=iso, vcpus=vcpus, vm_dir=vm_dir,
             force=force, confirm=confirm, dry_run=dry_run, start=start, timeout=timeout,
+            cloud_init=cloud_init, ignition=ignition, network=network, ssh_forward=ssh_forward,
         )  # fmt: skip
         return await manage_ops.manage_vm(
             await fleet_of(ctx),
