@@ -45,11 +45,9 @@ def add_seed(dev: etree._Element, path: str) -> None:
 
 
 def add_ignition(root: etree._Element, path: str) -> None:
-    """`<sysinfo type='fwcfg'>` with opt/com.coreos/config (and `<smbios mode='sysinfo'/>` in <os>)."""
+    """`<sysinfo type='fwcfg'>` with opt/com.coreos/config. No `<os><smbios mode='sysinfo'/>`: that
+    asks for an SMBIOS sysinfo, and libvirt 9.0 then refuses to start ("sysinfo are not available")."""
     root.append(ignition_fw_cfg(path).libvirt_sysinfo())
-    os_el = root.find("os")
-    if os_el is not None and os_el.find("smbios") is None:
-        etree.SubElement(os_el, "smbios", mode="sysinfo")
 
 
 def add_agent_channel(dev: etree._Element) -> None:
