@@ -103,7 +103,9 @@ def lv_area(libvirtd_running: None) -> Iterator[Area]:
         yield a
 
 
-async def test_libvirt_create_with_cloud_init_ignition_and_forward(sshd_host, lv_area: Area, keydir, tmp_path):  # type: ignore[no-untyped-def]
+async def test_libvirt_create_with_cloud_init_ignition_and_forward(  # type: ignore[no-untyped-def]
+    sshd_host, lv_area: Area, keydir, tmp_path
+):
     key, public_key = keydir
     image = cached_test_image()
     name, hostname = lv_area.name("prov"), f"lv-{uuid.uuid4().hex[:8]}"
@@ -140,7 +142,9 @@ def q_area() -> Iterator[QemuArea]:
         yield a
 
 
-async def test_plain_qemu_create_with_cloud_init_ignition_and_forward(qemu_only_sshd_host, q_area: QemuArea, keydir, tmp_path):  # type: ignore[no-untyped-def]
+async def test_plain_qemu_create_with_cloud_init_ignition_and_forward(  # type: ignore[no-untyped-def]
+    qemu_only_sshd_host, q_area: QemuArea, keydir, tmp_path
+):
     key, public_key = keydir
     image = cached_test_image()
     name, hostname = f"prov-{uuid.uuid4().hex[:6]}", f"qe-{uuid.uuid4().hex[:8]}"
