@@ -11,6 +11,8 @@ forward on the host's 127.0.0.1 is reached directly (never a guest address)."""
 
 from __future__ import annotations
 
+import io
+import json
 import shutil
 import subprocess
 import time
@@ -20,10 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+import pycdlib
 import pytest
+import yaml
 from lxml import etree
 from mcp import Client
 
+from qemu_mcp.backends.libvirt import metadata
 from qemu_mcp.config import Inventory
 from qemu_mcp.frontends.mcp.server import build_server
 from qemu_mcp.ignition import FW_CFG_NAME, ignition_bytes
@@ -32,6 +37,7 @@ from tests.conftest import key_host
 from tests.integration.guest_helpers import BOOT_TIMEOUT, Guest, cached_test_image, ssh
 from tests.integration.manage_helpers import Area, data, exists, inactive_xml, manage_area
 from tests.integration.qemu_helpers import QemuArea, qemu_area
+from tests.integration.test_cli import cli
 from tests.rig import RigError, keygen
 
 pytestmark = pytest.mark.integration
@@ -168,3 +174,36 @@ async def test_plain_qemu_create_with_cloud_init_ignition_and_forward(  # type: 
 
         await call(client, "plain", name=name, action="delete", force=True, confirm=True)
     assert not home.exists()
+
+
+def test_cli_create_with_guest_flags_then_delete(rig_config: str, lv_area: Area, keydir, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`qemu-mcp vm create --hostname --user --authorized-key --cloud-init --ignition --network` over
+    SSH (not started: the seed is read back from the host's file), then `vm delete` removes it all."""
+    _, public_key = keydir
+    name = lv_area.name("cli")
+    (tmp_path / "ci.yaml").write_text("timezone: UTC\n")
+    (tmp_path / "c.ign").write_text(json.dumps(IGNITION))
+    out = cli(
+        "vm", "create", name, "--arch", "x86_64", "--memory", "256M", "--disk", "size=64M", "--vm-dir", lv_area.dir,
+        "--hostname", "cli-guest", "--user", USER, "--authorized-key", str(tmp_path / "id_ed25519.pub"),
+        "--cloud-init", str(tmp_path / "ci.yaml"), "--ignition", str(tmp_path / "c.ign"), "--network", "user",
+        "--host", "rig", "--json", config=rig_config,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    applied = json.loads(out.stdout)["data"]["details"]["applied"]
+    seed, ign = f"{lv_area.dir}/{name}-seed.iso", f"{lv_area.dir}/{name}-ignition.ign"
+    assert metadata.facts(inactive_xml(name))["ssh-forward"]["port"] == str(applied["ssh_forward_port"])
+    iso = pycdlib.PyCdlib()
+    iso.open(seed)
+    try:
+        buf = io.BytesIO()
+        iso.get_file_from_iso_fp(buf, rr_path="/user-data")
+    finally:
+        iso.close()
+    user_data = yaml.safe_load(buf.getvalue())
+    assert user_data["hostname"] == "cli-guest" and user_data["timezone"] == "UTC"
+    assert user_data["users"][0]["ssh_authorized_keys"] == [public_key]
+    assert Path(ign).read_bytes() == ignition_bytes(IGNITION)
+    gone = cli("vm", "delete", name, "--yes", "--host", "rig", config=rig_config)
+    assert gone.returncode == 0, gone.stderr
+    assert not exists(name) and not Path(seed).exists() and not Path(ign).exists()

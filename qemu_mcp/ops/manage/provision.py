@@ -88,8 +88,8 @@ async def upload(job: Job, plan: CreatePlan) -> None:
             undo=Undo(f"removing {what} {path}", fs.remove_files([path])),
         )
         await job.act(
-            f"writing {what} to {path} ({len(data)} bytes, SFTP)",
-            ["sftp-write", path, f"{len(data)} bytes", oct(FILE_MODE)],
+            f"writing {what} to {path} ({len(data)} bytes; over SFTP on a remote host)",
+            ["write-file", path, f"{len(data)} bytes", oct(FILE_MODE)],
             lambda p=path, d=data: write_file(job.runner, p, d, FILE_MODE),  # type: ignore[misc]
         )
 
