@@ -159,6 +159,8 @@ async def test_plain_qemu_create_with_cloud_init_ignition_and_forward(  # type: 
     async with Client(build_server(Inventory([spec]))) as client:
         created = await call(client, "plain", **create_args(name, hostname, public_key))
         port = int(created["details"]["applied"]["ssh_forward_port"])
+        assert any(f"ssh -J root@127.0.0.1:{qemu_only_sshd_host.port} -p {port} {USER}@127.0.0.1" in n
+                   for n in created["details"]["notes"]), created["details"]["notes"]  # fmt: skip
         home = q_area.home(name)
         conf = q_area.conf(name)
         assert conf["nic.0.ssh_forward"] == str(port) and conf["agent"] == "yes"
@@ -202,7 +204,8 @@ def test_cli_create_with_guest_flags_then_delete(rig_config: str, lv_area: Area,
         iso.close()
     user_data = yaml.safe_load(buf.getvalue())
     assert user_data["hostname"] == "cli-guest" and user_data["timezone"] == "UTC"
-    assert user_data["users"][0]["ssh_authorized_keys"] == [public_key]
+    [key_line] = user_data["users"][0]["ssh_authorized_keys"]  # the .pub file's line (with its comment)
+    assert key_line.split()[:2] == public_key.split()[:2]
     assert Path(ign).read_bytes() == ignition_bytes(IGNITION)
     gone = cli("vm", "delete", name, "--yes", "--host", "rig", config=rig_config)
     assert gone.returncode == 0, gone.stderr

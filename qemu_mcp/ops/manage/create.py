@@ -49,6 +49,7 @@ async def create(call: Call) -> str:
         return f"would create {call.where} ({summary})" + (" and start it" if plan.start else "")
     running = await _read_back_created(call, plan)
     call.details.applied |= provision.applied(plan, facts)
+    provision.ssh_note(call, plan)
     return f"created {call.where} ({summary}); " + ("it is running" if running else "not started")
 
 

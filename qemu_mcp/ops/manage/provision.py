@@ -15,7 +15,15 @@ from dataclasses import replace
 
 from qemu_mcp.backends.base import CreateFacts, CreatePlan
 from qemu_mcp.backends.job import Job, Undo
-from qemu_mcp.backends.provision import FORWARD_PORTS, NetworkChoice, Provision, pick_port, wants_forward
+from qemu_mcp.backends.provision import (
+    FORWARD_HOST,
+    FORWARD_PORTS,
+    NetworkChoice,
+    Provision,
+    pick_port,
+    ssh_jump_line,
+    wants_forward,
+)
 from qemu_mcp.host import fs
 from qemu_mcp.host.ports import tcp_listeners
 from qemu_mcp.nocloud import nocloud_iso
@@ -121,3 +129,17 @@ def summary(plan: CreatePlan) -> str:
     if p.ignition is not None:
         parts.append(f"Ignition {p.ignition_path}")
     return "".join(f", {x}" for x in parts)
+
+
+def ssh_note(call: Call, plan: CreatePlan) -> None:
+    """How to log into the guest once it has booted (the forward listens on the host's loopback)."""
+    port, spec = plan.provision.forward_port, call.spec
+    if not port:
+        return
+    ci = call.req.cloud_init
+    user = ci.user if ci is not None else None
+    if spec.is_local:
+        line = f"ssh -p {port} {user or '<user>'}@{FORWARD_HOST}"
+    else:
+        line = ssh_jump_line(user, port, spec.user or "<host user>", spec.address or spec.name, spec.port)
+    call.job.note(f"once the guest has booted, log in with: {line}")
