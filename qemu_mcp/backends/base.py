@@ -152,6 +152,11 @@ class BackendDefaults:
         domain with a `creating` mark in its metadata); push the undo."""
         return None
 
+    async def forward_ports(self, job: Job) -> set[int]:
+        """The SSH-forward ports the host's other VMs have recorded (running or not), so a new
+        forward does not take one a stopped VM will bind when it starts (issue 11)."""
+        return set()
+
     async def remove_leftovers(self, job: Job, vm: VmState) -> None:
         """After delete removed the disk images: what is left of the VM (plain QEMU: its directory)."""
         return None
@@ -181,6 +186,8 @@ class VmBackend(Protocol):
     async def claim(self, job: Job, plan: CreatePlan, facts: CreateFacts) -> None: ...
 
     async def remove_leftovers(self, job: Job, vm: VmState) -> None: ...
+
+    async def forward_ports(self, job: Job) -> set[int]: ...
 
     async def inspect(self, job: Job, name: str) -> VmState | None:
         """The VM named exactly `name` (never an id or UUID), resolved: its UUID, state and persistent

@@ -17,11 +17,13 @@ from lxml import etree
 from qemu_mcp.backends.base import CreateFacts, CreatePlan
 from qemu_mcp.backends.job import Job
 from qemu_mcp.backends.libvirt import metadata
+from qemu_mcp.backends.libvirt import provision as lv_provision
 from qemu_mcp.backends.libvirt.domain_xml_builder import DomainSpec, Firmware, build_domain_xml
 from qemu_mcp.backends.libvirt.netxml import QEMU_NS, forward_port
 from qemu_mcp.backends.libvirt.provision import state_extra
 from qemu_mcp.backends.provision import FORWARD_PORTS, NetworkChoice, Provision, parse_network, pick_port
 from qemu_mcp.backends.qemu.argv import build_argv
+from qemu_mcp.backends.qemu.provision import recorded_forwards
 from qemu_mcp.backends.qemu.vmconf import ConfDisk, ConfNic, Home, VmConf, parse, render
 from qemu_mcp.errors import InvalidInput
 from qemu_mcp.frontends.cli.provision_opts import cloud_init_from
@@ -287,3 +289,14 @@ def test_cli_cloud_init_from_flags_and_files(tmp_path: Path) -> None:
     raw.write_text("#cloud-config\nruncmd: [true]\n")
     assert cloud_init_from({"cloud_init": str(raw)}) == {"user_data": "#cloud-config\nruncmd: [true]\n"}
     assert cloud_init_from({}) is None
+
+
+def test_other_vms_recorded_forwards_are_not_picked_again() -> None:
+    from_meta = build_domain_xml(spec(network=None, ssh_forward=21000, mac=MAC))
+    no_forward = build_domain_xml(spec(network="default"))
+    assert lv_provision.forward_ports([from_meta, no_forward, ""]) == {21000}
+    # a domain whose metadata was lost still shows its forward in <qemu:commandline>
+    bare = etree.fromstring(from_meta.encode())
+    bare.remove(bare.find("metadata"))  # type: ignore[arg-type]
+    assert lv_provision.forward_ports([etree.tostring(bare, encoding="unicode")]) == {21000}
+    assert recorded_forwards([conf(), None, conf(nics=(ConfNic("user", "virtio-net-pci", MAC),))]) == {22022}

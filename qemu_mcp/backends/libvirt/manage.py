@@ -175,6 +175,16 @@ class LibvirtBackend(BackendDefaults):
                 users[path].append(other or "?")
         return users
 
+    async def forward_ports(self, job: Job) -> set[int]:
+        purpose = "reading the other VMs' SSH forwards"
+        listed = await job.read(purpose, self._virsh(virsh.list_uuids()))
+        uuids = parse_name_lines(listed.stdout) if listed.exit_status == 0 else []
+        if not uuids:
+            return set()
+        marker = new_marker()
+        dumped = await job.read(purpose, self._virsh(*(virsh.dumpxml(u) for u in uuids), marker=marker))
+        return lv_provision.forward_ports(split_sections(dumped.stdout, marker, len(uuids)))
+
     # ---- create
 
     async def prepare_create(self, job: Job, plan: CreatePlan) -> CreateFacts:

@@ -16,7 +16,7 @@ from lxml import etree
 
 from qemu_mcp.backends.base import CreateFacts, CreatePlan
 from qemu_mcp.backends.job import Job
-from qemu_mcp.backends.libvirt import metadata
+from qemu_mcp.backends.libvirt import metadata, netxml
 from qemu_mcp.backends.provision import AGENT_CHANNEL, FORWARD_HOST, NetworkChoice
 from qemu_mcp.errors import NotFound
 from qemu_mcp.ignition import ignition_fw_cfg
@@ -119,3 +119,15 @@ def state_extra(xml: str) -> dict[str, str]:
     if port:
         extra["ssh_forward"] = port
     return extra
+
+
+def forward_ports(xmls: list[str]) -> set[int]:
+    """The SSH-forward ports recorded in these domains' metadata (or their <qemu:commandline>)."""
+    ports: set[int] = set()
+    for xml in xmls:
+        port = state_extra(xml).get("ssh_forward") if xml.strip() else None
+        if port is None and "hostfwd=" in xml:
+            port = str(netxml.forward_port(etree.fromstring(xml.encode(), metadata._PARSER)) or "")
+        if port and port.isdigit():
+            ports.add(int(port))
+    return ports

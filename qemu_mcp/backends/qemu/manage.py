@@ -34,20 +34,11 @@ from qemu_mcp.backends.machines import machine_for
 from qemu_mcp.backends.qemu import scripts as qemu_host
 from qemu_mcp.backends.qemu.argv import MAX_VNC_DISPLAY, VNC_BASE_PORT, build_argv, kvm_probe_argv
 from qemu_mcp.backends.qemu.display import free_displays, vnc_taken
-from qemu_mcp.backends.qemu.provision import conf_fields, conf_nic, plain_nic
+from qemu_mcp.backends.qemu.provision import conf_fields, conf_nic, plain_nic, recorded_forwards
 from qemu_mcp.backends.qemu.qmp import QMPClient
 from qemu_mcp.backends.qemu.read import QemuVm, qmp_status, vm_dir_of, vms_printed
 from qemu_mcp.backends.qemu.states import RUNNING, vm_status
-from qemu_mcp.backends.qemu.vmconf import (
-    DEFAULT_DISK,
-    EFI_VARS,
-    MAX_SOCKET_PATH,
-    ConfDisk,
-    Home,
-    VmConf,
-    parse,
-    render,
-)
+from qemu_mcp.backends.qemu.vmconf import DEFAULT_DISK, EFI_VARS, MAX_SOCKET_PATH, ConfDisk, Home, VmConf, parse, render
 from qemu_mcp.config import HostSpec
 from qemu_mcp.errors import CommandFailed, Conflict, HostUnreachable, InvalidInput, NotFound, QemuMcpError
 from qemu_mcp.models import VmStatus
@@ -159,6 +150,9 @@ class QemuBackend(BackendDefaults):
                 if d.path in users:
                     users[d.path].append(other.name)
         return users
+
+    async def forward_ports(self, job: Job) -> set[int]:
+        return recorded_forwards([vm.conf for vm in await self._read(job)])
 
     # ---- create
 

@@ -79,3 +79,8 @@ def conf_fields(plan: CreatePlan) -> dict[str, Any]:
         "ignition": p.ignition_path if p.ignition is not None else None,
         "agent": True,
     }
+
+
+def recorded_forwards(confs: list[VmConf | None]) -> set[int]:
+    """The SSH-forward ports in these vm.conf files."""
+    return {n.ssh_forward for c in confs if c is not None for n in c.nics if n.ssh_forward}

@@ -9,6 +9,7 @@ the create's undo removes it, and delete removes it with the VM.
 
 from __future__ import annotations
 
+import asyncio
 import posixpath
 import secrets
 from dataclasses import replace
@@ -71,11 +72,15 @@ def may_forward(plan: CreatePlan) -> bool:
 
 
 async def listening(call: Call, plan: CreatePlan) -> set[int]:
-    """The TCP ports the host listens on (read only when a forward may be made)."""
+    """The TCP ports the host listens on, and those other VMs' forwards will take when they start
+    (read only when a forward may be made)."""
     if not may_forward(plan):
         return set()
-    result = await call.job.read("listing the TCP ports in use (SSH forward)", tcp_listeners())
-    return listening_ports(result.stdout) if result.exit_status == 0 else set()
+    result, recorded = await asyncio.gather(
+        call.job.read("listing the TCP ports in use (SSH forward)", tcp_listeners()),
+        call.backend.forward_ports(call.job),
+    )
+    return (listening_ports(result.stdout) if result.exit_status == 0 else set()) | recorded
 
 
 def with_forward(plan: CreatePlan, facts: CreateFacts, ports: set[int]) -> CreatePlan:
