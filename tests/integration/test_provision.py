@@ -139,7 +139,7 @@ async def test_libvirt_create_with_cloud_init_ignition_and_forward(  # type: ign
 
         await call(client, "rig", name=name, action="delete", force=True, confirm=True)
     assert not exists(name)
-    assert not any(Path(p).exists() for p in (disk, seed, ign))
+    assert not any(Path(p).exists() for p in (disk, seed, ign, serial_log))
 
 
 @pytest.fixture

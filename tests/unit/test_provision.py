@@ -80,7 +80,10 @@ def test_user_mode_forward_seed_ignition_agent_serial_log(tmp_path: Path) -> Non
     assert facts["ssh-forward"] == {"port": "22222", "address": "127.0.0.1", "via": "qemu-commandline"}
     assert facts["seed"] == {"path": "/v/web1-seed.iso"} and facts["serial-log"]["path"].endswith("-serial.log")
     assert metadata.create_state(xml) == "created"
-    assert state_extra(xml) == {"seed": "/v/web1-seed.iso", "ignition": "/v/web1-ignition.ign", "ssh_forward": "22222"}
+    assert state_extra(xml) == {
+        "seed": "/v/web1-seed.iso", "ignition": "/v/web1-ignition.ign",
+        "serial_log": "/var/log/libvirt/qemu/web1-serial.log", "ssh_forward": "22222",
+    }  # fmt: skip
 
 
 def test_bridge_network_and_plain_user_mode(tmp_path: Path) -> None:

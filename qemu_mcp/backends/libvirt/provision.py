@@ -112,9 +112,11 @@ def domain_fields(plan: CreatePlan, facts: CreateFacts) -> dict[str, Any]:
 
 
 def state_extra(xml: str) -> dict[str, str]:
-    """What VmState.extra carries from the metadata: the files delete removes, the forward."""
+    """What VmState.extra carries from the metadata: the files delete removes (seed, ignition,
+    serial_log), the forward."""
     found = metadata.facts(xml)
-    extra = {key: found[key]["path"] for key in ("seed", "ignition") if found.get(key, {}).get("path")}
+    keys = {"seed": "seed", "ignition": "ignition", "serial-log": "serial_log"}
+    extra = {key: found[tag]["path"] for tag, key in keys.items() if found.get(tag, {}).get("path")}
     port = found.get("ssh-forward", {}).get("port")
     if port:
         extra["ssh_forward"] = port

@@ -16,6 +16,7 @@ from qemu_mcp.ops.manage.call import (
     require_consent,
     stop_guest,
 )
+from qemu_mcp.ops.manage.provision import remove_serial_log
 from qemu_mcp.ops.manage.request import ManageRequest
 
 
@@ -29,7 +30,7 @@ async def delete(call: Call) -> str:
     require_consent(call, vm)
 
     owned: list[str] = []
-    own_files = [vm.extra[k] for k in ("seed", "ignition") if vm.extra.get(k)]  # issue 11, made by create
+    own_files = [vm.extra[k] for k in ("seed", "ignition") if vm.extra.get(k)]  # made by create (issue 11)
     for d in vm.disks:
         if d.path in own_files:
             continue
@@ -60,6 +61,7 @@ async def delete(call: Call) -> str:
         await job.change(f"removing the disk image(s) {', '.join(remove)}", fs.remove_files(remove))
     if own_files:
         await job.change(f"removing the VM's seed/Ignition file(s) {', '.join(own_files)}", fs.remove_files(own_files))
+    await remove_serial_log(job, vm)
     await backend.remove_leftovers(job, vm)
     details.disks_removed = remove
     if req.dry_run:

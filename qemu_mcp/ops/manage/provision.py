@@ -14,7 +14,7 @@ import posixpath
 import secrets
 from dataclasses import replace
 
-from qemu_mcp.backends.base import CreateFacts, CreatePlan
+from qemu_mcp.backends.base import CreateFacts, CreatePlan, VmState
 from qemu_mcp.backends.job import Job, Undo
 from qemu_mcp.backends.provision import (
     FORWARD_HOST,
@@ -148,3 +148,15 @@ def ssh_note(call: Call, plan: CreatePlan) -> None:
     else:
         line = ssh_jump_line(user, port, spec.user or "<host user>", spec.address or spec.name, spec.port)
     call.job.note(f"once the guest has booted, log in with: {line}")
+
+
+async def remove_serial_log(job: Job, vm: VmState) -> None:
+    """delete: the serial console log libvirt's virtlogd kept for the VM (in /var/log/libvirt/qemu,
+    which an SSH user who is not root may not write: then a note, not a failed delete)."""
+    path = vm.extra.get("serial_log")
+    if not path:
+        return
+    result = await job.change(f"removing the serial console log {path}", fs.remove_files([path]), check=lambda r: None)
+    if result is not None and result.exit_status != 0:
+        why = result.stderr.strip()[:200]
+        job.note(f"the serial console log {path} could not be removed ({why}); remove it as root")
