@@ -19,7 +19,11 @@ REDACTED = "[redacted]"
 MIN_LENGTH = 4  # shorter "secrets" would redact ordinary words
 KEEP = 256  # known values kept (a long-running server sees many per-call passwords)
 
-_SECRET_KEY = r"(?:ssh_pwd|password|passwd|pwd|token|api_key|x-api-key|secret|authorization)"
+# password_hash, user_data: cloud_init's (issue 11); passwordHash: Ignition's
+_SECRET_KEY = (
+    r"(?:ssh_pwd|password_hash|passwordhash|user_data|password|passwd|pwd|token|api_key|x-api-key|secret"
+    r"|authorization)"
+)
 _NOT_NULL = r"(?!null\b|none\b|\[redacted\])"
 _SHAPES = (
     # Authorization: Bearer X (headers and their reprs)

@@ -19,6 +19,7 @@ from typing import Protocol
 from uuid import uuid4
 
 from qemu_mcp.backends.job import Job
+from qemu_mcp.backends.provision import NetworkChoice, Provision
 from qemu_mcp.disk_spec import NewDisk
 from qemu_mcp.models import DiskInfo, VmConfig, VmStatus
 
@@ -127,6 +128,7 @@ class CreatePlan:
     # (kind, path) of files this create makes besides the disk: ("seed", ...), ("base-image", ...)
     # (backends.libvirt.metadata.KINDS); libvirt records them in the domain's <metadata>.
     made_files: tuple[tuple[str, str], ...] = ()
+    provision: Provision = field(default_factory=Provision)  # network, forward, seed, Ignition (issue 11)
 
 
 @dataclass
@@ -135,6 +137,7 @@ class CreateFacts:
 
     accel: str  # libvirt domain type: kvm or qemu (TCG)
     network: str | None = None  # libvirt network to attach, None for user-mode networking
+    nic: NetworkChoice | None = None  # what the NIC is on, once the host is checked (issue 11)
     firmware: tuple[str, str] | None = None  # UEFI code + NVRAM template (aarch64)
     xml: str | None = None  # what `define` defined (libvirt)
     config: str | None = None  # what `define` wrote (plain QEMU's vm.conf)
@@ -159,6 +162,11 @@ class BackendDefaults:
         QEMU: make the VM's directory, exclusively, with a `creating` marker; libvirt: define the
         domain with a `creating` mark in its metadata); push the undo."""
         return None
+
+    async def forward_ports(self, job: Job) -> set[int]:
+        """The SSH-forward ports the host's other VMs have recorded (running or not), so a new
+        forward does not take one a stopped VM will bind when it starts (issue 11)."""
+        return set()
 
     async def remove_leftovers(self, job: Job, vm: VmState) -> None:
         """After delete removed the disk images: what is left of the VM (plain QEMU: its directory)."""
@@ -222,6 +230,8 @@ class VmBackend(Protocol):
     async def files_changed(self, job: Job, paths: list[str]) -> None: ...
 
     async def disk_capacity(self, job: Job, vm: Target, disk: VmDisk) -> int | None: ...
+
+    async def forward_ports(self, job: Job) -> set[int]: ...
 
     async def inspect(self, job: Job, name: str) -> VmState | None:
         """The VM named exactly `name` (never an id or UUID), resolved: its UUID, state and persistent

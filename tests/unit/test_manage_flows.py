@@ -224,7 +224,8 @@ async def test_failed_create_undoes_newest_first(rig) -> None:  # type: ignore[n
 async def test_dry_run_runs_only_reads(rig) -> None:  # type: ignore[no-untyped-def]
     fleet, backend, runner = rig
     result = await call(fleet, "new2", "create", arch="x86_64", disk="path=/data/n.raw,size=2G", dry_run=True)
-    assert all((a[0] == "sh" and a[3] == "qmcp-path-status") or a[0] == "realpath" for a in runner.argvs)
+    reads = ("qmcp-path-status", "qmcp-listeners")  # listeners: the SSH forward's free port
+    assert all((a[0] == "sh" and a[3] in reads) or a[0] == "realpath" for a in runner.argvs)
     planned = [c.argv for c in result.data.details.commands if c.changes_host]
     assert ["qemu-img", "create", "-q", "-f", "raw", "--", "/data/n.raw", str(2 * 1024**3)] in planned
     assert ["virsh", "define"] in planned and not any(c.ran for c in result.data.details.commands if c.changes_host)

@@ -62,5 +62,5 @@ class CreatedFiles:
         if found is None or path not in found[1].paths:
             return
         state, created = found
-        rest = metadata.Created(tuple((k, p) for k, p in created.files if p != path))
+        rest = created.without(path)
         await self._write(job, vm, f"forgetting {path} in the <metadata> of '{vm.name}'", state, rest, live)

@@ -13,7 +13,7 @@ from typing import Literal
 
 from lxml import etree
 
-from qemu_mcp.backends.libvirt import metadata
+from qemu_mcp.backends.libvirt import metadata, netxml, provision
 from qemu_mcp.backends.machines import machine_for
 
 Accel = Literal["kvm", "qemu"]  # libvirt's domain type: qemu = TCG (emulation)
@@ -45,6 +45,14 @@ class DomainSpec:
     uuid: str | None = None  # chosen by qemu-mcp, so the domain is found again even if define times out
     state: str | None = None  # qemu-mcp's create state in <metadata> (backends.libvirt.metadata)
     created: metadata.Created | None = None  # the files qemu-mcp makes for it, recorded there too
+    # issue 11: the NIC on a host bridge, or user-mode with a 127.0.0.1:ssh_forward -> guest 22
+    bridge: str | None = None
+    ssh_forward: int | None = None
+    mac: str | None = None
+    seed: str | None = None  # NoCloud seed ISO: a read-only CD-ROM on virtio-scsi
+    ignition: str | None = None  # Ignition config file, in fw_cfg opt/com.coreos/config
+    agent: bool = False  # the guest-agent virtio-serial channel
+    serial_log: str | None = None  # the serial console's log file (virtlogd)
 
     @property
     def machine(self) -> str:
@@ -58,17 +66,34 @@ def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrs: str
     return el
 
 
+def _recorded(spec: DomainSpec, forward: bool) -> metadata.Created | None:
+    """What <metadata> records: the files qemu-mcp makes (disk, seed, Ignition) and the facts (the
+    SSH forward, the serial log). None: no list (a domain qemu-mcp did not create)."""
+    created = spec.created
+    if created is None:
+        return None
+    for tag, attrs in provision.metadata_facts(
+        seed=spec.seed, ignition=spec.ignition, forward=spec.ssh_forward if forward else None,
+        forward_via=netxml.FORWARD_VIA, serial_log=spec.serial_log,
+    ):  # fmt: skip
+        created = created.with_file(tag, attrs["path"]) if tag in metadata.KINDS else created.with_fact(tag, attrs)
+    return created
+
+
 def build_domain_xml(spec: DomainSpec) -> str:
     machine_for(spec.arch)  # ValueError for an arch we do not create
     if spec.arch == "aarch64" and spec.firmware is None:
         raise ValueError("aarch64 guests need UEFI firmware")
-    root = etree.Element("domain", type=spec.accel)
+    forward = spec.ssh_forward is not None and spec.network is None and spec.bridge is None
+    if forward and not spec.mac:
+        raise ValueError("a forwarded user-mode NIC needs its MAC address")
+    root = etree.Element("domain", type=spec.accel, nsmap={"qemu": netxml.QEMU_NS} if forward else None)
     _sub(root, "name", spec.name)
     if spec.uuid:
         _sub(root, "uuid", spec.uuid)
     _sub(root, "description", DESCRIPTION)
     if spec.state:
-        metadata.add(root, spec.state, spec.created)
+        metadata.add(root, spec.state, _recorded(spec, forward))
     _sub(root, "memory", str(spec.memory_mib), unit="MiB")
     _sub(root, "currentMemory", str(spec.memory_mib), unit="MiB")
     _sub(root, "vcpu", str(spec.vcpus), placement="static")
@@ -89,6 +114,11 @@ def build_domain_xml(spec: DomainSpec) -> str:
     _sub(root, "on_reboot", "restart")
     _sub(root, "on_crash", "destroy")
     _devices(_sub(root, "devices"), spec)
+    if spec.ignition:
+        provision.add_ignition(root, spec.ignition)
+    if forward:
+        assert spec.ssh_forward is not None and spec.mac is not None
+        netxml.add_forward_commandline(root, spec.arch, spec.ssh_forward, spec.mac)
     return etree.tostring(root, pretty_print=True, encoding="unicode")
 
 
@@ -124,12 +154,10 @@ def _devices(dev: etree._Element, spec: DomainSpec) -> None:
     _sub(disk, "target", dev="vda", bus="virtio")
     _sub(disk, "boot", order=str(order))
 
-    if spec.network is not None:
-        nic = _sub(dev, "interface", type="network")
-        _sub(nic, "source", network=spec.network)
-    else:
-        nic = _sub(dev, "interface", type="user")
-    _sub(nic, "model", type="virtio")
+    if spec.seed is not None:
+        provision.add_seed(dev, spec.seed)
+    if spec.ssh_forward is None or spec.network is not None or spec.bridge is not None:
+        netxml.add_interface(dev, network=spec.network, bridge=spec.bridge, mac=spec.mac)
 
     # aarch64 virt has no PS/2: keyboard and tablet on USB so VNC input works.
     _sub(dev, "controller", type="usb", index="0", model="qemu-xhci")
@@ -142,11 +170,12 @@ def _devices(dev: etree._Element, spec: DomainSpec) -> None:
     video = _sub(dev, "video")
     _sub(video, "model", type="virtio" if spec.arch == "aarch64" else "vga")
 
-    serial = _sub(dev, "serial", type="pty")
-    _sub(serial, "target", port="0")
+    provision.add_serial(dev, spec.serial_log)
     console = _sub(dev, "console", type="pty")
     _sub(console, "target", type="serial", port="0")
 
+    if spec.agent:
+        provision.add_agent_channel(dev)
     rng = _sub(dev, "rng", model="virtio")
     _sub(rng, "backend", "/dev/urandom", model="random")
 

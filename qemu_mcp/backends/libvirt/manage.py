@@ -21,6 +21,7 @@ from qemu_mcp.backends.base import BackendDefaults, CreateFacts, CreatePlan, Tar
 from qemu_mcp.backends.firmware import EMULATOR_PACKAGE, pick_firmware, read_firmware
 from qemu_mcp.backends.job import Job, Undo, failure_detail
 from qemu_mcp.backends.libvirt import metadata, target, virsh, waits
+from qemu_mcp.backends.libvirt import provision as lv_provision
 from qemu_mcp.backends.libvirt.backing_users import backing_users, qcow2_disks
 from qemu_mcp.backends.libvirt.created_files import CreatedFiles
 from qemu_mcp.backends.libvirt.disk_plug import DiskPlug
@@ -123,6 +124,7 @@ class LibvirtBackend(DiskPlug, PoolDisks, CreatedFiles, BackendDefaults):
                 "max_memory_mib": str(d.max_memory_mib or d.memory_mib or ""),
                 # pflash: UEFI with NVRAM, which refuses internal snapshots (backends.libvirt.snapshot)
                 "loader": next((n.get("type", "") for n in root.iterfind("os/loader")), ""),
+                **lv_provision.state_extra(xml),
             },
         )
 
@@ -166,18 +168,30 @@ class LibvirtBackend(DiskPlug, PoolDisks, CreatedFiles, BackendDefaults):
             users[path] += below
         return users
 
+    async def forward_ports(self, job: Job) -> set[int]:
+        purpose = "reading the other VMs' SSH forwards"
+        listed = await job.read(purpose, self._virsh(virsh.list_uuids()))
+        uuids = parse_name_lines(listed.stdout) if listed.exit_status == 0 else []
+        if not uuids:
+            return set()
+        marker = new_marker()
+        dumped = await job.read(purpose, self._virsh(*(virsh.dumpxml(u) for u in uuids), marker=marker))
+        return lv_provision.forward_ports(split_sections(dumped.stdout, marker, len(uuids)))
+
     # ---- create
 
     async def prepare_create(self, job: Job, plan: CreatePlan) -> CreateFacts:
         arch, machine = plan.arch, machine_for(plan.arch).machine
         marker = new_marker()
+        choice = plan.provision.network
+        net_name = choice.name if choice is not None and choice.kind == "network" else DEFAULT_NETWORK
         batch = self._virsh(
-            virsh.net_info(DEFAULT_NETWORK),
+            virsh.net_info(net_name or DEFAULT_NETWORK),
             virsh.domcapabilities("qemu", arch, machine),
             virsh.domcapabilities("kvm", arch, machine),
             marker=marker,
         )
-        checks = job.read(f"checking the {arch} emulator, KVM and the '{DEFAULT_NETWORK}' network", batch)
+        checks = job.read(f"checking the {arch} emulator, KVM and the '{net_name}' network", batch)
         result, *fw = await asyncio.gather(checks, *read_firmware(job, arch))
         raise_if_unusable(result, self.spec)
         net_s, tcg_s, kvm_s = split_sections(result.stdout, marker, 3)
@@ -187,13 +201,12 @@ class LibvirtBackend(DiskPlug, PoolDisks, CreatedFiles, BackendDefaults):
                 f"qemu-system-{arch} ({' '.join(virsh_errors(result)) or 'no capabilities'}); "
                 f"install the package {EMULATOR_PACKAGE[arch]} on the host"
             )
-        network = DEFAULT_NETWORK if re.search(r"^Active:\s*yes\s*$", net_s, re.M) else None
-        if network is None:
-            job.note(f"libvirt's '{DEFAULT_NETWORK}' network is missing or inactive: the NIC uses user-mode "
-                     "networking (outbound only)")  # fmt: skip
+        active = bool(re.search(r"^Active:\s*yes\s*$", net_s, re.M))
+        nic = lv_provision.resolve_network(job, self.spec.name, choice, net_name or DEFAULT_NETWORK, active)
         firmware = pick_firmware(job, self.spec.name, arch, fw)
         accel = await self._accel(job, arch, kvm_offered=bool(kvm_s.strip()))
-        return CreateFacts(accel=accel, network=network, firmware=firmware)
+        network = nic.name if nic.kind == "network" else None
+        return CreateFacts(accel=accel, network=network, firmware=firmware, nic=nic)
 
     async def _accel(self, job: Job, arch: str, *, kvm_offered: bool) -> str:
         async def probe() -> str:
@@ -233,6 +246,7 @@ class LibvirtBackend(DiskPlug, PoolDisks, CreatedFiles, BackendDefaults):
                 network=facts.network,
                 firmware=Firmware(*facts.firmware) if facts.firmware else None,
                 created=metadata.Created(((metadata.DISK, plan.disk_path), *plan.made_files)),
+                **lv_provision.domain_fields(plan, facts),
             )
         )
 

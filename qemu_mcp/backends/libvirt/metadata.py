@@ -10,8 +10,13 @@ once the list is kept (every create since issue 12):
 
     <metadata><qmcp:vm state="created" created-by="qemu-mcp" files="recorded">
       <qmcp:created-disk path="/var/lib/libvirt/images/web.qcow2"/>
-      <qmcp:base-image path="..."/> <qmcp:seed path="..."/>
+      <qmcp:base-image path="..."/> <qmcp:seed path="..."/> <qmcp:ignition path="..."/>
+      <qmcp:ssh-forward port="20022" address="127.0.0.1" via="qemu-commandline"/>
+      <qmcp:serial-log path="/var/log/libvirt/qemu/web-serial.log"/>
     </qmcp:vm></metadata>
+
+Files are the created-disk, base-image, seed and ignition children; the others are facts (the SSH
+forward, the serial console's log, which virtlogd writes), kept as they are when the list changes.
 
 manage_vm delete removes exactly those files (disks_kept lists every other one with the reason).
 A domain without `files="recorded"` (created before the list was kept) keeps the older rule: its
@@ -28,8 +33,8 @@ from qemu_mcp import validation
 NS = "http://qemu-mcp/xmlns/vm/1"
 PREFIX = "qmcp"
 CREATING, CREATED = "creating", "created"
-DISK, BASE_IMAGE, SEED = "created-disk", "base-image", "seed"
-KINDS = (DISK, BASE_IMAGE, SEED)
+DISK, BASE_IMAGE, SEED, IGNITION = "created-disk", "base-image", "seed", "ignition"
+KINDS = (DISK, BASE_IMAGE, SEED, IGNITION)  # files; other children are facts (ssh-forward, serial-log)
 RECORDED = "recorded"  # the value of files= when the children are the complete list
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
 
@@ -39,6 +44,9 @@ class Created:
     """The files qemu-mcp made for one VM, by kind, in the order they were made."""
 
     files: tuple[tuple[str, str], ...] = ()  # (kind, absolute path)
+    # Other children, kept as they are when the list is rewritten: (tag, attributes), e.g.
+    # ("ssh-forward", (("address", "127.0.0.1"), ("port", "20022"), ("via", "qemu-commandline"))).
+    facts: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
 
     def of(self, kind: str) -> list[str]:
         return [p for k, p in self.files if k == kind]
@@ -56,7 +64,15 @@ class Created:
         if kind not in KINDS:
             raise ValueError(f"unknown kind of created file {kind!r}")
         validation.abs_path(path)
-        return self if (kind, path) in self.files else Created((*self.files, (kind, path)))
+        return self if (kind, path) in self.files else Created((*self.files, (kind, path)), self.facts)
+
+    def with_fact(self, tag: str, attrs: dict[str, str]) -> Created:
+        if tag in KINDS or not tag.replace("-", "").isalpha():
+            raise ValueError(f"not a fact's tag: {tag!r}")
+        return Created(self.files, (*self.facts, (tag, tuple(sorted(attrs.items())))))
+
+    def without(self, path: str) -> Created:
+        return Created(tuple((k, p) for k, p in self.files if p != path), self.facts)
 
 
 def element(state: str, created: Created | None, *, prefixed: bool = True) -> etree._Element:
@@ -68,6 +84,8 @@ def element(state: str, created: Created | None, *, prefixed: bool = True) -> et
     vm = etree.Element(tag("vm"), attrs, nsmap={PREFIX: NS} if prefixed else None)
     for kind, path in created.files if created is not None else ():
         etree.SubElement(vm, tag(kind), {"path": path})
+    for fact, fact_attrs in created.facts if created is not None else ():
+        etree.SubElement(vm, tag(fact), dict(fact_attrs))
     return vm
 
 
@@ -115,12 +133,23 @@ def printed(text: str) -> tuple[str | None, Created | None]:
 def _files(node: etree._Element | None) -> Created | None:
     if node is None or node.get("files") != RECORDED:
         return None
-    files = []
+    files, facts = [], []
     for child in node:
         kind = etree.QName(child).localname if isinstance(child.tag, str) else ""
         if kind in KINDS and child.get("path", "").startswith("/"):
             files.append((kind, child.get("path", "")))
-    return Created(tuple(files))
+        elif kind and kind not in KINDS:
+            facts.append((kind, tuple(sorted((str(k), str(v)) for k, v in child.attrib.items()))))
+    return Created(tuple(files), tuple(facts))
+
+
+def facts(xml: str) -> dict[str, dict[str, str]]:
+    """Every child of <qmcp:vm> by tag (seed, ignition, ssh-forward, serial-log...): {} if none."""
+    node = _vm_node(xml)
+    if node is None:
+        return {}
+    children = [c for c in node if isinstance(c.tag, str)]
+    return {etree.QName(c).localname: {str(k): str(v) for k, v in c.attrib.items()} for c in children}
 
 
 def unfinished_note(name: str) -> str:

@@ -17,12 +17,12 @@ import re
 from dataclasses import dataclass
 
 from qemu_mcp.backends.machines import Machine, machine_for
+from qemu_mcp.backends.qemu import netargs
+from qemu_mcp.backends.qemu.provision import provision_args
 from qemu_mcp.backends.qemu.vmconf import Home, VmConf
 
 VNC_BASE_PORT = 5900
 MAX_VNC_DISPLAY = 99
-_IFNAME = re.compile(r"[A-Za-z0-9_.-]{1,15}")
-_MAC = re.compile(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}")
 _TARGET = re.compile(r"[a-z][a-z0-9]{1,15}")
 # Empty PCIe root ports (ids hp0..hp3) for disks hot-plugged into the running guest (manage_vm
 # add_disk): q35's and virt's root bus takes no hot-plugged device, a root port does.
@@ -76,6 +76,7 @@ def build_argv(conf: VmConf, home: Home, *, vnc_display: int | None, daemonize: 
     ]  # fmt: skip
     argv += firmware_args(conf)
     argv += disk_args(conf, machine)
+    argv += provision_args(conf, home, scsi_present=bool(conf.iso) and machine.cdrom_bus == "scsi")
     argv += nic_args(conf)
     argv += display_args(conf, vnc_display)
     argv += hotplug_port_args(conf)
@@ -160,23 +161,7 @@ def disk_device(bus: str, target: str, sata_port: int = 0) -> str:
 
 
 def nic_args(conf: VmConf) -> list[str]:
-    argv: list[str] = []
-    for i, nic in enumerate(conf.nics):
-        if nic.type == "tap":
-            if not nic.ifname or not _IFNAME.fullmatch(nic.ifname):
-                raise ValueError(f"tap NIC {i}: ifname {nic.ifname!r} is not a network device name")
-            argv += ["-netdev", f"tap,id=net{i},ifname={nic.ifname},script=no,downscript=no"]
-        else:
-            argv += ["-netdev", f"user,id=net{i}"]
-        if not re.fullmatch(r"[a-z0-9-]{1,40}", nic.model):
-            raise ValueError(f"NIC {i}: model {nic.model!r} is not a QEMU device name")
-        device = f"{nic.model},netdev=net{i},id=net{i}"
-        if nic.mac:
-            if not _MAC.fullmatch(nic.mac):
-                raise ValueError(f"NIC {i}: {nic.mac!r} is not a MAC address")
-            device += f",mac={nic.mac}"
-        argv += ["-device", device]
-    return argv
+    return netargs.nic_args(conf.nics)
 
 
 def display_args(conf: VmConf, vnc_display: int | None) -> list[str]:

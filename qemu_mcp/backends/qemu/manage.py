@@ -35,20 +35,11 @@ from qemu_mcp.backends.qemu import scripts as qemu_host
 from qemu_mcp.backends.qemu.argv import MAX_VNC_DISPLAY, VNC_BASE_PORT, build_argv, kvm_probe_argv
 from qemu_mcp.backends.qemu.disks import QemuDisks
 from qemu_mcp.backends.qemu.display import free_displays, vnc_taken
+from qemu_mcp.backends.qemu.provision import conf_fields, conf_nic, plain_nic, recorded_forwards
 from qemu_mcp.backends.qemu.qmp import QMPClient
 from qemu_mcp.backends.qemu.read import QemuVm, qmp_status, vm_dir_of, vms_printed
 from qemu_mcp.backends.qemu.states import RUNNING, vm_status
-from qemu_mcp.backends.qemu.vmconf import (
-    DEFAULT_DISK,
-    EFI_VARS,
-    MAX_SOCKET_PATH,
-    ConfDisk,
-    ConfNic,
-    Home,
-    VmConf,
-    parse,
-    render,
-)
+from qemu_mcp.backends.qemu.vmconf import DEFAULT_DISK, EFI_VARS, MAX_SOCKET_PATH, ConfDisk, Home, VmConf, parse, render
 from qemu_mcp.config import HostSpec
 from qemu_mcp.errors import CommandFailed, Conflict, HostUnreachable, InvalidInput, NotFound, QemuMcpError
 from qemu_mcp.models import VmStatus
@@ -161,6 +152,9 @@ class QemuBackend(QemuDisks, BackendDefaults):
                     users[d.path].append(other.name)
         return users
 
+    async def forward_ports(self, job: Job) -> set[int]:
+        return recorded_forwards([vm.conf for vm in await self._read(job)])
+
     # ---- create
 
     def layout(self, vm_dir: str, name: str) -> tuple[str | None, str]:
@@ -199,7 +193,7 @@ class QemuBackend(QemuDisks, BackendDefaults):
             return await self._probe_kvm(job, arch)
 
         accel = await decide_accel(self.verdicts, self.spec, job, arch, self.kind, probe)
-        return CreateFacts(accel="kvm" if accel == "kvm" else "qemu", network=None, firmware=firmware)
+        return CreateFacts(accel="kvm" if accel == "kvm" else "qemu", firmware=firmware, nic=plain_nic(plan))
 
     async def _probe_kvm(self, job: Job, arch: str) -> str:
         """'kvm' when a guest with the host CPU runs for a second under KVM; else why not."""
@@ -227,7 +221,8 @@ class QemuBackend(QemuDisks, BackendDefaults):
             vcpus=plan.vcpus,
             disks=(ConfDisk("vda", plan.disk_path, plan.disk_format, owned=True),),
             iso=plan.iso,
-            nics=(ConfNic("user", "virtio-net-pci", mac),),
+            nics=(conf_nic(plan, plan.provision.mac or mac),),
+            **conf_fields(plan),
             firmware_code=facts.firmware[0] if facts.firmware else None,
             firmware_vars=home.file(EFI_VARS) if facts.firmware else None,
             created=datetime.now(UTC).isoformat(timespec="seconds"),

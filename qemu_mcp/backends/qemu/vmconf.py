@@ -9,6 +9,9 @@ On-host layout (backend `qemu`), one directory per VM below the host's vm_dir:
     <vm_dir>/<name>/qmp.sock     QMP socket while the VM runs
     <vm_dir>/<name>/serial.log   the guest's serial console (truncated at each start)
     <vm_dir>/<name>/efivars.fd   aarch64 only: the VM's UEFI variable store
+    <vm_dir>/<name>/qga.sock     the guest agent's socket while the VM runs (`agent=yes`)
+    <vm_dir>/<name>/seed.iso     the cloud-init NoCloud seed (`seed=`), a read-only CD-ROM
+    <vm_dir>/<name>/ignition.ign the Ignition config (`ignition=`), in fw_cfg opt/com.coreos/config
     <vm_dir>/<name>/snapshots/   one <tag>.conf per snapshot: the vm.conf it was taken with (backends.qemu.snapshot)
 
 The format is `key=value` lines, one key per line ('#' starts a comment line). Values run to
@@ -32,8 +35,11 @@ PIDFILE = "pid"
 QMP_SOCKET = "qmp.sock"
 SERIAL_LOG = "serial.log"
 EFI_VARS = "efivars.fd"
+QGA_SOCKET = "qga.sock"
+SEED_ISO = "seed.iso"
+IGNITION_FILE = "ignition.ign"
 # Every file qemu-mcp itself makes in a VM directory (besides the disk images it created).
-OWN_FILES = (CONF, MARKER, PIDFILE, QMP_SOCKET, SERIAL_LOG, EFI_VARS)
+OWN_FILES = (CONF, MARKER, PIDFILE, QMP_SOCKET, SERIAL_LOG, EFI_VARS, QGA_SOCKET, SEED_ISO, IGNITION_FILE)
 DEFAULT_DISK = "disk0.qcow2"
 # sockaddr_un.sun_path holds 108 bytes including the final NUL.
 MAX_SOCKET_PATH = 107
@@ -56,10 +62,12 @@ class ConfDisk:
 
 @dataclass(frozen=True)
 class ConfNic:
-    type: str = "user"  # user (slirp) or tap
+    type: str = "user"  # user (slirp), tap, or bridge (qemu-bridge-helper)
     model: str = "virtio-net-pci"
     mac: str | None = None
     ifname: str | None = None  # tap only: the host's tap device
+    bridge: str | None = None  # bridge only: the host's bridge
+    ssh_forward: int | None = None  # user only: host 127.0.0.1:<port> -> guest port 22
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,9 @@ class VmConf:
     firmware_code: str | None = None  # aarch64 UEFI code (read-only)
     firmware_vars: str | None = None  # the VM's own copy of the UEFI variables
     created: str | None = None
+    seed: str | None = None  # the NoCloud seed ISO (a read-only CD-ROM on virtio-scsi)
+    ignition: str | None = None  # the Ignition config file (fw_cfg opt/com.coreos/config)
+    agent: bool = False  # the guest-agent channel on qga.sock
     extra: dict[str, str] = field(default_factory=dict)  # keys we do not know, kept as written
 
     @property
@@ -130,6 +141,10 @@ def render(conf: VmConf) -> str:
             pairs.append((f"nic.{i}.mac", n.mac))
         if n.ifname:
             pairs.append((f"nic.{i}.ifname", n.ifname))
+        if n.bridge:
+            pairs.append((f"nic.{i}.bridge", n.bridge))
+        if n.ssh_forward:
+            pairs.append((f"nic.{i}.ssh_forward", n.ssh_forward))
     pairs += [("display", conf.display), ("vnc_listen", conf.vnc_listen)]
     if conf.firmware_code:
         pairs.append(("firmware_code", conf.firmware_code))
@@ -137,6 +152,9 @@ def render(conf: VmConf) -> str:
         pairs.append(("firmware_vars", conf.firmware_vars))
     if conf.created:
         pairs.append(("created", conf.created))
+    pairs += [(key, value) for key, value in (("seed", conf.seed), ("ignition", conf.ignition)) if value]
+    if conf.agent:
+        pairs.append(("agent", "yes"))
     pairs += sorted(conf.extra.items())
     lines = [HEADER]
     for key, value in pairs:
@@ -160,7 +178,7 @@ def parse_pairs(text: str) -> dict[str, str]:
 
 KNOWN_KEYS = {
     "format", "name", "uuid", "arch", "machine", "accel", "memory_mib", "vcpus", "iso", "display",
-    "vnc_listen", "firmware_code", "firmware_vars", "created",
+    "vnc_listen", "firmware_code", "firmware_vars", "created", "seed", "ignition", "agent",
 }  # fmt: skip
 
 
@@ -185,6 +203,9 @@ def parse(text: str) -> VmConf:
         firmware_code=pairs.get("firmware_code") or None,
         firmware_vars=pairs.get("firmware_vars") or None,
         created=pairs.get("created") or None,
+        seed=pairs.get("seed") or None,
+        ignition=pairs.get("ignition") or None,
+        agent=pairs.get("agent") == "yes",
         extra=extra,
     )
 
@@ -244,9 +265,14 @@ def _nics(lists: Lists) -> tuple[ConfNic, ...]:
         if kind != "nic":
             continue
         ntype = n.get("type", "user")
-        if ntype not in ("user", "tap") or (ntype == "tap" and not n.get("ifname")):
-            raise ConfError(f"nic entry {i}: type must be user, or tap with an ifname")
-        nics.append(ConfNic(ntype, n.get("model") or "virtio-net-pci", n.get("mac") or None, n.get("ifname")))
+        if (ntype not in ("user", "tap", "bridge") or (ntype == "tap" and not n.get("ifname"))
+                or (ntype == "bridge" and not n.get("bridge"))):  # fmt: skip
+            raise ConfError(f"nic entry {i}: type must be user, tap with an ifname, or bridge with a bridge")
+        forward = n.get("ssh_forward") or ""
+        if forward and not forward.isdigit():
+            raise ConfError(f"nic entry {i}: ssh_forward {forward!r} is not a port number")
+        nics.append(ConfNic(ntype, n.get("model") or "virtio-net-pci", n.get("mac") or None, n.get("ifname"),
+                            n.get("bridge") or None, int(forward) if forward else None))  # fmt: skip
     return tuple(nics)
 
 
@@ -279,3 +305,7 @@ class Home:
     @property
     def serial(self) -> str:
         return self.file(SERIAL_LOG)
+
+    @property
+    def qga(self) -> str:
+        return self.file(QGA_SOCKET)

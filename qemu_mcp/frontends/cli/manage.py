@@ -22,6 +22,7 @@ from qemu_mcp.consent import Consent
 from qemu_mcp.errors import ConfigError, ConfirmationRequired
 from qemu_mcp.frontends.cli.fleets import cli_fleet
 from qemu_mcp.frontends.cli.progress import ProgressView
+from qemu_mcp.frontends.cli.provision_opts import add_create_options, provision_args
 
 if TYPE_CHECKING:
     from qemu_mcp.models import CommandRecord, ManageSnapshotResult, ManageVmResult
@@ -53,6 +54,7 @@ def add_parsers(vm_sub: Any) -> None:
         if action == "create":
             p.add_argument("--iso", help="ISO path on the host, attached as CD-ROM and booted first")
             p.add_argument("--start", action="store_true", help="boot the VM once created")
+            add_create_options(p)
         if action in ("create", "start"):
             p.add_argument("--wait-for-ip", type=float, metavar="SECONDS", help="wait for an address or SSH forward")
         if action in ("stop", "reboot", "delete", "modify"):
@@ -165,6 +167,7 @@ def run(args: argparse.Namespace) -> int:
         start=bool(opt.get("start")),
         timeout=opt.get("timeout"),
         wait_for_ip=opt.get("wait_for_ip"),
+        **provision_args(opt),
     )
     ref = host_ref(args)
     result = confirmed(args, lambda consent, show_progress: _run(args, req, ref, consent, show_progress=show_progress))

@@ -34,6 +34,7 @@ from qemu_mcp.ops.manage.change import delete, modify
 from qemu_mcp.ops.manage.create import create
 from qemu_mcp.ops.manage.lock import lock_key, vm_locks
 from qemu_mcp.ops.manage.power import reboot, start, stop
+from qemu_mcp.ops.manage.provision_request import audit_fields
 from qemu_mcp.ops.manage.request import ManageRequest
 from qemu_mcp.policy import Policy
 
@@ -98,7 +99,7 @@ def _audit_arguments(ref: HostRef, req: ManageRequest) -> dict[str, object]:
         "wait_for_ip": req.wait_for_ip,
         "host": ref.host, "ssh_port": ref.ssh_port, "ssh_user": ref.ssh_user, "ssh_pwd": ref.ssh_pwd,
         "ssh_key": ref.ssh_key, "add_disk": _add_disk_audit(req), "remove_disk": req.remove_disk,
-        "keep_file": req.keep_file,
+        "keep_file": req.keep_file, **audit_fields(req),
     }  # fmt: skip
 
 

@@ -17,6 +17,7 @@ from qemu_mcp.ops.manage.call import (
     stop_guest,
 )
 from qemu_mcp.ops.manage.disks import change_disks
+from qemu_mcp.ops.manage.provision import remove_serial_log
 from qemu_mcp.ops.manage.request import ManageRequest
 
 
@@ -29,9 +30,11 @@ async def delete(call: Call) -> str:
         )
     require_consent(call, vm)
 
-    owned: list[str] = list(vm.created_files)  # seed ISOs, base images (libvirt <metadata>)
+    owned: list[str] = list(vm.created_files)  # seeds, Ignition files, base images (libvirt <metadata>)
+    # plain QEMU's vm.conf names the seed and Ignition file create made (issue 11)
+    own_files = [f for f in (vm.extra.get(k) for k in ("seed", "ignition")) if f and f not in owned]
     for d in vm.disks:
-        if d.path in vm.created_files:
+        if d.path in vm.created_files or d.path in own_files:
             continue
         if d.owned_image and d.path:
             if d.path not in owned:
@@ -57,10 +60,7 @@ async def delete(call: Call) -> str:
     await backend.undefine(job, vm)
     if remove:
         await job.report(total - 1, total, "removing the disk images")
-        by_backend = await backend.delete_disks(job, vm, remove)  # libvirt: vol-delete, in a storage pool
-        if rest := [p for p in remove if p not in by_backend]:
-            await job.change(f"removing the disk image(s) {', '.join(rest)}", fs.remove_files(rest))
-            await backend.files_changed(job, rest)
+    await _remove_files(call, vm, remove, own_files)
     await backend.remove_leftovers(job, vm)
     details.disks_removed = remove
     if req.dry_run:
@@ -76,6 +76,20 @@ async def delete(call: Call) -> str:
             raise CommandFailed(f"{call.where} was undefined but {', '.join(left)} is still there", call.spec.name)
     kept = f"; kept {len(details.disks_kept)} (see details.disks_kept)" if details.disks_kept else ""
     return f"deleted {call.where} and {len(remove)} disk image(s){kept}"
+
+
+async def _remove_files(call: Call, vm: VmState, remove: list[str], own_files: list[str]) -> None:
+    """delete's files: the disk images (libvirt: vol-delete in a storage pool), the seed and
+    Ignition files plain QEMU's vm.conf names, the serial console log."""
+    job, backend = call.job, call.backend
+    if remove:
+        by_backend = await backend.delete_disks(job, vm, remove)
+        if rest := [p for p in remove if p not in by_backend]:
+            await job.change(f"removing the disk image(s) {', '.join(rest)}", fs.remove_files(rest))
+            await backend.files_changed(job, rest)
+    if own_files:
+        await job.change(f"removing the VM's seed/Ignition file(s) {', '.join(own_files)}", fs.remove_files(own_files))
+    await remove_serial_log(job, vm)
 
 
 async def modify(call: Call) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import posixpath
 from dataclasses import dataclass
 
@@ -11,6 +12,7 @@ from qemu_mcp.backends.job import Job, Undo
 from qemu_mcp.errors import CommandFailed, Conflict, InvalidInput, NotFound
 from qemu_mcp.host import fs, qemu_img
 from qemu_mcp.ops import guard
+from qemu_mcp.ops.manage import provision
 from qemu_mcp.ops.manage.call import (
     Call,
     path_kinds,
@@ -30,14 +32,15 @@ class _Dirs:
 
 async def create(call: Call) -> str:
     await _refuse_existing_vm(call)
-    plan = _plan(call)
+    plan = provision.with_files(call, _plan(call))
     call.uuid = plan.uuid
-    call.details.requested = _requested(plan)
+    call.details.requested = _requested(plan) | provision.requested(plan)
     if call.policy is not None:
         await guard.check_paths(call.job, call.policy, {"disk image": plan.disk_path, "ISO": call.req.iso})
     dirs = _directories(plan)
     missing_dirs = await _check_host_paths(call, plan, dirs)
-    facts = await call.backend.prepare_create(call.job, plan)
+    facts, ports = await asyncio.gather(call.backend.prepare_create(call.job, plan), provision.listening(call, plan))
+    plan = provision.with_forward(plan, facts, ports)
     await _make_vm(call, plan, facts, missing_dirs, dirs.inner)
     call.details.disks_created = [plan.disk_path]
     call.details.xml = facts.xml
@@ -46,6 +49,8 @@ async def create(call: Call) -> str:
     if call.req.dry_run:
         return f"would create {call.where} ({summary})" + (" and start it" if plan.start else "")
     running = await _read_back_created(call, plan)
+    call.details.applied |= provision.applied(plan, facts)
+    provision.ssh_note(call, plan)
     reach = await wait_step(call, plan.uuid) if running else ""
     return f"created {call.where} ({summary}); " + ("it is running" if running else "not started") + reach
 
@@ -152,7 +157,8 @@ class _Steps:
 
 async def _make_vm(call: Call, plan: CreatePlan, facts: CreateFacts, missing_dirs: list[str], inner: list[str]) -> None:
     job, backend = call.job, call.backend
-    steps = _Steps(job, len(missing_dirs[:1]) + 4 + int(plan.start))
+    files = plan.provision.files()
+    steps = _Steps(job, len(missing_dirs[:1]) + 4 + int(bool(files)) + int(plan.start))
     if missing_dirs:
         await steps.next(f"creating {missing_dirs[-1]}")
         await _make_dirs(job, missing_dirs)
@@ -164,6 +170,9 @@ async def _make_vm(call: Call, plan: CreatePlan, facts: CreateFacts, missing_dir
     if not await backend.create_disk(job, plan):  # libvirt: a volume, when the path is in a storage pool
         await _make_disk_image(job, plan)
         await backend.files_changed(job, [plan.disk_path])
+    if files:
+        await steps.next(f"uploading {' and '.join(what for what, _, _ in files)}")
+        await provision.upload(job, plan)
     await steps.next(f"defining '{plan.name}'")
     await backend.define(job, plan, facts)
     if plan.start:
@@ -202,10 +211,12 @@ async def _make_disk_image(job: Job, plan: CreatePlan) -> None:
 def _summary(plan: CreatePlan, facts: CreateFacts) -> str:
     accel = "KVM" if facts.accel == "kvm" else "TCG (emulation)"
     net = f"network '{facts.network}'" if facts.network else "user-mode networking"
+    net = facts.nic.describe() if facts.nic else net
     return (
         f"{plan.arch}, {plan.vcpus} vCPU(s), {plan.memory_mib} MiB, disk {plan.disk_path} "
         f"({sizes.human(plan.disk_size)} {plan.disk_format}), {accel}, {net}"
         + (f", ISO {plan.iso}" if plan.iso else "")
+        + provision.summary(plan)
     )
 
 

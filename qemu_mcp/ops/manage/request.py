@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import get_args
+from dataclasses import dataclass, field, replace
+from typing import Any, get_args
 
 from qemu_mcp import disk_spec, sizes, validation
+from qemu_mcp.backends.provision import NetworkChoice
+from qemu_mcp.cloudinit import CloudInit
 from qemu_mcp.errors import InvalidInput
 from qemu_mcp.models import ManageAction
+from qemu_mcp.ops.manage.provision_request import parse_provision
 
 ACTIONS: tuple[str, ...] = get_args(ManageAction)
 DEFAULT_TIMEOUT = 60.0
@@ -26,6 +29,10 @@ ONLY_FOR = {
     "remove_disk": ("modify",),
     "keep_file": ("modify",),
     "wait_for_ip": ("create", "start"),  # + clone (issue 11): seconds to wait for an address or SSH
+    "cloud_init": ("create",),
+    "ignition": ("create",),
+    "network": ("create",),
+    "ssh_forward": ("create",),
 }
 
 
@@ -48,6 +55,11 @@ class ManageRequest:
     remove_disk: str | None = None  # modify: the guest device to detach (vdb)
     keep_file: bool = True  # remove_disk: keep the image file (False deletes it: dangerous)
     wait_for_ip: float = 0.0  # create/start: seconds to wait for an address or the SSH forward (0: no wait)
+    # issue 11 (create): checked by ops.manage.provision.parse_provision
+    cloud_init: CloudInit | None = None
+    ignition: bytes | None = field(default=None, repr=False)
+    network: NetworkChoice | None = None
+    ssh_forward: bool | None = None
 
     @property
     def deletes_disk_file(self) -> bool:
@@ -79,13 +91,18 @@ def parse_request(
     remove_disk: str | None = None,
     keep_file: bool | None = None,
     wait_for_ip: float | None = None,
+    cloud_init: CloudInit | dict[str, Any] | None = None,
+    ignition: dict[str, Any] | str | None = None,
+    network: str | None = None,
+    ssh_forward: bool | None = None,
 ) -> ManageRequest:
     """Every check that needs no host: names, sizes, paths, and which options fit the action."""
     _check_options(
         action,
         {"arch": arch, "memory": memory, "disk": disk, "iso": iso, "vcpus": vcpus, "vm_dir": vm_dir,
          "start": start or None, "add_disk": add_disk, "remove_disk": remove_disk, "keep_file": keep_file,
-         "wait_for_ip": wait_for_ip or None},
+         "wait_for_ip": wait_for_ip or None, "cloud_init": cloud_init, "ignition": ignition, "network": network,
+         "ssh_forward": ssh_forward},
     )  # fmt: skip
     wait = _timeout(timeout)
     ip_wait = wait_for_ip_seconds(wait_for_ip, action, start)
@@ -97,9 +114,12 @@ def parse_request(
     else:
         request = _existing_vm(name, action, memory=memory, disk=disk, vcpus=vcpus, vm_dir=vm_dir)
     # start is False unless action=create (_check_options)
-    return replace(
+    request = replace(
         request, force=force, confirm=confirm, dry_run=dry_run, start=start, timeout=wait, wait_for_ip=ip_wait
     )
+    if action == "create":
+        request = replace(request, **parse_provision(cloud_init, ignition, network, ssh_forward))
+    return request
 
 
 def _check_options(action: str, given: dict[str, object]) -> None:

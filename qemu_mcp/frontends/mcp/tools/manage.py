@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any
 
 from mcp.server.mcpserver import Context, Elicit, ElicitationResult, MCPServer, Resolve
-from pydantic import Field
 
 from qemu_mcp.consent import Consent
 from qemu_mcp.errors import QemuMcpError
@@ -21,12 +20,31 @@ from qemu_mcp.frontends.mcp.tools.common import (
     fleet_of,
 )
 from qemu_mcp.frontends.mcp.tools.confirm import ConfirmAnswer, ask, consent_from
+from qemu_mcp.frontends.mcp.tools.manage_args import (
+    ActionArg,
+    AddDiskArg,
+    ArchArg,
+    ConfirmArg,
+    DiskArg,
+    DryRunArg,
+    ForceArg,
+    IsoArg,
+    KeepFileArg,
+    MemoryArg,
+    NameArg,
+    RemoveDiskArg,
+    StartArg,
+    TimeoutArg,
+    VcpusArg,
+    VmDirArg,
+    WaitForIpArg,
+)
+from qemu_mcp.frontends.mcp.tools.provision_args import CloudInitArg, IgnitionArg, NetworkArg, SshForwardArg
 from qemu_mcp.models import ManageVmResult
 
 if TYPE_CHECKING:
     from qemu_mcp.ops.fleet import HostRef
 
-Action = Literal["create", "start", "stop", "reboot", "delete", "modify"]
 
 DESCRIPTION = """\
 Life-cycle of one VM (seed 004's manage_vm). `action`:
@@ -35,7 +53,12 @@ Life-cycle of one VM (seed 004's manage_vm). `action`:
   'path=/data/vm/x.qcow2,size=20G' (both optional: default <vm_dir>/<name>.qcow2 on libvirt hosts,
   <vm_dir>/<name>/disk0.qcow2 on plain-QEMU hosts, 20G; qcow2 or raw by extension), iso (attached as
   CD-ROM, booted first), vm_dir (default: the host's, /var/lib/qemu), start=true to boot it. Refuses
-  an existing name or disk file; on any failure removes what it made.
+  an existing name or disk file; on any failure removes what it made. A guest you can log into:
+  cloud_init {hostname, user, ssh_authorized_keys, ...} (a NoCloud seed ISO beside the disk) and/or
+  ignition (JSON, fw_cfg); network 'user', 'bridge:<name>' or a libvirt network (default: libvirt's
+  'default' when active, else user-mode); with user-mode, ssh_forward (default true) picks a free
+  port on the host's 127.0.0.1 -> guest 22, reported in data.details.applied.ssh_forward_port
+  (reach it with `ssh -J <host> -p PORT user@127.0.0.1`). New VMs get a guest-agent channel.
 - wait_for_ip (create with start=true, start): wait up to N s until the guest has an address
   (guest agent, DHCP lease, ARP) or, with an SSH forward, the forward answers; details.ssh/addresses.
 - start / reboot: reboot waits up to `timeout` s for the guest to reboot; force=true resets it.
@@ -119,64 +142,53 @@ def register(server: MCPServer) -> None:
 
 async def manage_vm(
     ctx: Context,
-    name: Annotated[str, Field(description="VM name")],
-    action: Annotated[Action, Field(description="create, start, stop, reboot, delete or modify")],
+    name: NameArg,
+    action: ActionArg,
     consent: Annotated[ElicitationResult[ConfirmAnswer], Resolve(manage_consent)],
-    arch: Annotated[str | None, Field(description="create: x86_64 or aarch64 (arm64)")] = None,
-    memory: Annotated[str | None, Field(description="create/modify: e.g. 2G, 4096M (default 2G)")] = None,
-    disk: Annotated[
-        str | None, Field(description="create/modify: 'path=/data/vm/x.qcow2,size=20G' (parts optional)")
-    ] = None,
-    iso: Annotated[str | None, Field(description="create: ISO path on the host, booted first")] = None,
-    vcpus: Annotated[int | None, Field(description="create/modify: vCPU count (default 2)")] = None,
-    vm_dir: Annotated[
-        str | None,
-        Field(description="Plain-QEMU hosts: where the VMs live (any action); libvirt: create's disk dir"),
-    ] = None,
-    add_disk: Annotated[
-        str | None, Field(description="modify: new disk 'size=10G[,path=..][,format=qcow2|raw][,bus=virtio|sata|scsi]'")
-    ] = None,
-    remove_disk: Annotated[str | None, Field(description="modify: detach this disk (a target such as vdb)")] = None,
-    keep_file: Annotated[
-        bool | None, Field(description="remove_disk: keep the image file (default true; false deletes it)")
-    ] = None,
+    arch: ArchArg = None,
+    memory: MemoryArg = None,
+    disk: DiskArg = None,
+    iso: IsoArg = None,
+    vcpus: VcpusArg = None,
+    vm_dir: VmDirArg = None,
+    add_disk: AddDiskArg = None,
+    remove_disk: RemoveDiskArg = None,
+    keep_file: KeepFileArg = None,
     host: Host = None,
     ssh_port: SshPort = None,
     ssh_user: SshUser = None,
     ssh_pwd: SshPwd = None,
     ssh_key: SshKey = None,
-    force: Annotated[bool, Field(description="stop: power off at once; reboot: reset; delete: a running VM")] = False,
-    confirm: Annotated[
-        bool, Field(description="Confirm delete, force stop/reboot, modify's restart, remove_disk keep_file=false")
-    ] = False,
-    dry_run: Annotated[bool, Field(description="Only return the commands that would run")] = False,
-    start: Annotated[bool, Field(description="create: boot the new VM")] = False,
-    timeout: Annotated[
-        float | None, Field(description="stop/reboot: seconds to wait for the guest (default 60)")
-    ] = None,
-    wait_for_ip: Annotated[
-        float | None,
-        Field(description="create (start=true)/start: seconds to wait for a guest address or the SSH forward"),
-    ] = None,
+    force: ForceArg = False,
+    confirm: ConfirmArg = False,
+    dry_run: DryRunArg = False,
+    start: StartArg = False,
+    timeout: TimeoutArg = None,
+    wait_for_ip: WaitForIpArg = None,
+    cloud_init: CloudInitArg = None,
+    ignition: IgnitionArg = None,
+    network: NetworkArg = None,
+    ssh_forward: SshForwardArg = None,
 ) -> ManageVmResult:
+    options = {
+        "arch": arch, "memory": memory, "disk": disk, "iso": iso, "vcpus": vcpus, "vm_dir": vm_dir,
+        "force": force, "confirm": confirm, "dry_run": dry_run, "start": start, "timeout": timeout,
+        "add_disk": add_disk, "remove_disk": remove_disk, "keep_file": keep_file, "wait_for_ip": wait_for_ip,
+        "cloud_init": cloud_init, "ignition": ignition, "network": network, "ssh_forward": ssh_forward,
+    }  # fmt: skip
+    ref = _ref(host, ssh_port, ssh_user, ssh_pwd, ssh_key)
+    return await answer(_run(ctx, name, action, options, consent_from(consent, confirm), ref))
+
+
+async def _run(
+    ctx: Context, name: str, action: str, options: dict[str, Any], consent: Consent, ref: HostRef
+) -> ManageVmResult:
+    """Inside answer(): bad input is a tool error too."""
+    from qemu_mcp.ops import manage as manage_ops
+
     async def progress(done: float, total: float | None, message: str) -> None:
         await ctx.report_progress(done, total, message)
 
-    async def run() -> ManageVmResult:  # inside answer(): bad input is a tool error too
-        from qemu_mcp.ops import manage as manage_ops
-
-        req = manage_ops.parse_request(
-            name, action, arch=arch, memory=memory, disk=disk, iso=iso, vcpus=vcpus, vm_dir=vm_dir,
-            force=force, confirm=confirm, dry_run=dry_run, start=start, timeout=timeout, add_disk=add_disk,
-            remove_disk=remove_disk, keep_file=keep_file, wait_for_ip=wait_for_ip,
-        )  # fmt: skip
-        return await manage_ops.manage_vm(
-            await fleet_of(ctx),
-            _ref(host, ssh_port, ssh_user, ssh_pwd, ssh_key),
-            req,
-            consent=consent_from(consent, confirm),
-            progress=progress,
-            who=caller(ctx),
-        )
-
-    return await answer(run())
+    req = manage_ops.parse_request(name, action, **options)
+    fleet = await fleet_of(ctx)
+    return await manage_ops.manage_vm(fleet, ref, req, consent=consent, progress=progress, who=caller(ctx))
