@@ -76,7 +76,7 @@ def build_argv(conf: VmConf, home: Home, *, vnc_display: int | None, daemonize: 
     ]  # fmt: skip
     argv += firmware_args(conf)
     argv += disk_args(conf, machine)
-    argv += provision_args(conf, home, scsi_present=bool(conf.iso) and machine.cdrom_bus == "scsi")
+    argv += provision_args(conf, home, scsi_present=uses_scsi(conf, machine))
     argv += nic_args(conf)
     argv += display_args(conf, vnc_display)
     argv += hotplug_port_args(conf)
@@ -115,8 +115,10 @@ def firmware_args(conf: VmConf) -> list[str]:
 
 
 def uses_scsi(conf: VmConf, machine: Machine) -> bool:
-    """The VM has a SCSI device at start (its ISO on virt, or a disk with bus=scsi)."""
-    return bool(conf.iso and machine.cdrom_bus == "scsi") or any(d.bus == "scsi" for d in conf.disks)
+    """The VM has a SCSI device at start (its ISO on virt, its NoCloud seed, or a disk with bus=scsi):
+    disk_args then makes the one virtio-scsi controller, first."""
+    scsi_cd = bool(conf.iso and machine.cdrom_bus == "scsi") or bool(conf.seed)
+    return scsi_cd or any(d.bus == "scsi" for d in conf.disks)
 
 
 def disk_args(conf: VmConf, machine: Machine) -> list[str]:
