@@ -1,0 +1,106 @@
+"""Cold start, measured side by side in one run (issue 13, item 4); scripts/bench.py calls `section`.
+
+    python scripts/bench_cold.py [--runs N]
+
+- the MCP server's start to its first tools/list reply (`python -m qemu_mcp serve`, stdio, empty
+  inventory) against a minimal MCPServer with one tool, both stdio subprocesses, runs interleaved;
+- `qemu-mcp vm list --json` cold (a new process each run): on the `demo` host (no round trip) and on
+  one inventory host behind a throw-away sshd on 127.0.0.1 (one SSH connection and round trip),
+  both through `python -m qemu_mcp` and through the installed `qemu-mcp` console script;
+- the floors: python importing asyncssh, pydantic, yaml, rich.table (the issue's), and one SSH
+  round trip on a new connection (asyncssh in this process: no import cost).
+
+Medians of --runs runs each, interleaved, so a machine that gets busier shifts all of them alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import bench_scale as bs
+
+
+def console_script() -> str | None:
+    """The `qemu-mcp` wrapper installed next to this python (what a user's shell runs), if any."""
+    path = Path(sys.executable).with_name("qemu-mcp")
+    return str(path) if path.exists() else None
+
+
+def measure(work: Path, runs: int) -> dict[str, float]:
+    empty = work / "empty.yaml"
+    empty.write_text("hosts: []\n")
+    out: dict[str, float] = {}
+    out.update({f"server {k}": v for k, v in bs.cold_start(runs, work, str(empty)).items()})
+    with bs.bench_sshds(work, 1) as sshds:
+        one = bs.write_inventory(work / "one.yaml", 1, sshds)
+        py = [sys.executable, "-m", "qemu_mcp"]
+        remote = ["--config", one, "vm", "list", "--host", "h0000", "--json"]
+        measures = {
+            "cli demo": lambda: bs.time_command([*py, "vm", "list", "--host", "demo", "--json"]),
+            "cli remote": lambda: bs.time_command([*py, *remote]),
+            "issue floor": lambda: bs.time_command([sys.executable, "-c", bs.ISSUE_FLOOR]),
+        }
+        script = console_script()
+        if script:
+            measures["cli remote (console script)"] = lambda: bs.time_command([script, *remote])
+        for m in measures.values():
+            m()  # page cache and .pyc files warm
+        out.update(bs.interleaved(runs, measures))
+        out["round trip"] = bs.ssh_round_trip(sshds[0], runs)["fresh"]
+    return out
+
+
+def report(r: dict[str, float], runs: int) -> str:
+    ms = 1000
+    scale = r["issue floor"] / bs.ISSUE_FLOOR_SECONDS
+    goal = bs.CLI_GOAL + r["round trip"]
+    load = os.getloadavg()[0]
+    lines = [
+        f"cold start ({runs} runs each, interleaved, medians; {os.cpu_count()} CPUs, load {load:.2f})",
+        f"  MCP server start -> first tools/list        {r['server qemu-mcp'] * ms:6.0f} ms   "
+        f"x{r['server ratio']:.2f} of a minimal MCPServer with one tool ({r['server minimal'] * ms:.0f} ms); "
+        "goal <= x1.10",
+        f"  SSH round trip (`true`), new connection      {r['round trip'] * ms:6.1f} ms",
+        f"  CLI `vm list --host demo --json` cold        {r['cli demo'] * ms:6.0f} ms   goal <= "
+        f"{bs.CLI_GOAL * ms:.0f} ms (no round trip)",
+        f"  CLI `vm list --host <ssh> --json` cold       {r['cli remote'] * ms:6.0f} ms   goal <= "
+        f"{bs.CLI_GOAL * ms:.0f} ms + round trip = {goal * ms:.0f} ms (x{r['cli remote'] / goal:.2f})",
+    ]
+    if "cli remote (console script)" in r:
+        lines.append(f"    the same through the `qemu-mcp` script     {r['cli remote (console script)'] * ms:6.0f} ms")
+    lines.append(
+        f"  python importing asyncssh, pydantic, yaml, rich.table {r['issue floor'] * ms:4.0f} ms (the issue's "
+        f"floor: {bs.ISSUE_FLOOR_SECONDS * ms:.0f} ms there, so this run is x{scale:.2f} that machine)"
+    )
+    return "\n".join(lines)
+
+
+def section(runs: int = 7) -> str:
+    """The cold-start section of scripts/bench.py's output."""
+    work = Path(tempfile.mkdtemp(prefix="qmcp-bench-cold-"))
+    work.chmod(0o755)  # sshd reads the authorized keys below it
+    try:
+        return report(measure(work, runs), runs)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    p.add_argument("--runs", type=int, default=7, help="runs per timing (median; default 7)")
+    args = p.parse_args(argv)
+    if os.geteuid() != 0:
+        raise SystemExit("the bench starts an sshd for root logins: run it as root (like the test rig)")
+    print(section(args.runs))
+
+
+if __name__ == "__main__":
+    main()
