@@ -5,7 +5,7 @@
 Starts a throw-away sshd on 127.0.0.1 (the test rig's) and a libvirt test-driver node with N domains,
 then times: qemu-mcp's list_vms (one round trip: a fixed sh script running two virsh processes),
 one virsh process per VM in one round trip, and one SSH connection per command
-(what a naive `ssh host virsh ...` loop costs).
+(what a naive `ssh host virsh ...` loop costs). Then the cold-start section (scripts/bench_cold.py).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import asyncssh
+import bench_cold
 
 from qemu_mcp.config import Inventory
 from qemu_mcp.ops.fleet import Fleet, HostRef
@@ -75,6 +76,7 @@ def main() -> None:
     print(f"listing {n} VMs over SSH (127.0.0.1):")
     for what, secs in results.items():
         print(f"  {what:45s} {secs * 1000:9.1f} ms   x{secs / base:6.1f}")
+    print(bench_cold.section())  # cold start: server to first tools/list, CLI cold (scripts/bench_cold.py)
 
 
 if __name__ == "__main__":
