@@ -97,3 +97,13 @@ def test_demo_command() -> None:
     seen = json.loads(cli("demo", "--json").stdout)
     assert seen["vms"]["vm_count"] == 1 and seen["list_vms"]["success"]
     assert "manage_vm" in {t["name"] for t in seen["tools"]}
+
+
+def test_vm_list_connects_once_while_loading(rig_config: str) -> None:
+    """The handshake started while the operation loads (frontends/cli/overlap.py) is the one the
+    listing uses: one connection, and an unknown host is still reported by the listing."""
+    out = cli("--log-level", "debug", "vm", "list", "--host", "rig", "--json", config=rig_config)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.count("Opening SSH connection") == 1, out.stderr[-2000:]
+    missing = cli("vm", "list", "--host", "qmcp-no-such-host", "--json", config=rig_config)
+    assert missing.returncode == 1 and "not in the inventory" in missing.stderr
