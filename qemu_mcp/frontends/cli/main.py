@@ -24,6 +24,7 @@ from qemu_mcp.frontends.cli import resources as cli_resources
 from qemu_mcp.frontends.cli import safety as cli_safety
 from qemu_mcp.frontends.cli import snapshot as cli_snapshot
 from qemu_mcp.frontends.cli.fleet_call import with_fleet
+from qemu_mcp.frontends.cli.gc_tuning import normal_gc
 from qemu_mcp.frontends.cli.overlap import load_while_connecting
 
 if TYPE_CHECKING:
@@ -143,6 +144,7 @@ def _console():
 
 
 def _serve(args: argparse.Namespace) -> int:
+    normal_gc()  # the entry point raised its threshold for start-up (frontends/cli/entry.py)
     if not args.http:
         from qemu_mcp.frontends.mcp.server import serve_stdio
 
