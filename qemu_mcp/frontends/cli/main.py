@@ -144,15 +144,17 @@ def _console():
 
 
 def _serve(args: argparse.Namespace) -> int:
-    normal_gc()  # the entry point raised its threshold for start-up (frontends/cli/entry.py)
     if not args.http:
-        from qemu_mcp.frontends.mcp.server import serve_stdio
+        from qemu_mcp.frontends.mcp.server import build_server
 
-        serve_stdio(args.config)
+        server = build_server(config=args.config)
+        normal_gc()  # start-up is over (the entry point raised the collector's threshold for it)
+        server.run("stdio")
         return 0
     from qemu_mcp.frontends.mcp.http import serve_http
     from qemu_mcp.frontends.mcp.server import build_server
 
+    normal_gc()
     inventory = load_inventory(args.config)
     store = inventory.token_store()  # the same store the tools use to name the caller
     print(

@@ -58,7 +58,3 @@ def build_server(inventory: Inventory | None = None, config: str | None = None) 
         middleware=[HideMutatingTools(), WarmUpAfterToolsList()],
     )
     return server
-
-
-def serve_stdio(config: str | None = None) -> None:
-    build_server(config=config).run("stdio")
