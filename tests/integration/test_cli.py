@@ -63,13 +63,17 @@ NOT_FOR_A_LOCAL_LISTING = (
     "qemu_mcp.transport.ssh", "qemu_mcp.ops.manage", "qemu_mcp.ops.monitor", "qemu_mcp.frontends.mcp",
 )  # fmt: skip
 LOADED_AT_EXIT = """\
-import json, runpy, sys
+import json, os, runpy, sys
 sys.argv = ["qemu-mcp", *sys.argv[2:]]  # python -c CODE - ARGS...
+def dump():
+    with open(MODULES, "w") as f:
+        json.dump(sorted(sys.modules), f)
+exit_now = os._exit  # how the entry point ends a command (frontends/cli/entry.py)
+os._exit = lambda code: (dump(), exit_now(code))
 try:
     runpy.run_module("qemu_mcp", run_name="__main__")
 finally:
-    with open(MODULES, "w") as f:
-        json.dump(sorted(sys.modules), f)
+    dump()
 """
 
 
