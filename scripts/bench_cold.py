@@ -25,6 +25,7 @@ import shutil
 import statistics
 import sys
 import tempfile
+import time
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -49,6 +50,40 @@ def console_script(work: Path) -> str:
     return str(path)
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) process `pid` has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def time_to_tools_list(argv: list[str], cpu: list[float]) -> float:
+    """bench_scale.time_to_tools_list, also noting the server's CPU time up to its reply (read at
+    once: qemu-mcp starts loading its operations only 50 ms after that reply)."""
+    session = bs.StdioSession(argv)
+    try:
+        session.initialize()
+        tools = session.call("tools/list")
+        elapsed = time.perf_counter() - session.started
+        cpu.append(process_cpu(session.proc.pid))
+        if not tools.get("result", {}).get("tools"):
+            raise RuntimeError(f"tools/list answered without tools: {tools}")
+        return elapsed
+    finally:
+        session.close()
+
+
+def cold_start(runs: int, work: Path, config: str) -> dict[str, float]:
+    """qemu-mcp's stdio server vs a minimal MCPServer with one tool: start to first tools/list."""
+    ours, minimal = bs.server_argv(config), bs.minimal_server_argv(work)
+    cpu: dict[str, list[float]] = {"qemu-mcp": [], "minimal": []}
+    time_to_tools_list(ours, []), time_to_tools_list(minimal, [])  # page cache and .pyc files warm for both
+    medians = bs.interleaved(runs, {"qemu-mcp": lambda: time_to_tools_list(ours, cpu["qemu-mcp"]),
+                                    "minimal": lambda: time_to_tools_list(minimal, cpu["minimal"])})  # fmt: skip
+    out = {**medians, "ratio": medians["qemu-mcp"] / medians["minimal"]}
+    out.update({f"{k} cpu": statistics.median(v) for k, v in cpu.items()})
+    return {**out, "cpu ratio": out["qemu-mcp cpu"] / out["minimal cpu"]}
+
+
 def children_cpu() -> float:
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime + r.ru_stime
@@ -70,7 +105,7 @@ def measure(work: Path, runs: int) -> dict[str, float]:
     empty = work / "empty.yaml"
     empty.write_text("hosts: []\n")
     out: dict[str, float] = {}
-    out.update({f"server {k}": v for k, v in bs.cold_start(runs, work, str(empty)).items()})
+    out.update({f"server {k}": v for k, v in cold_start(runs, work, str(empty)).items()})
     with bs.bench_sshds(work, 1) as sshds:
         one = bs.write_inventory(work / "one.yaml", 1, sshds)
         py = [sys.executable, "-m", "qemu_mcp"]
@@ -101,6 +136,8 @@ def report(r: dict[str, float], runs: int) -> str:
         f"  MCP server start -> first tools/list        {r['server qemu-mcp'] * ms:6.0f} ms   "
         f"x{r['server ratio']:.2f} of a minimal MCPServer with one tool ({r['server minimal'] * ms:.0f} ms); "
         "goal <= x1.10",
+        f"    CPU time to that reply                     {r['server qemu-mcp cpu'] * ms:6.0f} ms   "
+        f"x{r['server cpu ratio']:.2f} of the minimal server's ({r['server minimal cpu'] * ms:.0f} ms)",
         f"  SSH round trip (`true`), new connection      {r['round trip'] * ms:6.1f} ms",
         f"  CLI `vm list --host demo --json` cold        {r['cli demo'] * ms:6.0f} ms   goal <= "
         f"{bs.CLI_GOAL * ms:.0f} ms (no round trip); CPU {r['cli demo cpu'] * ms:.0f} ms",
@@ -118,7 +155,7 @@ def report(r: dict[str, float], runs: int) -> str:
     return "\n".join(lines)
 
 
-def section(runs: int = 7) -> str:
+def section(runs: int = 11) -> str:
     """The cold-start section of scripts/bench.py's output."""
     work = Path(tempfile.mkdtemp(prefix="qmcp-bench-cold-"))
     work.chmod(0o755)  # sshd reads the authorized keys below it
@@ -130,7 +167,7 @@ def section(runs: int = 7) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    p.add_argument("--runs", type=int, default=7, help="runs per timing (median; default 7)")
+    p.add_argument("--runs", type=int, default=11, help="runs per timing (median; default 11)")
     args = p.parse_args(argv)
     if os.geteuid() != 0:
         raise SystemExit("the bench starts an sshd for root logins: run it as root (like the test rig)")
