@@ -1,3 +1,3 @@
-from qemu_mcp.frontends.cli.main import main
+from qemu_mcp.frontends.cli.entry import run
 
-raise SystemExit(main())
+raise SystemExit(run())

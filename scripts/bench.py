@@ -28,6 +28,7 @@ Anchors (each a median over --reps warm listings unless said otherwise):
 - --concurrent list_vms calls at once through that client (no schema check): all answered?, p50/p99.
 - monitor_vm_status on the running guest, interval 1 s, --samples samples: max |gap - 1 s|.
 Goals: list_vms through MCP <= 1.5x the RPC client, in-process warm <= 1.1x.
+Then the cold-start section (scripts/bench_cold.py): server start to first tools/list, CLI cold.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import asyncssh  # noqa: E402
+import bench_cold  # noqa: E402
 import yaml  # noqa: E402
 
 from qemu_mcp.backends.libvirt.session import session_argv  # noqa: E402
@@ -468,6 +470,7 @@ def main() -> None:
     finally:
         destroy_guests(guests)
         run(["rm", "-rf", str(work)])
+    print(bench_cold.section())  # cold start: server to first tools/list, CLI cold (scripts/bench_cold.py)
 
 
 if __name__ == "__main__":

@@ -6,10 +6,9 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import asyncssh
-
 from qemu_mcp.errors import AuthFailed, CommandTimeout, HostError, HostKeyRefused, HostUnreachable
 from qemu_mcp.transport import trust
+from qemu_mcp.transport.sshlib import asyncssh
 from qemu_mcp.transport.timing import silence_limit
 
 

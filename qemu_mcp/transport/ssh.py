@@ -19,14 +19,13 @@ import shlex
 import time
 from collections.abc import AsyncIterator
 
-import asyncssh
-
 from qemu_mcp.config import HostSpec
 from qemu_mcp.errors import CommandTimeout, HostUnreachable, NotFound
 from qemu_mcp.transport.base import ChannelsBusy, CommandResult, OpenProcess, StreamReader, StreamWriter
 from qemu_mcp.transport.errors import mapped_errors
 from qemu_mcp.transport.ssh_link import Link
 from qemu_mcp.transport.ssh_process import SSHProcess, abandon, completed
+from qemu_mcp.transport.sshlib import asyncssh
 from qemu_mcp.transport.timing import Deadline, read_budget, retry_pause, worth_retrying
 
 CHANNEL_OPEN_ATTEMPTS = 20

@@ -18,12 +18,10 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
 
-import asyncssh
-from asyncssh.channel import SSHChannel
-
 from qemu_mcp.config import HostSpec
 from qemu_mcp.errors import HostUnreachable
 from qemu_mcp.transport import trust
+from qemu_mcp.transport.sshlib import asyncssh
 from qemu_mcp.transport.timing import CONNECT_SLACK, keepalive_options
 
 # OpenSSH's default MaxSessions: more concurrent channels than this on one connection are refused.
@@ -147,7 +145,9 @@ class Link:
         finally:
             self._leave(conn)
 
-    def in_use_until_closed(self, conn: asyncssh.SSHClientConnection, channel: SSHChannel[Any]) -> None:
+    def in_use_until_closed(
+        self, conn: asyncssh.SSHClientConnection, channel: asyncssh.channel.SSHChannel[Any]
+    ) -> None:
         """A forwarded stream (open_unix) keeps its connection in use until the stream's channel closes."""
         self._enter(conn)
         task = asyncio.get_running_loop().create_task(channel.wait_closed())

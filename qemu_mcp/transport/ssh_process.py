@@ -10,9 +10,8 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
-import asyncssh
-
 from qemu_mcp.transport.base import READ_CHUNK, CommandResult
+from qemu_mcp.transport.sshlib import asyncssh
 
 END_WAIT = 5.0  # seconds a kept-open command gets to exit once its input is closed
 ABANDON_WAIT = 2.0  # seconds a cancelled or timed-out command's channel close is waited for

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-import asyncssh
+from qemu_mcp.transport.sshlib import asyncssh
 
 DEFAULT_PORT = 22
 Stamp = tuple[int, int, int] | None

@@ -63,13 +63,17 @@ NOT_FOR_A_LOCAL_LISTING = (
     "qemu_mcp.transport.ssh", "qemu_mcp.ops.manage", "qemu_mcp.ops.monitor", "qemu_mcp.frontends.mcp",
 )  # fmt: skip
 LOADED_AT_EXIT = """\
-import json, runpy, sys
+import json, os, runpy, sys
 sys.argv = ["qemu-mcp", *sys.argv[2:]]  # python -c CODE - ARGS...
+def dump():
+    with open(MODULES, "w") as f:
+        json.dump(sorted(sys.modules), f)
+exit_now = os._exit  # how the entry point ends a command (frontends/cli/entry.py)
+os._exit = lambda code: (dump(), exit_now(code))
 try:
     runpy.run_module("qemu_mcp", run_name="__main__")
 finally:
-    with open(MODULES, "w") as f:
-        json.dump(sorted(sys.modules), f)
+    dump()
 """
 
 
@@ -97,3 +101,13 @@ def test_demo_command() -> None:
     seen = json.loads(cli("demo", "--json").stdout)
     assert seen["vms"]["vm_count"] == 1 and seen["list_vms"]["success"]
     assert "manage_vm" in {t["name"] for t in seen["tools"]}
+
+
+def test_vm_list_connects_once_while_loading(rig_config: str) -> None:
+    """The handshake started while the operation loads (frontends/cli/overlap.py) is the one the
+    listing uses: one connection, and an unknown host is still reported by the listing."""
+    out = cli("--log-level", "debug", "vm", "list", "--host", "rig", "--json", config=rig_config)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.count("Opening SSH connection") == 1, out.stderr[-2000:]
+    missing = cli("vm", "list", "--host", "qmcp-no-such-host", "--json", config=rig_config)
+    assert missing.returncode == 1 and "not in the inventory" in missing.stderr

@@ -148,7 +148,7 @@ def test_wheel_holds_the_whole_package(installed: Install) -> None:
     assert not {n for n in names if n.startswith("tests/")}
     with zipfile.ZipFile(installed.wheel) as z:
         entry_points = z.read(f"qemu_mcp-{__version__}.dist-info/entry_points.txt").decode()
-    assert "qemu-mcp = qemu_mcp.frontends.cli.main:main" in entry_points
+    assert "qemu-mcp = qemu_mcp.frontends.cli.entry:run" in entry_points
 
 
 def test_sdist_builds_the_same_wheel(installed: Install, tmp_path: Path) -> None:

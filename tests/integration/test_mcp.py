@@ -105,8 +105,9 @@ async def test_stdio_subprocess_with_adhoc_password_host(
         assert "authentication" in text and "not-the-password-123" not in text
 
 
-# The server answers initialize and tools/list before loading the operations (and asyncssh, lxml
-# with them): they load in a worker thread afterwards, or for the first call (frontends/mcp/state.py).
+# The server answers initialize and tools/list before building its tools (the answer is shipped,
+# frontends/mcp/lazy.py) and before loading the operations (and asyncssh, lxml with them): they load
+# in a worker thread afterwards, or for the first call (frontends/mcp/state.py).
 LOADED_FOR_TOOLS_LIST = """\
 import asyncio, json, sys
 from qemu_mcp.frontends.cli.main import main  # what `qemu-mcp serve` imports first
@@ -123,6 +124,7 @@ def test_tools_list_needs_no_operations() -> None:
     assert out.returncode == 0, out.stderr
     seen = json.loads(out.stdout)
     assert seen["tools"] >= len(TOOLS)
-    heavy = ("asyncssh", "lxml", "qemu_mcp.ops", "qemu_mcp.backends", "qemu_mcp.transport.ssh")
+    heavy = ("asyncssh", "lxml", "qemu_mcp.ops", "qemu_mcp.backends", "qemu_mcp.transport.ssh", "qemu_mcp.models")
+    heavy += tuple(f"qemu_mcp.frontends.mcp.tools.{m}" for m in ("read", "manage", "monitor", "snapshot"))
     loaded = sorted(m for m in seen["modules"] if any(m == h or m.startswith(h + ".") for h in heavy))
     assert not loaded, loaded

@@ -25,6 +25,8 @@ from qemu_mcp.frontends.cli import resources as cli_resources
 from qemu_mcp.frontends.cli import safety as cli_safety
 from qemu_mcp.frontends.cli import snapshot as cli_snapshot
 from qemu_mcp.frontends.cli.fleet_call import with_fleet
+from qemu_mcp.frontends.cli.gc_tuning import normal_gc
+from qemu_mcp.frontends.cli.overlap import load_while_connecting
 
 if TYPE_CHECKING:
     from qemu_mcp.ops.fleet_core import FleetCore
@@ -145,13 +147,16 @@ def _console():
 
 def _serve(args: argparse.Namespace) -> int:
     if not args.http:
-        from qemu_mcp.frontends.mcp.server import serve_stdio
+        from qemu_mcp.frontends.mcp.server import build_server
 
-        serve_stdio(args.config)
+        server = build_server(config=args.config)
+        normal_gc()  # start-up is over (the entry point raised the collector's threshold for it)
+        server.run("stdio")
         return 0
     from qemu_mcp.frontends.mcp.http import serve_http
     from qemu_mcp.frontends.mcp.server import build_server
 
+    normal_gc()
     inventory = load_inventory(args.config)
     store = inventory.token_store()  # the same store the tools use to name the caller
     print(
@@ -253,20 +258,17 @@ def _hosts_check(args: argparse.Namespace) -> int:
 
 
 def _vm_list(args: argparse.Namespace) -> int:
-    from qemu_mcp.ops.fleet_core import HostRef
-    from qemu_mcp.ops.vms import list_vms
+    async def listing(fleet: FleetCore) -> Any:
+        await load_while_connecting(fleet, args.host, "qemu_mcp.ops.vms")
+        from qemu_mcp.ops.fleet_core import HostRef
+        from qemu_mcp.ops.vms import list_vms
 
-    data = _with_fleet(
-        args,
-        lambda f: list_vms(
-            f,
-            HostRef(host=args.host),
-            status=args.status,
-            arch=args.arch,
-            filter_name=args.filter_name,
-            vm_dir=args.vm_dir,
-        ),
-    )
+        ref = HostRef(host=args.host)
+        return await list_vms(
+            fleet, ref, status=args.status, arch=args.arch, filter_name=args.filter_name, vm_dir=args.vm_dir
+        )
+
+    data = _with_fleet(args, listing)
     if args.json:
         _dump(data)
         return 1 if data.errors else 0

@@ -1,18 +1,22 @@
 """The MCP server: owns the inventory and, from the first call, the Fleet (frontends/mcp/state.py);
-tools live in `qemu_mcp.frontends.mcp.tools.*` (thin, over ops, which they import when called)."""
+tools live in `qemu_mcp.frontends.mcp.tools.*` (thin, over ops, which they import when called).
+
+Start-up builds no tool: tools/list is answered from the shipped tools_list.json and the tools are
+built after it (frontends/mcp/lazy.py), so the server answers about as soon as the SDK is imported.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 
 from qemu_mcp import __version__
 from qemu_mcp.config import Inventory, load_inventory
-from qemu_mcp.frontends.mcp import prompts, vm_config
+from qemu_mcp.frontends.mcp.lazy import LazyToolsServer
 from qemu_mcp.frontends.mcp.state import ServerState, WarmUpAfterToolsList
-from qemu_mcp.frontends.mcp.tools import console, manage, monitor, read, resources, snapshot
 from qemu_mcp.frontends.mcp.tools.access import HideMutatingTools
 
 INSTRUCTIONS = """\
@@ -22,25 +26,10 @@ address not in the inventory needs ssh_user plus ssh_key or ssh_pwd. The host `d
 libvirt's test driver: safe to experiment with."""
 
 
-def build_server(inventory: Inventory | None = None, config: str | None = None) -> MCPServer:
-    """The server. The inventory is loaded now (so config errors surface at start-up)."""
-    inv = inventory or load_inventory(config)
-
-    @asynccontextmanager
-    async def lifespan(_: MCPServer) -> AsyncIterator[ServerState]:
-        state = ServerState(inv)
-        try:
-            yield state
-        finally:
-            await state.close()
-
-    server: MCPServer = MCPServer(
-        name="qemu-mcp",
-        version=__version__,
-        instructions=INSTRUCTIONS,
-        lifespan=lifespan,
-        middleware=[HideMutatingTools(), WarmUpAfterToolsList()],
-    )
+def register_tools(server: MCPServer[Any]) -> None:
+    """Every tool, resource and prompt (their modules, and the result models, load here)."""
+    from qemu_mcp.frontends.mcp import prompts, vm_config
+    from qemu_mcp.frontends.mcp.tools import console, manage, monitor, read, resources, snapshot
 
     read.register(server)
     resources.register(server)
@@ -50,8 +39,26 @@ def build_server(inventory: Inventory | None = None, config: str | None = None) 
     prompts.register(server)
     vm_config.register(server)
     console.register(server)
+
+
+def build_server(inventory: Inventory | None = None, config: str | None = None) -> LazyToolsServer:
+    """The server. The inventory is loaded now (so config errors surface at start-up)."""
+    inv = inventory or load_inventory(config)
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer[Any]) -> AsyncIterator[ServerState]:
+        state = ServerState(inv, preload=server.load_tools)
+        try:
+            yield state
+        finally:
+            await state.close()
+
+    server = LazyToolsServer(
+        register_tools,
+        name="qemu-mcp",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        lifespan=lifespan,
+        middleware=[HideMutatingTools(), WarmUpAfterToolsList()],
+    )
     return server
-
-
-def serve_stdio(config: str | None = None) -> None:
-    build_server(config=config).run("stdio")

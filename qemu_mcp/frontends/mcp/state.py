@@ -1,16 +1,18 @@
 """What the server holds for its lifetime: the inventory, loaded at start, and the Fleet, made for
 the first tool call.
 
-Start-up imports only what initialize and tools/list need (the SDK, the inventory, the result
-models). The operations, and asyncssh and lxml with them, are imported in a worker thread, started
-once tools/list has been answered (a call usually follows) or by the first call, whichever comes
-first; a call waits for that import, the event loop never does. Only that thread imports them, so
-two threads never import the same modules at once.
+Start-up imports only what initialize and tools/list need (the SDK, the inventory; tools/list is
+answered from a shipped list, frontends/mcp/lazy.py). The tools (`preload`: their modules and the
+result models) and then the operations, and asyncssh and lxml with them, are loaded in a worker
+thread, started once tools/list has been answered (a call usually follows) or by the first call,
+whichever comes first; a call waits for that, the event loop never does. Only that thread imports
+them, so two threads never import the same modules at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
@@ -24,8 +26,9 @@ WARM_UP_DELAY = 0.05  # seconds after tools/list: its reply is written before th
 
 
 class ServerState:
-    def __init__(self, inventory: Inventory) -> None:
+    def __init__(self, inventory: Inventory, preload: Callable[[], None] | None = None) -> None:
         self.inventory = inventory
+        self._preload = preload
         self._fleet: Fleet | None = None
         self._loading: asyncio.Future[None] | None = None
         self._closed = False
@@ -33,7 +36,7 @@ class ServerState:
     def warm_up(self) -> None:
         """Start importing the operations in a worker thread (once; not after close)."""
         if self._loading is None and not self._closed:
-            self._loading = asyncio.get_running_loop().run_in_executor(None, _import_operations)
+            self._loading = asyncio.get_running_loop().run_in_executor(None, self._load)
 
     async def fleet(self) -> Fleet:
         if self._fleet is None:
@@ -53,6 +56,11 @@ class ServerState:
             await asyncio.gather(self._loading, return_exceptions=True)
         if self._fleet is not None:
             await self._fleet.close()
+
+    def _load(self) -> None:
+        if self._preload is not None:
+            self._preload()
+        _import_operations()
 
 
 def _import_operations() -> None:
