@@ -45,6 +45,7 @@ class Operation:
 SAFE, MODERATE, DANGEROUS = Level.SAFE, Level.MODERATE, Level.DANGEROUS
 MANAGE = "manage_vm"
 SNAPSHOT = "manage_snapshot"
+UPLOAD_IMAGE = "upload_image"
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation("list_vms", None, None, SAFE, "list the VMs of a host or of the inventory"),
@@ -56,12 +57,16 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("monitor_vm_status", None, None, SAFE, "sample a running VM's CPU, memory, disk, network"),
     Operation("host_stats", None, None, SAFE, "a host's disk I/O statistics"),
     Operation("vmstats", None, None, SAFE, "resource vmstats://{host}/{name}: the latest sample"),
+    Operation("list_images", None, None, SAFE, "a host's base images: format, sizes, backing chain, VMs using them"),
+    Operation(UPLOAD_IMAGE, None, None, MODERATE, "copy a local image to a host's image_dir; never overwrites"),
+    Operation(UPLOAD_IMAGE, None, "overwrite", DANGEROUS, "replace an image of the same name in image_dir"),
     Operation(MANAGE, "create", None, MODERATE, "new disk image + definition; never overwrites a VM or file"),
     Operation(MANAGE, "start", None, MODERATE, "boot a shut-off VM"),
     Operation(MANAGE, "stop", None, MODERATE, "ACPI shutdown request; the guest shuts down cleanly"),
     Operation(MANAGE, "stop", "force", DANGEROUS, "power off at once, like pulling the plug"),
     Operation(MANAGE, "reboot", None, MODERATE, "ACPI reboot request"),
     Operation(MANAGE, "reboot", "force", DANGEROUS, "hard reset, like the reset button"),
+    Operation(MANAGE, "clone", None, MODERATE, "new VM with the source's hardware, disks as overlays or copies"),
     Operation(MANAGE, "modify", None, MODERATE, "memory/vCPUs for the next boot, grow a disk (never shrink)"),
     Operation(MANAGE, "modify", "restart", DANGEROUS, "restart a running VM so new memory/vCPUs apply now"),
     Operation(MANAGE, "delete", None, DANGEROUS, "remove the definition and the VM's own disk images"),
@@ -79,12 +84,17 @@ MANAGE_ACTIONS: tuple[str, ...] = tuple(
 
 # allowed_actions (policy) names manage_vm's actions as they are, and manage_snapshot's mutating
 # ones as snapshot-create, snapshot-revert, snapshot-delete.
+# upload_image is named upload-image.
 def policy_action(tool: str, action: str) -> str:
+    if tool == UPLOAD_IMAGE:
+        return "upload-image"
     return action if tool == MANAGE else f"snapshot-{action}"
 
 
-POLICY_ACTIONS: tuple[str, ...] = MANAGE_ACTIONS + tuple(
-    policy_action(op.tool, op.action) for op in OPERATIONS if op.tool == SNAPSHOT and op.action and op.mutating
+POLICY_ACTIONS: tuple[str, ...] = (
+    MANAGE_ACTIONS
+    + tuple(policy_action(op.tool, op.action) for op in OPERATIONS if op.tool == SNAPSHOT and op.action and op.mutating)
+    + ("upload-image",)
 )
 
 
@@ -139,4 +149,8 @@ def markdown_table() -> str:
     return "\n".join(rows)
 
 
-VARIANT_WORDS = {"force": "`force=true`, VM running", "restart": "VM running, memory/vCPUs change"}
+VARIANT_WORDS = {
+    "force": "`force=true`, VM running",
+    "restart": "VM running, memory/vCPUs change",
+    "overwrite": "`overwrite=true`, the file exists",
+}

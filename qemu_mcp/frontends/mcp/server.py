@@ -11,7 +11,7 @@ from mcp.server.mcpserver import MCPServer
 from qemu_mcp import __version__
 from qemu_mcp.config import Inventory, load_inventory
 from qemu_mcp.frontends.mcp.state import ServerState, WarmUpAfterToolsList
-from qemu_mcp.frontends.mcp.tools import manage, monitor, read, resources, snapshot
+from qemu_mcp.frontends.mcp.tools import images, manage, monitor, read, resources, snapshot
 from qemu_mcp.frontends.mcp.tools.access import HideMutatingTools
 
 INSTRUCTIONS = """\
@@ -43,6 +43,7 @@ def build_server(inventory: Inventory | None = None, config: str | None = None) 
 
     read.register(server)
     resources.register(server)
+    images.register(server)
     manage.register(server)
     monitor.register(server)
     snapshot.register(server)
