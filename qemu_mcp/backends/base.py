@@ -120,6 +120,10 @@ class CreatePlan:
     vm_dir: str = ""  # the VMs' directory (the request's, else the host's)
     home: str | None = None  # the VM's own directory, when the backend keeps one (plain QEMU)
     uuid: str = field(default_factory=lambda: str(uuid4()))  # chosen here, so a create is found again
+    image: str | None = None  # create from a base image (issue 11): its host path
+    image_format: str | None = None  # the base's format, read with qemu-img info
+    image_size: int | None = None  # the base's virtual size
+    linked: bool = True  # a qcow2 overlay on the base (True) or a full copy
 
 
 @dataclass

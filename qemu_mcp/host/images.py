@@ -125,6 +125,16 @@ def overlay(path: str, backing: str, backing_fmt: str, size_bytes: int | None = 
     return argv + ([str(size_bytes)] if size_bytes is not None else [])
 
 
+def probe(path: str) -> list[str]:
+    """qemu-img info that reads the format from the file (a base image: the operator's file, not a
+    guest's disk); the caller checks it against the extension and accepts qcow2 or raw only."""
+    return ["qemu-img", "info", "--output=json", "-U", "--", sizes.image_path(path, "image")]
+
+
+def resize(path: str, size_bytes: int) -> list[str]:
+    return ["qemu-img", "resize", "-q", "-f", "qcow2", "--", sizes.image_path(path), str(size_bytes)]
+
+
 def info(path: str, fmt: str) -> list[str]:
     return ["qemu-img", "info", "--output=json", "-U", "-f", _fmt(fmt), "--", sizes.image_path(path)]
 

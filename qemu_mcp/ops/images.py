@@ -22,7 +22,7 @@ from qemu_mcp.models_images import ChainLink, ImageInfo, ListImagesData, UploadI
 from qemu_mcp.ops.backend import backend_of
 from qemu_mcp.ops.fleet_core import FleetCore, HostRef, across_hosts
 from qemu_mcp.ops.manage.actions import allowed_host, audited, undone_on_failure
-from qemu_mcp.parsers.image_list import ImageListing, parse_image_listing
+from qemu_mcp.parsers.image_list import ImageListing, overlay_users, parse_image_listing
 from qemu_mcp.parsers.path_status import parse_path_status
 from qemu_mcp.parsers.sections import new_marker
 from qemu_mcp.transport.base import Runner
@@ -45,18 +45,6 @@ async def read_listing(fleet: FleetCore, spec: HostSpec, runner: Runner | None =
         raise CommandFailed(f"listing {spec.images} on host '{spec.name}' failed: {result.stderr.strip()[:300]}",
                             host=spec.name)  # fmt: skip
     return parse_image_listing(result.stdout, marker)
-
-
-def overlay_users(listing: ImageListing) -> dict[str, list[str]]:
-    """path -> the VMs whose disks have it below them in their backing chain."""
-    users: dict[str, list[str]] = {}
-    for vm, disks in listing.vm_disks.items():
-        for disk in disks:
-            for link in disk.chain[1:]:
-                names = users.setdefault(link.path, [])
-                if vm not in names:
-                    names.append(vm)
-    return users
 
 
 def image_infos(spec: HostSpec, listing: ImageListing) -> list[ImageInfo]:

@@ -88,3 +88,15 @@ def _last(out: ImageListing, current: list[Listed] | None) -> Listed | None:
     if current is not None:
         return current[-1] if current else None
     return out.images[-1] if out.images else None
+
+
+def overlay_users(listing: ImageListing) -> dict[str, list[str]]:
+    """path -> the VMs whose disks have it below them in their backing chain."""
+    users: dict[str, list[str]] = {}
+    for vm, disks in listing.vm_disks.items():
+        for disk in disks:
+            for link in disk.chain[1:]:
+                names = users.setdefault(link.path, [])
+                if vm not in names:
+                    names.append(vm)
+    return users

@@ -33,6 +33,7 @@ from qemu_mcp.ops.manage.call import Call, Consent, NeedsConfirmation, may_need_
 from qemu_mcp.ops.manage.change import delete, modify
 from qemu_mcp.ops.manage.create import create
 from qemu_mcp.ops.manage.lock import lock_key, vm_locks
+from qemu_mcp.ops.manage.overlays import guarded_delete
 from qemu_mcp.ops.manage.power import reboot, start, stop
 from qemu_mcp.ops.manage.request import ManageRequest
 from qemu_mcp.policy import Policy
@@ -96,7 +97,7 @@ def _audit_arguments(ref: HostRef, req: ManageRequest) -> dict[str, object]:
         "vcpus": req.vcpus, "disk": disk, "iso": req.iso, "vm_dir": req.vm_dir, "force": req.force,
         "confirm": req.confirm, "dry_run": req.dry_run, "start": req.start, "timeout": req.timeout,
         "host": ref.host, "ssh_port": ref.ssh_port, "ssh_user": ref.ssh_user, "ssh_pwd": ref.ssh_pwd,
-        "ssh_key": ref.ssh_key,
+        "ssh_key": ref.ssh_key, "image": req.image, "linked": req.linked, "source": req.source,
     }  # fmt: skip
 
 
@@ -203,6 +204,6 @@ FLOWS: dict[str, Callable[[Call], Awaitable[str]]] = {
     "start": start,
     "stop": stop,
     "reboot": reboot,
-    "delete": delete,
+    "delete": guarded_delete(delete),
     "modify": modify,
 }

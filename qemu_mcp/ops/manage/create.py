@@ -16,6 +16,7 @@ from qemu_mcp.ops.manage.call import (
     path_kinds,
     read_back,
 )
+from qemu_mcp.ops.manage.create_image import base_path, disk_steps, image_words, with_image
 
 
 @dataclass(frozen=True)
@@ -30,10 +31,12 @@ class _Dirs:
 async def create(call: Call) -> str:
     await _refuse_existing_vm(call)
     plan = _plan(call)
+    if call.policy is not None:
+        paths = {"disk image": plan.disk_path, "ISO": call.req.iso, "base image": base_path(call)}
+        await guard.check_paths(call.job, call.policy, paths)
+    plan = await with_image(call, plan)
     call.uuid = plan.uuid
     call.details.requested = _requested(plan)
-    if call.policy is not None:
-        await guard.check_paths(call.job, call.policy, {"disk image": plan.disk_path, "ISO": call.req.iso})
     dirs = _directories(plan)
     missing_dirs = await _check_host_paths(call, plan, dirs)
     facts = await call.backend.prepare_create(call.job, plan)
@@ -89,6 +92,7 @@ def _requested(plan: CreatePlan) -> dict[str, int | str | None]:
         "disk_format": plan.disk_format,
         "disk_size_bytes": plan.disk_size,
         "iso": plan.iso,
+        **({"image": plan.image, "linked": str(plan.linked).lower()} if plan.image else {}),
     }
 
 
@@ -186,6 +190,10 @@ async def _make_disk_image(job: Job, plan: CreatePlan) -> None:
         fs.reserve_file(path),
         undo=Undo(f"removing the disk image {path}", fs.remove_files([path])),
     )
+    if plan.image is not None:
+        for purpose, argv in disk_steps(plan):
+            await job.change(purpose, argv)
+        return
     await job.change(
         f"creating the disk image {path} ({sizes.human(plan.disk_size)}, {plan.disk_format})",
         qemu_img.create(path, plan.disk_format, plan.disk_size),
@@ -202,6 +210,7 @@ def _summary(plan: CreatePlan, facts: CreateFacts) -> str:
         f"{plan.arch}, {plan.vcpus} vCPU(s), {plan.memory_mib} MiB, disk {plan.disk_path} "
         f"({sizes.human(plan.disk_size)} {plan.disk_format}), {accel}, {net}"
         + (f", ISO {plan.iso}" if plan.iso else "")
+        + image_words(plan)
     )
 
 

@@ -8,6 +8,7 @@ from typing import get_args
 from qemu_mcp import sizes, validation
 from qemu_mcp.errors import InvalidInput
 from qemu_mcp.models import ManageAction
+from qemu_mcp.ops.manage.image_request import image_options
 
 ACTIONS: tuple[str, ...] = get_args(ManageAction)
 DEFAULT_TIMEOUT = 60.0
@@ -17,11 +18,13 @@ ONLY_FOR = {
     "arch": ("create",),
     "iso": ("create",),
     # Where plain-QEMU VMs live (every action); on libvirt hosts only create uses it (the disk's dir).
-    "vm_dir": ("create", "start", "stop", "reboot", "delete", "modify"),
+    "vm_dir": ("create", "start", "stop", "reboot", "delete", "modify", "clone"),
     "start": ("create",),
     "memory": ("create", "modify"),
     "vcpus": ("create", "modify"),
     "disk": ("create", "modify"),
+    "image": ("create",),
+    "source": ("clone",),
 }
 
 
@@ -40,6 +43,9 @@ class ManageRequest:
     dry_run: bool = False
     start: bool = False
     timeout: float = DEFAULT_TIMEOUT
+    image: str | None = None  # create: a host path or a bare name in the host's image_dir
+    linked: bool = True  # create with image / clone: a qcow2 overlay (True) or a full copy
+    source: str | None = None  # clone: the existing VM
 
     @property
     def changes_config(self) -> bool:
@@ -62,16 +68,24 @@ def parse_request(
     dry_run: bool = False,
     start: bool = False,
     timeout: float | None = None,
+    image: str | None = None,
+    linked: bool | None = None,
+    source: str | None = None,
 ) -> ManageRequest:
     """Every check that needs no host: names, sizes, paths, and which options fit the action."""
     _check_options(
         action,
         {"arch": arch, "memory": memory, "disk": disk, "iso": iso, "vcpus": vcpus, "vm_dir": vm_dir,
-         "start": start or None},
+         "start": start or None, "image": image, "source": source},
     )  # fmt: skip
+    if linked is not None and action not in ("create", "clone"):
+        raise InvalidInput(f"linked does not apply to action={action}; it is used by create (with image) and clone")
     wait = _timeout(timeout)
     if action == "create":
         request = _new_vm(name, arch, memory=memory, disk=disk, iso=iso, vcpus=vcpus, vm_dir=vm_dir)
+        request = replace(request, **image_options(image, linked))
+    elif action == "clone":
+        request = _clone(name, source, vm_dir=vm_dir, linked=linked)
     else:
         request = _existing_vm(name, action, memory=memory, disk=disk, vcpus=vcpus, vm_dir=vm_dir)
     # start is False unless action=create (_check_options)
@@ -114,6 +128,20 @@ def _new_vm(
         iso=sizes.image_path(iso, "iso") if iso is not None else None,
         vm_dir=dir_option(vm_dir) if vm_dir is not None else None,
     )
+
+
+def _clone(name: str, source: str | None, *, vm_dir: str | None, linked: bool | None) -> ManageRequest:
+    """clone: a new name and an existing source (never the same); disks follow the source's."""
+    validation.creatable_vm_name(name)
+    if not source:
+        raise InvalidInput("clone needs source: the name of the existing VM to clone")
+    validation.vm_name(source)
+    if source == name:
+        raise InvalidInput(f"clone: the new VM's name must differ from the source '{source}'")
+    return ManageRequest(
+        name=name, action="clone", source=source, linked=True if linked is None else bool(linked),
+        vm_dir=dir_option(vm_dir) if vm_dir is not None else None,
+    )  # fmt: skip
 
 
 def _existing_vm(

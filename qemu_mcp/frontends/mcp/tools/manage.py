@@ -26,7 +26,7 @@ from qemu_mcp.models import ManageVmResult
 if TYPE_CHECKING:
     from qemu_mcp.ops.fleet import HostRef
 
-Action = Literal["create", "start", "stop", "reboot", "delete", "modify"]
+Action = Literal["create", "start", "stop", "reboot", "delete", "modify", "clone"]
 
 DESCRIPTION = """\
 Life-cycle of one VM (seed 004's manage_vm). `action`:
@@ -35,11 +35,18 @@ Life-cycle of one VM (seed 004's manage_vm). `action`:
   'path=/data/vm/x.qcow2,size=20G' (both optional: default <vm_dir>/<name>.qcow2 on libvirt hosts,
   <vm_dir>/<name>/disk0.qcow2 on plain-QEMU hosts, 20G; qcow2 or raw by extension), iso (attached as
   CD-ROM, booted first), vm_dir (default: the host's, /var/lib/qemu), start=true to boot it. Refuses
-  an existing name or disk file; on any failure removes what it made.
+  an existing name or disk file; on any failure removes what it made. image: a base image (absolute
+  host path, or a name in the host's image_dir, see list_images/upload_image); linked=true (default)
+  makes the disk a qcow2 overlay on it, linked=false a full qcow2 copy; disk size grows it (never
+  smaller than the image).
+- clone: new VM `name` from `source` (an existing, shut-off VM): same arch, machine, memory, vCPUs,
+  firmware and NIC models; new UUID and MACs; disks as qcow2 overlays on the source's (linked=true,
+  default) or full copies (linked=false). The source's seed ISO is not carried over.
 - start / reboot: reboot waits up to `timeout` s for the guest to reboot; force=true resets it.
 - stop: ACPI shutdown, waiting up to `timeout` s (default 60); force=true powers off at once.
-- delete: removes the definition and the VM's own disk images (never ISOs or shared disks).
-  A running VM needs force=true.
+- delete: removes the definition and the VM's own disk images (never ISOs, shared disks or base
+  images). Refused while other VMs' disks are overlays on its disks (they are named). A running VM
+  needs force=true.
 - modify: memory, vcpus and/or disk 'size=40G' (grow only; 'path=...' picks a disk). Saved in the
   persistent configuration and read back. A running VM is restarted to apply memory/vcpus only
   when confirmed; otherwise they apply at its next boot.
@@ -109,7 +116,7 @@ def register(server: MCPServer) -> None:
 async def manage_vm(
     ctx: Context,
     name: Annotated[str, Field(description="VM name")],
-    action: Annotated[Action, Field(description="create, start, stop, reboot, delete or modify")],
+    action: Annotated[Action, Field(description="create, start, stop, reboot, delete, modify or clone")],
     consent: Annotated[ElicitationResult[ConfirmAnswer], Resolve(manage_consent)],
     arch: Annotated[str | None, Field(description="create: x86_64 or aarch64 (arm64)")] = None,
     memory: Annotated[str | None, Field(description="create/modify: e.g. 2G, 4096M (default 2G)")] = None,
@@ -122,6 +129,13 @@ async def manage_vm(
         str | None,
         Field(description="Plain-QEMU hosts: where the VMs live (any action); libvirt: create's disk dir"),
     ] = None,
+    image: Annotated[
+        str | None, Field(description="create: base image, a host path or a name in the host's image_dir")
+    ] = None,
+    linked: Annotated[
+        bool | None, Field(description="create with image / clone: qcow2 overlay (default true) or full copy")
+    ] = None,
+    source: Annotated[str | None, Field(description="clone: the existing VM to clone")] = None,
     host: Host = None,
     ssh_port: SshPort = None,
     ssh_user: SshUser = None,
@@ -143,7 +157,8 @@ async def manage_vm(
 
         req = manage_ops.parse_request(
             name, action, arch=arch, memory=memory, disk=disk, iso=iso, vcpus=vcpus, vm_dir=vm_dir,
-            force=force, confirm=confirm, dry_run=dry_run, start=start, timeout=timeout,
+            force=force, confirm=confirm, dry_run=dry_run, start=start, timeout=timeout, image=image,
+            linked=linked, source=source,
         )  # fmt: skip
         return await manage_ops.manage_vm(
             await fleet_of(ctx),

@@ -1,0 +1,74 @@
+"""manage_vm create from a base image (issue 11), on a libvirt and a plain-QEMU rig host: linked
+(a qcow2 overlay with -F) and full (a qcow2 copy), grown by disk size, never shrunk; delete keeps
+the base image, and refuses a VM whose disk other VMs build on."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from qemu_mcp.config import HostSpec, Inventory
+from qemu_mcp.errors import Conflict, InvalidInput, NotFound
+from qemu_mcp.ops import images as image_ops
+from qemu_mcp.ops.fleet import Fleet, HostRef
+from qemu_mcp.ops.manage import manage_vm, parse_request
+from tests.integration.test_images import MIB, host, lib, lib_area, plain, q_area, tiny_qcow2  # noqa: F401
+
+pytestmark = pytest.mark.integration
+
+
+def info(path: str) -> dict:  # type: ignore[type-arg]
+    out = subprocess.run(["qemu-img", "info", "-U", "--output=json", path], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)  # type: ignore[no-any-return]
+
+
+async def act(fleet: Fleet, host: HostSpec, name: str, action: str, **kw: object):  # type: ignore[no-untyped-def]
+    req = parse_request(name, action, **kw)  # type: ignore[arg-type]
+    return await manage_vm(fleet, HostRef(host.name), req)
+
+
+async def test_create_linked_and_full_then_delete_keeps_the_base(host: HostSpec, tmp_path: Path) -> None:
+    local = tiny_qcow2(tmp_path / "tiny.qcow2", "16M", content=b"\x42")
+    fleet = Fleet(Inventory([host]))
+    try:
+        await image_ops.upload_image(fleet, HostRef(host.name), str(local))
+        base = f"{host.images}/tiny.qcow2"
+        pre = "qmcp-t" + Path(host.vm_dir).name[-6:] + "-" if host.name == "lib" else ""
+        linked, full = pre + "img-linked", pre + "img-full"
+
+        done = await act(fleet, host, linked, "create", arch="x86_64", memory="64M", vcpus=1, image="tiny.qcow2")
+        disk = done.data.details.disks_created[0]
+        top = info(disk)
+        assert top["format"] == "qcow2" and top["backing-filename"] == base
+        assert top["backing-filename-format"] == "qcow2" and top["virtual-size"] == 16 * MIB
+        assert "linked overlay" in done.message
+
+        done = await act(fleet, host, full, "create", arch="x86_64", memory="64M", vcpus=1, image=base,
+                         linked=False, disk="size=48M")  # fmt: skip
+        copy = info(done.data.details.disks_created[0])
+        assert "backing-filename" not in copy and copy["virtual-size"] == 48 * MIB
+
+        with pytest.raises(InvalidInput, match="smaller than the image"):
+            await act(fleet, host, pre + "img-small", "create", arch="x86_64", image="tiny.qcow2", disk="size=8M")
+        with pytest.raises(NotFound, match="upload_image"):
+            await act(fleet, host, pre + "img-none", "create", arch="x86_64", image="nothing.qcow2")
+
+        listed = await image_ops.list_images(fleet, HostRef(host.name))
+        (image,) = [i for i in listed.images if i.name == "tiny.qcow2"]
+        assert image.used_by == [linked]
+
+        # an overlay on the linked VM's own disk: that VM cannot be deleted while the other exists
+        child = pre + "img-child"
+        await act(fleet, host, child, "create", arch="x86_64", memory="64M", vcpus=1, image=disk)
+        with pytest.raises(Conflict, match=child):
+            await act(fleet, host, linked, "delete", confirm=True)
+        assert Path(disk).exists()
+        for name in (child, linked, full):
+            await act(fleet, host, name, "delete", confirm=True)
+        assert Path(base).is_file() and not Path(disk).exists()
+        assert info(base)["virtual-size"] == 16 * MIB
+    finally:
+        await fleet.close()
