@@ -25,12 +25,12 @@ def info(path: str) -> dict:  # type: ignore[type-arg]
     return json.loads(out.stdout)  # type: ignore[no-any-return]
 
 
-async def act(fleet: Fleet, host: HostSpec, name: str, action: str, **kw: object):  # type: ignore[no-untyped-def]
+async def act(fleet: Fleet, spec: HostSpec, name: str, action: str, **kw: object):  # type: ignore[no-untyped-def]
     req = parse_request(name, action, **kw)  # type: ignore[arg-type]
-    return await manage_vm(fleet, HostRef(host.name), req)
+    return await manage_vm(fleet, HostRef(spec.name), req)
 
 
-async def test_create_linked_and_full_then_delete_keeps_the_base(host: HostSpec, tmp_path: Path) -> None:
+async def test_create_linked_and_full_then_delete_keeps_the_base(host: HostSpec, tmp_path: Path) -> None:  # noqa: F811
     local = tiny_qcow2(tmp_path / "tiny.qcow2", "16M", content=b"\x42")
     fleet = Fleet(Inventory([host]))
     try:
