@@ -5,6 +5,7 @@ the base image, and refuses a VM whose disk other VMs build on."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from qemu_mcp.errors import Conflict, InvalidInput, NotFound
 from qemu_mcp.ops import images as image_ops
 from qemu_mcp.ops.fleet import Fleet, HostRef
 from qemu_mcp.ops.manage import manage_vm, parse_request
+from qemu_mcp.ops.vms import get_vm_info
 from tests.integration.test_images import MIB, host, lib, lib_area, plain, q_area, tiny_qcow2  # noqa: F401
 
 pytestmark = pytest.mark.integration
@@ -70,5 +72,42 @@ async def test_create_linked_and_full_then_delete_keeps_the_base(host: HostSpec,
             await act(fleet, host, name, "delete", confirm=True)
         assert Path(base).is_file() and not Path(disk).exists()
         assert info(base)["virtual-size"] == 16 * MIB
+    finally:
+        await fleet.close()
+
+
+async def test_clone_linked_and_full(host: HostSpec, tmp_path: Path) -> None:  # noqa: F811
+    fleet = Fleet(Inventory([host]))
+    pre = "qmcp-t" + Path(host.vm_dir).name[-6:] + "-" if host.name == "lib" else ""
+    src, linked, full = pre + "cl-src", pre + "cl-linked", pre + "cl-full"
+    try:
+        made = await act(fleet, host, src, "create", arch="x86_64", memory="96M", vcpus=1, disk="size=24M")
+        src_disk = made.data.details.disks_created[0]
+        await act(fleet, host, src, "start")
+        with pytest.raises(Conflict, match="must be shut off"):
+            await act(fleet, host, linked, "clone", source=src)
+        await act(fleet, host, src, "stop", force=True, confirm=True)
+
+        done = await act(fleet, host, linked, "clone", source=src)
+        overlay = done.data.details.disks_created[0]
+        assert info(overlay)["backing-filename"] == src_disk and info(overlay)["backing-filename-format"] == "qcow2"
+        copied = (await act(fleet, host, full, "clone", source=src, linked=False)).data.details.disks_created[0]
+        assert "backing-filename" not in info(copied) and info(copied)["virtual-size"] == 24 * MIB
+
+        facts = {n: await get_vm_info(fleet, n, HostRef(host.name)) for n in (src, linked, full)}
+        hardware = {n: (v.arch, v.machine, v.memory, v.vcpus, v.domain_type) for n, v in facts.items()}
+        assert hardware[linked] == hardware[full] == hardware[src]
+        assert len({v.uuid for v in facts.values()}) == 3
+        macs = [re.findall(r"52:54:00(?::[0-9a-f]{2}){3}", (v.xml or v.config or "")) for v in facts.values()]
+        assert all(len(m) == 1 for m in macs) and len({m[0] for m in macs}) == 3, macs
+        # the linked clone builds on the source's disk: the source cannot go first
+        with pytest.raises(Conflict, match=linked):
+            await act(fleet, host, src, "delete", confirm=True)
+        # a clone starts (its disk chain is usable)
+        await act(fleet, host, linked, "start")
+        await act(fleet, host, linked, "stop", force=True, confirm=True)
+        for name in (linked, full, src):
+            await act(fleet, host, name, "delete", confirm=True)
+        assert not Path(overlay).exists() and not Path(copied).exists() and not Path(src_disk).exists()
     finally:
         await fleet.close()

@@ -31,6 +31,7 @@ from qemu_mcp.ops.backend import backend_of
 from qemu_mcp.ops.fleet_core import FleetCore, HostRef
 from qemu_mcp.ops.manage.call import Call, Consent, NeedsConfirmation, may_need_consent, question
 from qemu_mcp.ops.manage.change import delete, modify
+from qemu_mcp.ops.manage.clone import clone
 from qemu_mcp.ops.manage.create import create
 from qemu_mcp.ops.manage.lock import lock_key, vm_locks
 from qemu_mcp.ops.manage.overlays import guarded_delete
@@ -206,4 +207,5 @@ FLOWS: dict[str, Callable[[Call], Awaitable[str]]] = {
     "reboot": reboot,
     "delete": guarded_delete(delete),
     "modify": modify,
+    "clone": clone,
 }
