@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from qemu_mcp import __version__
 from qemu_mcp.config import load_inventory
 from qemu_mcp.errors import InvalidInput, QemuMcpError
+from qemu_mcp.frontends.cli import images as cli_images
 from qemu_mcp.frontends.cli import logs, render
 from qemu_mcp.frontends.cli import manage as cli_manage
 from qemu_mcp.frontends.cli import monitor as cli_monitor
@@ -108,6 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_manage.add_parsers(vm)
     cli_snapshot.add_parser(vm)
     cli_resources.add_parsers(sub)
+    cli_images.add_parsers(sub)
     cli_monitor.add_parser(sub)
     cli_safety.add_parsers(sub)
     _spread_global_options(p)
