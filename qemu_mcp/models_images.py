@@ -12,7 +12,7 @@ class _Model(BaseModel):
 
 
 class ChainLink(_Model):
-    """One image of a backing chain, the image itself first."""
+    """One backing image below an image."""
 
     path: str
     format: str | None = None
