@@ -68,7 +68,9 @@ def _upload(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.model_dump(mode="json"), indent=2))
     else:
-        print(f"ok {result.message}")
+        from rich.console import Console
+
+        Console().print(f"[green]ok[/] {escape(result.message)}", highlight=False)
     return 0
 
 
