@@ -195,7 +195,7 @@ class Inventory:
 
     def policy_for(self, spec: HostSpec) -> Policy:
         """The effective policy of a host (an ad-hoc host has no `policy:` of its own: the global one)."""
-        return effective(spec.name, self.policy, spec.policy, spec.vm_dir)
+        return effective(spec.name, self.policy, spec.policy, spec.vm_dir, spec.image_dir)
 
     def global_policy(self, host_name: str) -> Policy:
         """The policy of a host named per call, which has no hosts.yaml entry."""

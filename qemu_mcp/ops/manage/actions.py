@@ -33,7 +33,7 @@ from qemu_mcp.ops.manage.call import Call, Consent, NeedsConfirmation, may_need_
 from qemu_mcp.ops.manage.change import delete, modify
 from qemu_mcp.ops.manage.clone import clone
 from qemu_mcp.ops.manage.create import create
-from qemu_mcp.ops.manage.lock import lock_key, vm_locks
+from qemu_mcp.ops.manage.lock import call_locks, lock_key
 from qemu_mcp.ops.manage.overlays import guarded_delete
 from qemu_mcp.ops.manage.power import reboot, start, stop
 from qemu_mcp.ops.manage.request import ManageRequest
@@ -123,7 +123,8 @@ async def _manage_vm(
     consent = consent or (Consent(True, "confirm") if req.confirm else Consent())
     backend = await backend_for(fleet, spec, req)
     job = Job(fleet.runner(spec), spec.name, dry_run=req.dry_run, progress=progress)
-    async with fleet.op_slots.hold(policy), vm_locks(fleet, spec, backend, job, req.name):
+    names = [req.name, *([req.source] if req.source else [])]  # clone: its source too
+    async with fleet.op_slots.hold(policy), call_locks(fleet, spec, backend, job, names):
         entry.commands = job.commands
         call = Call(req, spec, backend, job, consent, ManageDetails(dry_run=req.dry_run), policy)
         try:
