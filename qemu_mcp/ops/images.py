@@ -19,6 +19,7 @@ from qemu_mcp.consent import Consent
 from qemu_mcp.errors import CommandFailed, ConfirmationRequired, Conflict, InvalidInput, NotFound
 from qemu_mcp.host import fs, images
 from qemu_mcp.models_images import ChainLink, ImageInfo, ListImagesData, UploadImageData, UploadImageResult
+from qemu_mcp.ops import guard
 from qemu_mcp.ops.backend import backend_of
 from qemu_mcp.ops.fleet_core import FleetCore, HostRef, across_hosts
 from qemu_mcp.ops.manage.actions import allowed_host, audited, undone_on_failure
@@ -133,11 +134,12 @@ async def _upload(
     consent: Consent, dry_run: bool, progress: ProgressFn | None, who: Principal,
 ) -> UploadImageResult:  # fmt: skip
     path, target, fmt, size = image
-    spec, _ = allowed_host(fleet, ref, entry, "upload", target, who, tool=levels.UPLOAD_IMAGE)
+    spec, policy = allowed_host(fleet, ref, entry, "upload", target, who, tool=levels.UPLOAD_IMAGE)
     runner = fleet.runner(spec)
     job = Job(runner, spec.name, dry_run=dry_run, progress=progress)
     entry.commands = job.commands
     dest = posixpath.join(spec.images, target)
+    await guard.check_paths(job, policy, {"image": dest})
     exists = await _check_dest(fleet, spec, job, dest, overwrite, consent)
     await job.report(0, size, f"hashing {path}")
     digest = await asyncio.to_thread(_sha256, path)

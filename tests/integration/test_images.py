@@ -118,6 +118,9 @@ async def test_tools_over_mcp_on_both_backends(lib: HostSpec, plain: HostSpec, t
             assert up["format"] == "qcow2"
         again = error(await client.call_tool("upload_image", {"host": "lib", "local_path": str(local)}))
         assert "already exists" in again
+        asked = {"host": "lib", "local_path": str(local), "overwrite": True}
+        assert "confirm=true" in error(await client.call_tool("upload_image", asked))  # this client cannot be asked
+        assert data(await client.call_tool("upload_image", {**asked, "confirm": True}))["overwritten"] is True
         listing = data(await client.call_tool("list_images", {}))  # fleet-wide
         assert {i["host"] for i in listing["images"] if i["name"] == "mcp.qcow2"} == {"lib", "plain"}
     assert any(m and "copied" in m for m in seen)

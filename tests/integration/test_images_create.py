@@ -16,7 +16,7 @@ import pytest
 
 from qemu_mcp.config import HostSpec, Inventory
 from qemu_mcp.consent import Consent
-from qemu_mcp.errors import Conflict, InvalidInput, NotFound
+from qemu_mcp.errors import CommandFailed, Conflict, InvalidInput, NotFound
 from qemu_mcp.ops import images as image_ops
 from qemu_mcp.ops.fleet import Fleet, HostRef
 from qemu_mcp.ops.manage import manage_vm, parse_request
@@ -145,5 +145,30 @@ async def test_debian_image_boots_from_a_linked_disk_on_plain_qemu(plain: HostSp
         print(f"upload {up.data.size_bytes >> 20} MiB in {upload_s:.1f} s; boot to login {boot_s:.0f} s")
         await act(fleet, plain, "deb", "delete", force=True, confirm=True)
         assert hashlib.sha256(Path(up.data.path).read_bytes()).hexdigest() == up.data.sha256
+    finally:
+        await fleet.close()
+
+
+async def test_a_failed_clone_leaves_nothing_and_a_dry_run_changes_nothing(host: HostSpec) -> None:  # noqa: F811
+    fleet = Fleet(Inventory([host]))
+    pre = "qmcp-t" + Path(host.vm_dir).name[-6:] + "-" if host.name == "lib" else ""
+    src, bad = pre + "fl-src", pre + "fl-bad"
+    try:
+        made = await act(fleet, host, src, "create", arch="x86_64", memory="64M", vcpus=1, disk="size=16M")
+        src_disk = Path(made.data.details.disks_created[0])
+        before = sorted(p.name for p in Path(host.vm_dir).rglob("*"))
+        plan = await act(fleet, host, bad, "clone", source=src, dry_run=True)
+        changes = [c for c in plan.data.details.commands if c.changes_host]
+        assert any(c.argv[:2] == ["qemu-img", "create"] and "-F" in c.argv for c in changes)
+        assert not any(c.ran for c in changes) and sorted(p.name for p in Path(host.vm_dir).rglob("*")) == before
+
+        src_disk.rename(src_disk.with_suffix(".moved"))  # the overlay's base is gone: qemu-img create fails
+        with pytest.raises(CommandFailed, match="undone"):
+            await act(fleet, host, bad, "clone", source=src)
+        src_disk.with_suffix(".moved").rename(src_disk)
+        assert sorted(p.name for p in Path(host.vm_dir).rglob("*")) == before
+        with pytest.raises(NotFound):
+            await get_vm_info(fleet, bad, HostRef(host.name))
+        await act(fleet, host, src, "delete", confirm=True)
     finally:
         await fleet.close()
