@@ -24,7 +24,9 @@ class ImageInfo(_Model):
     host: str
     name: str = Field(description="File name in the host's image_dir")
     path: str
-    format: str | None = Field(None, description="qcow2 or raw (an ISO is raw), from the file's extension")
+    format: str | None = Field(
+        None, description="qcow2 or raw (an ISO is raw): by extension, a .img file as qemu-img reads it"
+    )
     virtual_size_bytes: int | None = Field(None, description="Size the guest sees")
     actual_size_bytes: int | None = Field(None, description="Bytes allocated on the host")
     backing_chain: list[ChainLink] = Field(

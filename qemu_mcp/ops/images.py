@@ -54,7 +54,8 @@ def image_infos(spec: HostSpec, listing: ImageListing) -> list[ImageInfo]:
     for image in listing.images:
         top = image.chain[0] if image.chain else None
         info = ImageInfo(
-            host=spec.name, name=posixpath.basename(image.path), path=image.path, format=image.format,
+            host=spec.name, name=posixpath.basename(image.path), path=image.path,
+            format=top.format if top and top.format else image.format,
             virtual_size_bytes=top.virtual_size if top else None, actual_size_bytes=top.actual_size if top else None,
             backing_chain=[ChainLink(path=c.path, format=c.format, virtual_size_bytes=c.virtual_size,
                                      actual_size_bytes=c.actual_size) for c in image.chain[1:]],
@@ -83,7 +84,8 @@ async def list_images(fleet: FleetCore, ref: HostRef | None = None) -> ListImage
 
 
 def local_image(local: str, name: str | None) -> tuple[str, str, str, int]:
-    """(the local path, the image's name on the host, its format, its size), checked."""
+    """(the local path, the image's name on the host, its format, its size), checked. A .img file
+    may be raw or qcow2 (cloud images often are): its format is what the file is."""
     path = os.path.abspath(os.path.expanduser(local))
     if not os.path.isfile(path):
         raise NotFound(f"{local} is not a file on this machine: give the path of a qcow2, raw or ISO image")
@@ -91,9 +93,11 @@ def local_image(local: str, name: str | None) -> tuple[str, str, str, int]:
     fmt = images.image_format(target)
     with open(path, "rb") as f:
         magic = f.read(4)
-    if (magic == b"QFI\xfb") != (fmt == "qcow2"):
+    if (magic == b"QFI\xfb") != (fmt == "qcow2") and not target.lower().endswith(".img"):
         what = "a qcow2 image" if magic == b"QFI\xfb" else "not a qcow2 image"
         raise InvalidInput(f"{local} is {what} but the name {target!r} says {fmt}: name it by its format")
+    if target.lower().endswith(".img"):
+        fmt = "qcow2" if magic == b"QFI\xfb" else "raw"
     return path, target, fmt, os.path.getsize(path)
 
 

@@ -100,6 +100,13 @@ async def test_upload_checks_sha_refuses_overwrite_and_lists(host: HostSpec, tmp
         (image,) = [i for i in listed.images if i.name == "base.qcow2"]
         assert image.format == "qcow2" and image.virtual_size_bytes == 32 * MIB and image.backing_chain == []
         assert listed.image_dirs == {host.name: host.images}
+
+        # a cloud image named .img is often qcow2: uploaded and listed as what it is
+        cloud = await image_ops.upload_image(fleet, ref, str(local), name="cloud.img")
+        assert cloud.data.format == "qcow2"
+        listed = await image_ops.list_images(fleet, ref)
+        (image,) = [i for i in listed.images if i.name == "cloud.img"]
+        assert image.format == "qcow2" and image.virtual_size_bytes == 32 * MIB
     finally:
         await fleet.close()
 

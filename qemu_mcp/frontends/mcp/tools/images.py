@@ -26,9 +26,9 @@ from qemu_mcp.models_images import ListImagesResult, UploadImageResult
 
 LIST_IMAGES = (
     "List the base images in a host's image_dir (hosts.yaml; default <vm_dir>/images), or on every "
-    "inventory host when `host` is omitted and no ssh_* argument is given: name, path, format (from the "
-    "extension: .qcow2, .raw/.img, .iso), virtual and actual size, backing chain (qemu-img info "
-    "--backing-chain) and used_by: the VMs whose disks are overlays on it (manage_vm delete refuses to "
+    "inventory host when `host` is omitted and no ssh_* argument is given: name, path, format (qemu-img info: "
+    ".qcow2, .raw, .iso by extension; a .img file as it is, qcow2 or raw), virtual and actual size, "
+    "backing chain (qemu-img info --backing-chain) and used_by: the VMs whose disks are overlays on it (manage_vm delete refuses to "
     "delete a VM whose disk other VMs build on). Unreachable hosts are listed in data.errors."
 )
 UPLOAD_IMAGE = (
