@@ -29,7 +29,8 @@ LIST_IMAGES = (
     "inventory host when `host` is omitted and no ssh_* argument is given: name, path, format (qemu-img info: "
     ".qcow2, .raw, .iso by extension; a .img file as it is, qcow2 or raw), virtual and actual size, "
     "backing chain (qemu-img info --backing-chain) and used_by: the VMs whose disks are overlays on it "
-    "(manage_vm delete refuses to delete a VM whose disk other VMs build on). Unreachable hosts are listed in data.errors."
+    "(manage_vm delete refuses to delete a VM whose disk other VMs build on). Unreachable hosts are "
+    "listed in data.errors."
 )
 UPLOAD_IMAGE = (
     "Copy a qcow2, raw or ISO image file from the server's machine to a host's image_dir (over SFTP on "
