@@ -38,6 +38,8 @@ class HostSpec(BaseModel):
     backend: Literal["auto", "libvirt", "qemu"] = "auto"
     libvirt_uri: str = "qemu:///system"
     vm_dir: str = "/var/lib/qemu"
+    # Base images (upload_image, list_images, create's `image` by bare name); default <vm_dir>/images.
+    image_dir: str | None = None
     # manage_vm create: KVM when the host can really run KVM guests for the arch (probed), else TCG.
     accel: Literal["auto", "kvm", "tcg"] = "auto"
     connect_timeout: float = Field(10.0, gt=0)
@@ -80,6 +82,18 @@ class HostSpec(BaseModel):
     @classmethod
     def _vm_dir(cls, v: str) -> str:
         return _as_value_error(lambda s: validation.abs_path(s, "vm_dir"), v)
+
+    @field_validator("image_dir")
+    @classmethod
+    def _image_dir(cls, v: str | None) -> str | None:
+        if v is not None and (".." in v.split("/") or "," in v):
+            raise ValueError(f"image_dir {v!r} must be a plain absolute path (no '..' or ',')")
+        return None if v is None else _as_value_error(lambda s: validation.abs_path(s, "image_dir"), v)
+
+    @property
+    def images(self) -> str:
+        """The host's image directory: image_dir, else <vm_dir>/images."""
+        return (self.image_dir or self.vm_dir.rstrip("/") + "/images").rstrip("/") or "/"
 
     @field_validator("policy")
     @classmethod
@@ -181,7 +195,7 @@ class Inventory:
 
     def policy_for(self, spec: HostSpec) -> Policy:
         """The effective policy of a host (an ad-hoc host has no `policy:` of its own: the global one)."""
-        return effective(spec.name, self.policy, spec.policy, spec.vm_dir)
+        return effective(spec.name, self.policy, spec.policy, spec.vm_dir, spec.image_dir)
 
     def global_policy(self, host_name: str) -> Policy:
         """The policy of a host named per call, which has no hosts.yaml entry."""

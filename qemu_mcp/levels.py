@@ -45,6 +45,7 @@ class Operation:
 SAFE, MODERATE, DANGEROUS = Level.SAFE, Level.MODERATE, Level.DANGEROUS
 MANAGE = "manage_vm"
 SNAPSHOT = "manage_snapshot"
+UPLOAD_IMAGE = "upload_image"
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation("list_vms", None, None, SAFE, "list the VMs of a host or of the inventory"),
@@ -59,12 +60,16 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("vm_domain_xml", None, None, SAFE, "resource qemu-mcp://{host}/vm/{name}/domain.xml (libvirt)"),
     Operation("vm_conf", None, None, SAFE, "resource qemu-mcp://{host}/vm/{name}/vm.conf (plain QEMU)"),
     Operation("vm_console", None, None, SAFE, "a VM's serial console tail and screen (a temp file, removed)"),
+    Operation("list_images", None, None, SAFE, "a host's base images: format, sizes, backing chain, VMs using them"),
+    Operation(UPLOAD_IMAGE, None, None, MODERATE, "copy a local image to a host's image_dir; never overwrites"),
+    Operation(UPLOAD_IMAGE, None, "overwrite", DANGEROUS, "replace an image of the same name in image_dir"),
     Operation(MANAGE, "create", None, MODERATE, "new disk image + definition; never overwrites a VM or file"),
     Operation(MANAGE, "start", None, MODERATE, "boot a shut-off VM"),
     Operation(MANAGE, "stop", None, MODERATE, "ACPI shutdown request; the guest shuts down cleanly"),
     Operation(MANAGE, "stop", "force", DANGEROUS, "power off at once, like pulling the plug"),
     Operation(MANAGE, "reboot", None, MODERATE, "ACPI reboot request"),
     Operation(MANAGE, "reboot", "force", DANGEROUS, "hard reset, like the reset button"),
+    Operation(MANAGE, "clone", None, MODERATE, "new VM with the source's hardware, disks as overlays or copies"),
     Operation(MANAGE, "modify", None, MODERATE, "memory/vCPUs for the next boot, grow a disk (never shrink)"),
     Operation(MANAGE, "modify", "restart", DANGEROUS, "restart a running VM so new memory/vCPUs apply now"),
     Operation(
@@ -89,12 +94,17 @@ MANAGE_ACTIONS: tuple[str, ...] = tuple(
 
 # allowed_actions (policy) names manage_vm's actions as they are, and manage_snapshot's mutating
 # ones as snapshot-create, snapshot-revert, snapshot-delete.
+# upload_image is named upload-image.
 def policy_action(tool: str, action: str) -> str:
+    if tool == UPLOAD_IMAGE:
+        return "upload-image"
     return action if tool == MANAGE else f"snapshot-{action}"
 
 
-POLICY_ACTIONS: tuple[str, ...] = MANAGE_ACTIONS + tuple(
-    policy_action(op.tool, op.action) for op in OPERATIONS if op.tool == SNAPSHOT and op.action and op.mutating
+POLICY_ACTIONS: tuple[str, ...] = (
+    MANAGE_ACTIONS
+    + tuple(policy_action(op.tool, op.action) for op in OPERATIONS if op.tool == SNAPSHOT and op.action and op.mutating)
+    + ("upload-image",)
 )
 
 
@@ -157,4 +167,5 @@ VARIANT_WORDS = {
     "force": "`force=true`, VM running",
     "restart": "VM running, memory/vCPUs change",
     "delete-disk-file": "`remove_disk`, `keep_file=false`",
+    "overwrite": "`overwrite=true`, the file exists",
 }

@@ -163,7 +163,7 @@ class ListHostsResult(_Model):
 
 
 # manage_vm (issue 3): what a life-cycle action did, or would do in a dry run.
-ManageAction = Literal["create", "start", "stop", "reboot", "delete", "modify"]
+ManageAction = Literal["create", "start", "stop", "reboot", "delete", "modify", "clone"]
 
 
 class CommandRecord(_Model):

@@ -162,9 +162,11 @@ def _below(path: str, root: str) -> bool:
     return root == "/" or path == root or path.startswith(root + "/")
 
 
-def effective(host_name: str, glob: PolicySpec, own: PolicySpec | None, vm_dir: str | None) -> Policy:
+def effective(
+    host_name: str, glob: PolicySpec, own: PolicySpec | None, vm_dir: str | None, image_dir: str | None = None
+) -> Policy:
     """Merge: a key set on the host wins over the global block, which wins over the default.
-    allowed_paths defaults to the host's vm_dir and libvirt's image directory."""
+    allowed_paths defaults to the host's vm_dir, its image_dir (when set) and libvirt's image directory."""
     values: dict[str, Any] = {}
     origin: dict[str, str] = {}
     for key in HOST_KEYS:
@@ -176,7 +178,7 @@ def effective(host_name: str, glob: PolicySpec, own: PolicySpec | None, vm_dir: 
                 origin[key] = source
                 break
     if "allowed_paths" not in values:
-        dirs = [vm_dir.rstrip("/") or "/"] if vm_dir else []
+        dirs = [d.rstrip("/") or "/" for d in (vm_dir, image_dir) if d]
         values["allowed_paths"] = tuple(dict.fromkeys([*dirs, LIBVIRT_IMAGES]))
     if own is not None and own.max_concurrent_ops is not None:
         values["max_concurrent_ops"] = own.max_concurrent_ops

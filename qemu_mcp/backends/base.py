@@ -129,6 +129,10 @@ class CreatePlan:
     # (backends.libvirt.metadata.KINDS); libvirt records them in the domain's <metadata>.
     made_files: tuple[tuple[str, str], ...] = ()
     provision: Provision = field(default_factory=Provision)  # network, forward, seed, Ignition (issue 11)
+    image: str | None = None  # create from a base image (issue 11): its host path
+    image_format: str | None = None  # the base's format, read with qemu-img info
+    image_size: int | None = None  # the base's virtual size
+    linked: bool = True  # a qcow2 overlay on the base (True) or a full copy
 
 
 @dataclass

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 from qemu_mcp.errors import CommandTimeout, HostError, NotFound
 from qemu_mcp.transport.base import READ_CHUNK, CommandResult, OpenProcess, StreamReader, StreamWriter
+from qemu_mcp.transport.copy import CopyProgress, local_copy
 
 # QMP replies (query-blockstats on many disks) can exceed asyncio's 64 KiB line limit.
 UNIX_STREAM_LIMIT = 16 * 1024 * 1024
@@ -22,6 +23,10 @@ class LocalRunner:
     def __init__(self, host: str = "local", default_timeout: float = 120.0) -> None:
         self.host = host
         self.default_timeout = default_timeout
+
+    async def copy_in(self, local: str, remote: str, progress: CopyProgress) -> int:
+        """Copy a local file to `remote` (created exclusively): this machine is the host."""
+        return await local_copy(self.host, local, remote, progress)
 
     async def run(
         self,
@@ -46,9 +51,7 @@ class LocalRunner:
                 tuple(argv), 127, "", f"{argv[0]}: command not found", time.monotonic() - start, self.host
             )
         try:
-            out, err = await asyncio.wait_for(
-                proc.communicate(stdin.encode() if stdin is not None else None), timeout
-            )
+            out, err = await asyncio.wait_for(proc.communicate(stdin.encode() if stdin is not None else None), timeout)
         except (TimeoutError, asyncio.CancelledError) as e:
             proc.kill()
             await proc.wait()

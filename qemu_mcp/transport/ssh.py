@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator
 from qemu_mcp.config import HostSpec
 from qemu_mcp.errors import CommandTimeout, HostUnreachable, NotFound
 from qemu_mcp.transport.base import ChannelsBusy, CommandResult, OpenProcess, StreamReader, StreamWriter
+from qemu_mcp.transport.copy import CopyProgress, sftp_put
 from qemu_mcp.transport.errors import mapped_errors
 from qemu_mcp.transport.ssh_link import Link
 from qemu_mcp.transport.ssh_process import SSHProcess, abandon, completed
@@ -171,6 +172,12 @@ class SSHRunner:
             await asyncio.sleep(retry_pause(attempt))
         raise AssertionError("unreachable")  # pragma: no cover
 
+    async def copy_in(self, local: str, remote: str, progress: CopyProgress) -> int:
+        """Copy a local file to `remote` (created exclusively) over SFTP on the commands' connection."""
+        conn = await self._commands.connection()
+        with self._commands.in_flight(conn), self._errors(None, "sftp"):
+            return await sftp_put(conn, self.host, local, remote, progress)
+
     async def open_unix(self, path: str) -> tuple[StreamReader, StreamWriter]:
         """OpenSSH's direct-streamlocal: the host's sshd connects to the socket; nothing runs there."""
         conn = await self._commands.connection()
@@ -224,9 +231,7 @@ class SSHRunner:
 
 def _changed_maybe(error: HostUnreachable, argv: list[str]) -> HostUnreachable:
     """A change whose connection failed may have run: say so (it is never run again)."""
-    error.message += (
-        f"; the change ({program(argv)}) may or may not have taken effect: check before repeating it"
-    )
+    error.message += f"; the change ({program(argv)}) may or may not have taken effect: check before repeating it"
     error.args = (error.message,)
     return error
 

@@ -79,7 +79,12 @@ EXPECTED = {
         1, "force=true", "the rig's guests have no OS, so they ignore ACPI; 3 s instead of 30", {"30": "3"}
     ),
     "qemu-mcp vm delete web1 --host lab1 --force": Expect(1, "Re-run with --yes", "no terminal to ask on: refused"),
+    "qemu-mcp vm delete web1 --host lab1 --yes": Expect(
+        1, "overlays on its disks", "documented as refused while web1-clone builds on web1's disk"
+    ),
 }
+# The README's local image file: a tiny qcow2 the rig makes (no download).
+README_IMAGE = "debian-12-generic-amd64.qcow2"
 WIDE_OUTPUT = ("--json", "--dry-run", "--xml")  # JSON and raw XML are not tables
 
 
@@ -136,11 +141,15 @@ class Rig:
     config: str
     area: Area
     pool: str  # a started dir pool of the area, in place of the README's pool name
+    local_image: str = ""  # README_IMAGE, made by the rig
 
     def args(self, command: Command) -> list[str]:
         expect = EXPECTED.get(command.line)
         args = [expect.replace.get(a, a) for a in command.args] if expect else list(command.args)
-        args = [self.area.name("web1") if a == "web1" else a for a in args]
+        names = {"web1": self.area.name("web1"), "web1-clone": self.area.name("web1-clone")}
+        args = [names.get(a, a) for a in args]
+        if args[:2] == ["image", "upload"]:
+            args = [self.local_image if a == README_IMAGE else a for a in args]
         return value_after(value_after(args, "--config", self.config), "--pool", self.pool)
 
     def env(self, command: Command) -> dict[str, str]:
@@ -160,7 +169,9 @@ def rig(sshd_host, libvirtd_running, tmp_path_factory) -> Iterator[Rig]:  # type
             virsh = ["virsh", "-q", "-c", "qemu:///system"]
             run([*virsh, "pool-define-as", "--name", pool, "--type", "dir", "--target", str(target)])
             run([*virsh, "pool-start", "--pool", pool])
-            yield Rig(str(config), area, pool)
+            local_image = tmp / README_IMAGE
+            run(["qemu-img", "create", "-q", "-f", "qcow2", str(local_image), "64M"])
+            yield Rig(str(config), area, pool, str(local_image))
         finally:
             remove_pools(area.prefix)
 
@@ -231,7 +242,8 @@ def test_every_sh_command_line(rig: Rig) -> None:
     shown = {" ".join(a for a in c.args if re.fullmatch("[a-z]+", a))[:40] for c in ran}
     for needed in ("hosts list", "hosts check", "vm list", "vm info", "vm create", "vm start", "vm stop",
                    "vm reboot", "vm modify", "vm delete", "monitor", "net list", "pool list", "demo",
-                   "policy show", "policy levels", "audit tail", "token new", "token hash", "serve"):  # fmt: skip
+                   "policy show", "policy levels", "audit tail", "token new", "token hash", "serve",
+                   "image upload", "image list", "vm clone"):  # fmt: skip
         assert any(needed in s for s in shown), f"no README example runs `qemu-mcp {needed}`"
     for action in ("create", "list", "revert", "delete"):
         assert any(f"vm snapshot {action}" in s for s in shown), f"no README example runs `vm snapshot {action}`"

@@ -18,6 +18,7 @@ from qemu_mcp import __version__
 from qemu_mcp.config import load_inventory
 from qemu_mcp.errors import InvalidInput, QemuMcpError
 from qemu_mcp.frontends.cli import console as cli_console
+from qemu_mcp.frontends.cli import images as cli_images
 from qemu_mcp.frontends.cli import logs, render
 from qemu_mcp.frontends.cli import manage as cli_manage
 from qemu_mcp.frontends.cli import monitor as cli_monitor
@@ -112,6 +113,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_snapshot.add_parser(vm)
     cli_console.add_parser(vm)
     cli_resources.add_parsers(sub)
+    cli_images.add_parsers(sub)
     cli_monitor.add_parser(sub)
     cli_safety.add_parsers(sub)
     _spread_global_options(p)

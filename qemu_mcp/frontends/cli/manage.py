@@ -54,6 +54,8 @@ def add_parsers(vm_sub: Any) -> None:
         if action == "create":
             p.add_argument("--iso", help="ISO path on the host, attached as CD-ROM and booted first")
             p.add_argument("--start", action="store_true", help="boot the VM once created")
+            p.add_argument("--image", help="base image: a host path or a name in the host's image_dir")
+            p.add_argument("--full", action="store_true", help="with --image: a full copy, not a linked overlay")
             add_create_options(p)
         if action in ("create", "start"):
             p.add_argument("--wait-for-ip", type=float, metavar="SECONDS", help="wait for an address or SSH forward")
@@ -67,6 +69,14 @@ def add_parsers(vm_sub: Any) -> None:
         )
         add_call_options(p, "confirm delete, --force, modify's restart")
         p.set_defaults(run=run, manage_action=action)
+    text = "clone a shut-off VM: same hardware, new UUID and MACs, disks as overlays on its disks (--full: copies)"
+    p = vm_sub.add_parser("clone", help=text, description=text)
+    p.add_argument("source", help="the existing VM (shut off)")
+    p.add_argument("name", help="the new VM's name")
+    p.add_argument("--full", action="store_true", help="full copies of the disks, not linked overlays")
+    p.add_argument("--vm-dir", help="where plain-QEMU VMs live; libvirt hosts: the clone's disk directory")
+    add_call_options(p, "(nothing to confirm)")
+    p.set_defaults(run=run, manage_action="clone")
     add_disk_parsers(vm_sub)
 
 
@@ -168,6 +178,9 @@ def run(args: argparse.Namespace) -> int:
         timeout=opt.get("timeout"),
         wait_for_ip=opt.get("wait_for_ip"),
         **provision_args(opt),
+        image=opt.get("image"),
+        linked=None if not (opt.get("full") or opt.get("image") or opt.get("source")) else not opt.get("full"),
+        source=opt.get("source"),
     )
     ref = host_ref(args)
     result = confirmed(args, lambda consent, show_progress: _run(args, req, ref, consent, show_progress=show_progress))

@@ -29,10 +29,11 @@ libvirt's test driver: safe to experiment with."""
 def register_tools(server: MCPServer[Any]) -> None:
     """Every tool, resource and prompt (their modules, and the result models, load here)."""
     from qemu_mcp.frontends.mcp import prompts, vm_config
-    from qemu_mcp.frontends.mcp.tools import console, manage, monitor, read, resources, snapshot
+    from qemu_mcp.frontends.mcp.tools import console, images, manage, monitor, read, resources, snapshot
 
     read.register(server)
     resources.register(server)
+    images.register(server)
     manage.register(server)
     monitor.register(server)
     snapshot.register(server)

@@ -31,8 +31,10 @@ from qemu_mcp.ops.backend import backend_of
 from qemu_mcp.ops.fleet_core import FleetCore, HostRef
 from qemu_mcp.ops.manage.call import Call, Consent, NeedsConfirmation, may_need_consent, question
 from qemu_mcp.ops.manage.change import delete, modify
+from qemu_mcp.ops.manage.clone import clone
 from qemu_mcp.ops.manage.create import create
-from qemu_mcp.ops.manage.lock import lock_key, vm_locks
+from qemu_mcp.ops.manage.lock import call_locks, lock_key
+from qemu_mcp.ops.manage.overlays import guarded_delete
 from qemu_mcp.ops.manage.power import reboot, start, stop
 from qemu_mcp.ops.manage.provision_request import audit_fields
 from qemu_mcp.ops.manage.request import ManageRequest
@@ -99,7 +101,8 @@ def _audit_arguments(ref: HostRef, req: ManageRequest) -> dict[str, object]:
         "wait_for_ip": req.wait_for_ip,
         "host": ref.host, "ssh_port": ref.ssh_port, "ssh_user": ref.ssh_user, "ssh_pwd": ref.ssh_pwd,
         "ssh_key": ref.ssh_key, "add_disk": _add_disk_audit(req), "remove_disk": req.remove_disk,
-        "keep_file": req.keep_file, **audit_fields(req),
+        "keep_file": req.keep_file, "image": req.image, "linked": req.linked, "source": req.source,
+        **audit_fields(req),
     }  # fmt: skip
 
 
@@ -130,7 +133,8 @@ async def _manage_vm(
     consent = consent or (Consent(True, "confirm") if req.confirm else Consent())
     backend = await backend_for(fleet, spec, req)
     job = Job(fleet.runner(spec), spec.name, dry_run=req.dry_run, progress=progress)
-    async with fleet.op_slots.hold(policy), vm_locks(fleet, spec, backend, job, req.name):
+    names = [req.name, *([req.source] if req.source else [])]  # clone: its source too
+    async with fleet.op_slots.hold(policy), call_locks(fleet, spec, backend, job, names):
         entry.commands = job.commands
         call = Call(req, spec, backend, job, consent, ManageDetails(dry_run=req.dry_run), policy)
         try:
@@ -212,6 +216,7 @@ FLOWS: dict[str, Callable[[Call], Awaitable[str]]] = {
     "start": start,
     "stop": stop,
     "reboot": reboot,
-    "delete": delete,
+    "delete": guarded_delete(delete),
     "modify": modify,
+    "clone": clone,
 }

@@ -18,6 +18,7 @@ from qemu_mcp.ops.manage.call import (
     path_kinds,
     read_back,
 )
+from qemu_mcp.ops.manage.create_image import base_path, disk_steps, image_words, with_image
 from qemu_mcp.ops.manage.reach import wait_step
 
 
@@ -33,10 +34,12 @@ class _Dirs:
 async def create(call: Call) -> str:
     await _refuse_existing_vm(call)
     plan = provision.with_files(call, _plan(call))
+    if call.policy is not None:
+        paths = {"disk image": plan.disk_path, "ISO": call.req.iso, "base image": base_path(call)}
+        await guard.check_paths(call.job, call.policy, paths)
+    plan = await with_image(call, plan)
     call.uuid = plan.uuid
     call.details.requested = _requested(plan) | provision.requested(plan)
-    if call.policy is not None:
-        await guard.check_paths(call.job, call.policy, {"disk image": plan.disk_path, "ISO": call.req.iso})
     dirs = _directories(plan)
     missing_dirs = await _check_host_paths(call, plan, dirs)
     facts, ports = await asyncio.gather(call.backend.prepare_create(call.job, plan), provision.listening(call, plan))
@@ -96,6 +99,7 @@ def _requested(plan: CreatePlan) -> dict[str, int | str | None]:
         "disk_format": plan.disk_format,
         "disk_size_bytes": plan.disk_size,
         "iso": plan.iso,
+        **({"image": plan.image, "linked": str(plan.linked).lower()} if plan.image else {}),
     }
 
 
@@ -167,7 +171,8 @@ async def _make_vm(call: Call, plan: CreatePlan, facts: CreateFacts, missing_dir
     if inner:
         await _make_dirs(job, inner)
     await steps.next(f"creating the disk image {plan.disk_path}")
-    if not await backend.create_disk(job, plan):  # libvirt: a volume, when the path is in a storage pool
+    # libvirt: an empty volume when the path is in a storage pool; from a base image, qemu-img + refresh
+    if plan.image is not None or not await backend.create_disk(job, plan):
         await _make_disk_image(job, plan)
         await backend.files_changed(job, [plan.disk_path])
     if files:
@@ -199,6 +204,10 @@ async def _make_disk_image(job: Job, plan: CreatePlan) -> None:
         fs.reserve_file(path),
         undo=Undo(f"removing the disk image {path}", fs.remove_files([path])),
     )
+    if plan.image is not None:
+        for purpose, argv in disk_steps(plan):
+            await job.change(purpose, argv)
+        return
     await job.change(
         f"creating the disk image {path} ({sizes.human(plan.disk_size)}, {plan.disk_format})",
         qemu_img.create(path, plan.disk_format, plan.disk_size),
@@ -217,6 +226,7 @@ def _summary(plan: CreatePlan, facts: CreateFacts) -> str:
         f"({sizes.human(plan.disk_size)} {plan.disk_format}), {accel}, {net}"
         + (f", ISO {plan.iso}" if plan.iso else "")
         + provision.summary(plan)
+        + image_words(plan)
     )
 
 

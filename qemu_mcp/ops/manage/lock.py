@@ -39,6 +39,21 @@ async def vm_locks(fleet: FleetCore, spec: HostSpec, backend: VmBackend, job: Jo
 
 
 @asynccontextmanager
+async def call_locks(
+    fleet: FleetCore, spec: HostSpec, backend: VmBackend, job: Job, names: list[str]
+) -> AsyncIterator[None]:
+    """Every VM a call acts on (clone: the new one and its source), in name order (two calls
+    never wait for each other's second lock)."""
+    ordered = sorted(set(names))
+    async with vm_locks(fleet, spec, backend, job, ordered[0]):
+        if len(ordered) == 1:
+            yield
+            return
+        async with call_locks(fleet, spec, backend, job, ordered[1:]):
+            yield
+
+
+@asynccontextmanager
 async def host_lock(job: Job, spec: HostSpec, file_name: str, name: str) -> AsyncIterator[None]:
     """The lock on the host. While another process holds it, waits up to spec.lock_timeout (giving
     up ends the waiting command on the host at once: leaving the context closes its input)."""

@@ -10,6 +10,7 @@ from qemu_mcp.backends.provision import NetworkChoice
 from qemu_mcp.cloudinit import CloudInit
 from qemu_mcp.errors import InvalidInput
 from qemu_mcp.models import ManageAction
+from qemu_mcp.ops.manage.image_request import image_options
 from qemu_mcp.ops.manage.provision_request import parse_provision
 
 ACTIONS: tuple[str, ...] = get_args(ManageAction)
@@ -20,7 +21,7 @@ ONLY_FOR = {
     "arch": ("create",),
     "iso": ("create",),
     # Where plain-QEMU VMs live (every action); on libvirt hosts only create uses it (the disk's dir).
-    "vm_dir": ("create", "start", "stop", "reboot", "delete", "modify"),
+    "vm_dir": ("create", "start", "stop", "reboot", "delete", "modify", "clone"),
     "start": ("create",),
     "memory": ("create", "modify"),
     "vcpus": ("create", "modify"),
@@ -28,11 +29,13 @@ ONLY_FOR = {
     "add_disk": ("modify",),
     "remove_disk": ("modify",),
     "keep_file": ("modify",),
-    "wait_for_ip": ("create", "start"),  # + clone (issue 11): seconds to wait for an address or SSH
-    "cloud_init": ("create",),
+    "wait_for_ip": ("create", "start"),  # seconds to wait for an address or SSH (clone: start it after)
+    "cloud_init": ("create", "clone"),
     "ignition": ("create",),
     "network": ("create",),
     "ssh_forward": ("create",),
+    "image": ("create",),
+    "source": ("clone",),
 }
 
 
@@ -60,6 +63,9 @@ class ManageRequest:
     ignition: bytes | None = field(default=None, repr=False)
     network: NetworkChoice | None = None
     ssh_forward: bool | None = None
+    image: str | None = None  # create: a host path or a bare name in the host's image_dir
+    linked: bool = True  # create with image / clone: a qcow2 overlay (True) or a full copy
+    source: str | None = None  # clone: the existing VM
 
     @property
     def deletes_disk_file(self) -> bool:
@@ -95,6 +101,9 @@ def parse_request(
     ignition: dict[str, Any] | str | None = None,
     network: str | None = None,
     ssh_forward: bool | None = None,
+    image: str | None = None,
+    linked: bool | None = None,
+    source: str | None = None,
 ) -> ManageRequest:
     """Every check that needs no host: names, sizes, paths, and which options fit the action."""
     _check_options(
@@ -102,8 +111,10 @@ def parse_request(
         {"arch": arch, "memory": memory, "disk": disk, "iso": iso, "vcpus": vcpus, "vm_dir": vm_dir,
          "start": start or None, "add_disk": add_disk, "remove_disk": remove_disk, "keep_file": keep_file,
          "wait_for_ip": wait_for_ip or None, "cloud_init": cloud_init, "ignition": ignition, "network": network,
-         "ssh_forward": ssh_forward},
+         "ssh_forward": ssh_forward, "image": image, "source": source},
     )  # fmt: skip
+    if linked is not None and action not in ("create", "clone"):
+        raise InvalidInput(f"linked does not apply to action={action}; it is used by create (with image) and clone")
     wait = _timeout(timeout)
     ip_wait = wait_for_ip_seconds(wait_for_ip, action, start)
     if add_disk is not None or remove_disk is not None or keep_file is not None:
@@ -111,6 +122,9 @@ def parse_request(
                                vm_dir=vm_dir)  # fmt: skip
     elif action == "create":
         request = _new_vm(name, arch, memory=memory, disk=disk, iso=iso, vcpus=vcpus, vm_dir=vm_dir)
+        request = replace(request, **image_options(image, linked))
+    elif action == "clone":
+        request = _clone(name, source, vm_dir=vm_dir, linked=linked)
     else:
         request = _existing_vm(name, action, memory=memory, disk=disk, vcpus=vcpus, vm_dir=vm_dir)
     # start is False unless action=create (_check_options)
@@ -158,6 +172,20 @@ def _new_vm(
         iso=sizes.image_path(iso, "iso") if iso is not None else None,
         vm_dir=dir_option(vm_dir) if vm_dir is not None else None,
     )
+
+
+def _clone(name: str, source: str | None, *, vm_dir: str | None, linked: bool | None) -> ManageRequest:
+    """clone: a new name and an existing source (never the same); disks follow the source's."""
+    validation.creatable_vm_name(name)
+    if not source:
+        raise InvalidInput("clone needs source: the name of the existing VM to clone")
+    validation.vm_name(source)
+    if source == name:
+        raise InvalidInput(f"clone: the new VM's name must differ from the source '{source}'")
+    return ManageRequest(
+        name=name, action="clone", source=source, linked=True if linked is None else bool(linked),
+        vm_dir=dir_option(vm_dir) if vm_dir is not None else None,
+    )  # fmt: skip
 
 
 def _existing_vm(

@@ -28,11 +28,14 @@ from qemu_mcp.frontends.mcp.tools.manage_args import (
     DiskArg,
     DryRunArg,
     ForceArg,
+    ImageArg,
     IsoArg,
     KeepFileArg,
+    LinkedArg,
     MemoryArg,
     NameArg,
     RemoveDiskArg,
+    SourceArg,
     StartArg,
     TimeoutArg,
     VcpusArg,
@@ -59,12 +62,20 @@ Life-cycle of one VM (seed 004's manage_vm). `action`:
   'default' when active, else user-mode); with user-mode, ssh_forward (default true) picks a free
   port on the host's 127.0.0.1 -> guest 22, reported in data.details.applied.ssh_forward_port
   (reach it with `ssh -J <host> -p PORT user@127.0.0.1`). New VMs get a guest-agent channel.
+  image: a base image (absolute host path, or a name in the host's image_dir, see
+  list_images/upload_image); linked=true (default) makes the disk a qcow2 overlay on it,
+  linked=false a full qcow2 copy; disk size grows it (never smaller than the image).
 - wait_for_ip (create with start=true, start): wait up to N s until the guest has an address
   (guest agent, DHCP lease, ARP) or, with an SSH forward, the forward answers; details.ssh/addresses.
+- clone: new VM `name` from `source` (an existing, shut-off VM): same arch, machine, memory, vCPUs,
+  firmware and NIC models; new UUID and MACs; disks as qcow2 overlays on the source's (linked=true,
+  default) or full copies (linked=false). The source's seed ISO is not carried over; cloud_init
+  gives the clone its own (e.g. a new hostname).
 - start / reboot: reboot waits up to `timeout` s for the guest to reboot; force=true resets it.
 - stop: ACPI shutdown, waiting up to `timeout` s (default 60); force=true powers off at once.
-- delete: removes the definition and the VM's own disk images (never ISOs or shared disks).
-  A running VM needs force=true.
+- delete: removes the definition and the VM's own disk images (never ISOs, shared disks or base
+  images). Refused while other VMs' disks are overlays on its disks (they are named). A running VM
+  needs force=true.
 - modify: memory, vcpus and/or disk 'size=40G' (grow only; 'path=...' picks a disk). Saved in the
   persistent configuration and read back. A running VM is restarted to apply memory/vcpus only
   when confirmed; otherwise they apply at its next boot.
@@ -154,6 +165,9 @@ async def manage_vm(
     add_disk: AddDiskArg = None,
     remove_disk: RemoveDiskArg = None,
     keep_file: KeepFileArg = None,
+    image: ImageArg = None,
+    linked: LinkedArg = None,
+    source: SourceArg = None,
     host: Host = None,
     ssh_port: SshPort = None,
     ssh_user: SshUser = None,
@@ -175,6 +189,7 @@ async def manage_vm(
         "force": force, "confirm": confirm, "dry_run": dry_run, "start": start, "timeout": timeout,
         "add_disk": add_disk, "remove_disk": remove_disk, "keep_file": keep_file, "wait_for_ip": wait_for_ip,
         "cloud_init": cloud_init, "ignition": ignition, "network": network, "ssh_forward": ssh_forward,
+        "image": image, "linked": linked, "source": source,
     }  # fmt: skip
     ref = _ref(host, ssh_port, ssh_user, ssh_pwd, ssh_key)
     return await answer(_run(ctx, name, action, options, consent_from(consent, confirm), ref))

@@ -7,10 +7,10 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-Action = Literal["create", "start", "stop", "reboot", "delete", "modify"]
+Action = Literal["create", "start", "stop", "reboot", "delete", "modify", "clone"]
 
 NameArg = Annotated[str, Field(description="VM name")]
-ActionArg = Annotated[Action, Field(description="create, start, stop, reboot, delete or modify")]
+ActionArg = Annotated[Action, Field(description="create, start, stop, reboot, delete, modify or clone")]
 ArchArg = Annotated[str | None, Field(description="create: x86_64 or aarch64 (arm64)")]
 MemoryArg = Annotated[str | None, Field(description="create/modify: e.g. 2G, 4096M (default 2G)")]
 DiskArg = Annotated[str | None, Field(description="create/modify: 'path=/data/vm/x.qcow2,size=20G' (parts optional)")]
@@ -37,3 +37,8 @@ WaitForIpArg = Annotated[
     float | None,
     Field(description="create (start=true)/start: seconds to wait for a guest address or the SSH forward"),
 ]
+ImageArg = Annotated[str | None, Field(description="create: base image, a host path or a name in the host's image_dir")]
+LinkedArg = Annotated[
+    bool | None, Field(description="create with image / clone: qcow2 overlay (default true) or full copy")
+]
+SourceArg = Annotated[str | None, Field(description="clone: the existing VM to clone")]

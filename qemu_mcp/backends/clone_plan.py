@@ -1,0 +1,40 @@
+"""A clone (manage_vm action=clone, issue 11) with everything decided: shared by the two backends'
+clone modules (backends/libvirt/clone.py, backends/qemu/clone.py) and the flow in ops/manage/clone.py."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from uuid import uuid4
+
+from qemu_mcp.backends.base import VmDisk, VmState
+
+
+@dataclass(frozen=True)
+class ClonedDisk:
+    source: VmDisk  # the source VM's disk (its path is the overlay's base, or what is copied)
+    path: str  # the clone's qcow2 disk
+
+
+@dataclass(frozen=True)
+class ClonePlan:
+    name: str
+    source: VmState
+    disks: tuple[ClonedDisk, ...]
+    linked: bool
+    vm_dir: str
+    home: str | None  # the clone's own directory (plain QEMU)
+    uuid: str = field(default_factory=lambda: str(uuid4()))
+
+    def new_path(self, old: str | None) -> str | None:
+        return next((d.path for d in self.disks if d.source.path == old), None)
+
+
+def new_mac() -> str:
+    """A random locally administered MAC in QEMU's 52:54:00 range."""
+    return "52:54:00:" + ":".join(f"{b:02x}" for b in secrets.token_bytes(3))
+
+
+def is_seed(path: str | None) -> bool:
+    """A cloud-init seed ISO as create attaches it (<vm_dir>/<name>/seed.iso, <disk_dir>/<name>-seed.iso)."""
+    return bool(path) and (path.endswith("/seed.iso") or path.endswith("-seed.iso"))  # type: ignore[union-attr]
