@@ -46,9 +46,7 @@ class LocalRunner:
                 tuple(argv), 127, "", f"{argv[0]}: command not found", time.monotonic() - start, self.host
             )
         try:
-            out, err = await asyncio.wait_for(
-                proc.communicate(stdin.encode() if stdin is not None else None), timeout
-            )
+            out, err = await asyncio.wait_for(proc.communicate(stdin.encode() if stdin is not None else None), timeout)
         except (TimeoutError, asyncio.CancelledError) as e:
             proc.kill()
             await proc.wait()

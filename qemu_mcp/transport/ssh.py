@@ -225,9 +225,7 @@ class SSHRunner:
 
 def _changed_maybe(error: HostUnreachable, argv: list[str]) -> HostUnreachable:
     """A change whose connection failed may have run: say so (it is never run again)."""
-    error.message += (
-        f"; the change ({program(argv)}) may or may not have taken effect: check before repeating it"
-    )
+    error.message += f"; the change ({program(argv)}) may or may not have taken effect: check before repeating it"
     error.args = (error.message,)
     return error
 

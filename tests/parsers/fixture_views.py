@@ -143,7 +143,5 @@ def parse_fixture(fixture_dir: Path, name: str) -> Any:
 
 def raw_fixtures(fixture_dir: Path) -> list[str]:
     return sorted(
-        p.name
-        for p in fixture_dir.glob("*.txt")
-        if p.name != "commands.txt" and not p.name.endswith(".stderr.txt")
+        p.name for p in fixture_dir.glob("*.txt") if p.name != "commands.txt" and not p.name.endswith(".stderr.txt")
     )
