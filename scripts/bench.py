@@ -24,7 +24,9 @@ Anchors (each a median over --reps warm listings unless said otherwise):
   pre-session path), and cold (a new Fleet per call: connect, open a session, two batches).
 - list_vms through a real MCP client (the server as a stdio subprocess), warm; its result size;
   again without the Python SDK client's own check of each result against the output schema
-  (jsonschema in pure Python: tens of ms for 50 VMs, a cost of that client, not of the server).
+  (jsonschema in pure Python: tens of ms for 50 VMs, a cost of that client, not of the server);
+  that check of the same result timed alone in pydantic's schema shape and in the published flat
+  one (frontends/mcp/schema_shape.py: $refs inlined, nullable anyOf as type lists).
 - --concurrent list_vms calls at once through that client (no schema check): all answered?, p50/p99.
 - monitor_vm_status on the running guest, interval 1 s, --samples samples: max |gap - 1 s|.
 Goals: list_vms through MCP <= 1.5x the RPC client, in-process warm <= 1.1x.
@@ -60,6 +62,7 @@ from qemu_mcp.config import HostSpec, Inventory  # noqa: E402
 from qemu_mcp.ops.fleet import Fleet, HostRef  # noqa: E402
 from qemu_mcp.ops.monitor import monitor_vm  # noqa: E402
 from qemu_mcp.ops.vms import list_vms  # noqa: E402
+from scripts.bench_schema import schema_note  # noqa: E402
 from tests.rig import create_guests, destroy_guests, ensure_libvirtd, keygen, run  # noqa: E402
 from tests.rig import sshd as rig_sshd  # noqa: E402
 from tests.rig.netns import netns_host  # noqa: E402
@@ -291,10 +294,11 @@ async def mcp_client(t: Target, work: Path) -> AsyncIterator[object]:
         yield client
 
 
-async def mcp_warm(client) -> tuple[Timer, Timer, str]:  # type: ignore[no-untyped-def]
+async def mcp_warm(client) -> tuple[Timer, Timer, str, str]:  # type: ignore[no-untyped-def]
     """Warm calls with and without the Python SDK client's own check of each result against the
-    tool's output schema (jsonschema, pure Python: its cost grows with the result), and a note:
-    the result's size and what that check costs."""
+    tool's output schema (jsonschema, pure Python: its cost grows with the result), a note: the
+    result's size and what that check costs, and a line: that check in pydantic's schema shape and
+    in the published one (scripts/bench_schema.py)."""
     session = client.session
     check = session.validate_tool_result
 
@@ -319,7 +323,7 @@ async def mcp_warm(client) -> tuple[Timer, Timer, str]:  # type: ignore[no-untyp
         checks.append(time.perf_counter() - start)
     size = len(result.model_dump_json(by_alias=True, exclude_none=True)) / 1024
     note = f"result {size:.1f} KiB; the client's schema check {median(checks) * 1000:.1f} ms of it"
-    return stopwatch(call), stopwatch(unchecked), note
+    return stopwatch(call), stopwatch(unchecked), note, schema_note(result.structured_content)
 
 
 async def no_check(name: str, result: object) -> None:
@@ -377,7 +381,7 @@ async def warm_anchors(args: argparse.Namespace, t: Target, uuids: list[str], cl
     conn = await stack.enter_async_context(asyncssh.connect(t.spec.address, **connect_options(t.spec)))  # type: ignore[arg-type]
     sessions, count = await warm_fleet(t, True, stack)
     one_shot, _ = await warm_fleet(t, False, stack)
-    mcp, mcp_unchecked, mcp_note = await mcp_warm(client)
+    mcp, mcp_unchecked, mcp_note, schema_line = await mcp_warm(client)
     anchors = [
         Anchor("libvirt RPC client (python3-libvirt, qemu+ssh://)",
                f"listAllDomains + getAllDomainStats + XMLDesc each; connect {rpc.connect_s * 1000:.0f} ms",
@@ -396,6 +400,7 @@ async def warm_anchors(args: argparse.Namespace, t: Target, uuids: list[str], cl
     ]  # fmt: skip
     await interleaved(anchors, args.reps)
     r.lines.append(f"domains listed: {rpc.domains} ({args.vms} bench domains, the rig's 2 guests, others here)")
+    r.lines.append(schema_line)
     for a in anchors:
         r.add(a.what, median(a.times), a.note)
     return count

@@ -74,9 +74,7 @@ def password_account(rig_dir: Path) -> Iterator[rig_sshd.PasswordAccount]:
 
 
 @pytest.fixture(scope="session")
-def sshd_host(
-    rig_dir: Path, client_key: Path, password_account: rig_sshd.PasswordAccount
-) -> Iterator[SshHost]:
+def sshd_host(rig_dir: Path, client_key: Path, password_account: rig_sshd.PasswordAccount) -> Iterator[SshHost]:
     rig_sshd.check_root_not_locked()
     sshd = start_sshd(rig_dir, "sshd", key_path=client_key, account=password_account)
     yield sshd.host
@@ -94,9 +92,7 @@ def nopython_sshd_host(
 ) -> Iterator[SshHost]:
     """Like sshd_host, but sshd and all its sessions run in a mount namespace where no python exists."""
     rig_sshd.check_root_not_locked()
-    sshd = start_sshd(
-        rig_dir, "sshd-nopython", key_path=client_key, account=password_account, hide_python=True
-    )
+    sshd = start_sshd(rig_dir, "sshd-nopython", key_path=client_key, account=password_account, hide_python=True)
     try:
         # Prints nothing and exits 0 only when no python* command exists and pyenv is empty or absent.
         probe = ssh_exec(
@@ -127,9 +123,7 @@ def qemu_only_sshd_host(
     socket and no python (libvirtd itself keeps running for the other tests), but qemu-system-x86_64
     and qemu-img. Checked at start: `command -v` finds none of the hidden commands."""
     rig_sshd.check_root_not_locked()
-    sshd = start_sshd(
-        rig_dir, "sshd-qemu-only", key_path=client_key, account=password_account, hide_libvirt=True
-    )
+    sshd = start_sshd(rig_dir, "sshd-qemu-only", key_path=client_key, account=password_account, hide_libvirt=True)
     try:
         # Prints nothing and exits 0 only when virsh, python and the libvirt sockets are all gone.
         hidden = ssh_exec(

@@ -81,9 +81,7 @@ def test_nopython_host_has_no_python_but_has_virsh(nopython_sshd_host: SshHost) 
         assert "Running hypervisor: QEMU" in cp.stdout
 
 
-def test_python_is_still_visible_outside_the_namespace(
-    sshd_host: SshHost, nopython_sshd_host: SshHost
-) -> None:
+def test_python_is_still_visible_outside_the_namespace(sshd_host: SshHost, nopython_sshd_host: SshHost) -> None:
     # The hiding is confined to the second sshd: the plain one (and this machine) still has python.
     cp = ssh_exec(sshd_host, "command -v python3", check=True)
     assert cp.stdout.strip()

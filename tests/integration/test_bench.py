@@ -30,6 +30,7 @@ def test_the_bench_runs_every_anchor_with_tiny_sizes(libvirtd_running: None) -> 
     missing = [row for row in ROWS if row not in table]
     assert not missing, table
     assert "3/3 answered" in table and "goals:" in table
+    assert "the client's schema check of one" in table and "the published flat shape" in table
     names = subprocess.run(["virsh", "-q", "-c", "qemu:///system", "list", "--all", "--name"], capture_output=True,
                            text=True).stdout  # fmt: skip
     assert "-bench-" not in names  # the bench removed its domains

@@ -25,9 +25,7 @@ def test_vm_list_json_and_table(rig_config: str, guests) -> None:  # type: ignor
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert {v["name"] for v in data["vms"]} == {guests.running, guests.stopped}
-    table = cli(
-        "vm", "list", "--host", "rig", "--status", "running", "--filter", guests.prefix, config=rig_config
-    )
+    table = cli("vm", "list", "--host", "rig", "--status", "running", "--filter", guests.prefix, config=rig_config)
     assert table.returncode == 0 and guests.running in table.stdout and guests.stopped not in table.stdout
 
 

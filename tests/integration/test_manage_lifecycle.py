@@ -180,6 +180,7 @@ async def test_create_with_defaults_then_delete(server, area: Area) -> None:  # 
         root = etree.fromstring(inactive_xml(name).encode())
         assert [d.get("device") for d in root.findall("devices/disk")] == ["disk"]
         assert root.findtext("vcpu") == "2"  # the default
+
         # The planned XML is what got defined (apart from what libvirt adds: uuid, mac, ...).
         # The same XML, but for the UUID, the MAC and the SSH forward's port each call picks anew.
         def same(xml: str) -> str:

@@ -115,8 +115,10 @@ async def test_libvirt_shut_off_and_running(sshd_host, libvirt_area: Area) -> No
         assert memory_mib(name) == 128 and domstate(name) == "running"
 
         listed = data(await snapshot(client, "rig", name=name, action="list"))
-        assert [s["name"] for s in listed["details"]["snapshots"]] == ["off1", "live1"] == sorted(
-            virsh_snapshots(name), reverse=True
+        assert (
+            [s["name"] for s in listed["details"]["snapshots"]]
+            == ["off1", "live1"]
+            == sorted(virsh_snapshots(name), reverse=True)
         )
         assert "off1" in listed["details"]["tree"] and "+- live1" in listed["details"]["tree"]
         cli = subprocess.run(

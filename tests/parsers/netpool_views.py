@@ -51,8 +51,9 @@ def as_json(value: Any) -> Any:
 
 async def replay(module: Any, marker: str, call: Callable[[], Awaitable[Any]]) -> Any:
     """`call` with `module` (and the libvirt scripts' reader) making the capture's marker."""
-    with mock.patch.object(module, "new_marker", lambda: marker), mock.patch.object(
-        libvirt_scripts, "new_marker", lambda: marker
+    with (
+        mock.patch.object(module, "new_marker", lambda: marker),
+        mock.patch.object(libvirt_scripts, "new_marker", lambda: marker),
     ):
         try:
             return {"result": as_json(await call())}

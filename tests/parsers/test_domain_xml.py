@@ -106,9 +106,7 @@ def test_devices() -> None:
 
 
 def test_title_and_description() -> None:
-    d = parse_domain_xml(
-        "<domain><name>t</name><title>Web</title><description>\n a\n b\n</description></domain>"
-    )
+    d = parse_domain_xml("<domain><name>t</name><title>Web</title><description>\n a\n b\n</description></domain>")
     assert (d.title, d.description) == ("Web", "a\n b")
 
 

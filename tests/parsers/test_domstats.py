@@ -55,9 +55,7 @@ def test_empty_and_crlf() -> None:
     assert parse_domstats("Domain: 'a'\r\n  k=v\r\n") == {"a": {"k": "v"}}
 
 
-@pytest.mark.parametrize(
-    "text", ["  state.state=1\n", "Domain: 'a'\n  novalue\n", "Domain: 'a'\ngarbage=1\n"]
-)
+@pytest.mark.parametrize("text", ["  state.state=1\n", "Domain: 'a'\n  novalue\n", "Domain: 'a'\ngarbage=1\n"])
 def test_garbage_raises(text: str) -> None:
     with pytest.raises(ValueError, match="unexpected line"):
         parse_domstats(text)

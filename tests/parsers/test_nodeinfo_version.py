@@ -5,9 +5,7 @@ from qemu_mcp.parsers.version import parse_virsh_version
 
 
 def test_nodeinfo_partial_and_unknown_lines() -> None:
-    text = (
-        "CPU model:  x86_64\nCPU(s):   64\nCPU frequency:  0 MHz\nNew thing(s):  7\nMemory size:  12 GiB\n\n"
-    )
+    text = "CPU model:  x86_64\nCPU(s):   64\nCPU frequency:  0 MHz\nNew thing(s):  7\nMemory size:  12 GiB\n\n"
     assert parse_nodeinfo(text) == {
         "cpu_model": "x86_64",
         "cpus": 64,

@@ -55,9 +55,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for_banner(
-    port: int, alive: subprocess.Popen[bytes], timeout: float = 15, address: str = "127.0.0.1"
-) -> bool:
+def wait_for_banner(port: int, alive: subprocess.Popen[bytes], timeout: float = 15, address: str = "127.0.0.1") -> bool:
     """Wait until address:port sends an SSH banner; False if `alive` exited first or on timeout."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and alive.poll() is None:

@@ -22,9 +22,7 @@ from qemu_mcp.parsers.virsh_table import parse_table
 # As vshTable lays it out: a leading space, cells padded to the widest, joined by three spaces.
 NAMES = [" lead", "over lay.qcow2", "\\xc3\\xbc.raw"]
 TABLE = "".join(
-    [" Name" + " " * 10 + "   Path\n", "-" * 44 + "\n"]
-    + [f" {n.ljust(14)}   /p/{n.strip()}\n" for n in NAMES]
-    + ["\n"]
+    [" Name" + " " * 10 + "   Path\n", "-" * 44 + "\n"] + [f" {n.ljust(14)}   /p/{n.strip()}\n" for n in NAMES] + ["\n"]
 )
 
 

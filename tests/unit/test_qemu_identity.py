@@ -50,7 +50,7 @@ def _ids() -> list[str]:
 
 
 def sh_ours(pid: int, vm_dir: str, uuid: str | None) -> bool:
-    script = IDENTITY_SH + 'd=$1 u=$2 p=$3\nours'
+    script = IDENTITY_SH + "d=$1 u=$2 p=$3\nours"
     run = subprocess.run(["sh", "-c", script, "t", vm_dir, uuid or "", str(pid)], capture_output=True, timeout=30)
     assert run.returncode in (0, 1), run.stderr
     return run.returncode == 0

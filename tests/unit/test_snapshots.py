@@ -145,8 +145,8 @@ def test_external_revert_points_the_saved_definition_at_the_overlays() -> None:
     saved = parse_snapshot_xml(SNAPSHOT_XML)
     assert saved.domain_xml is not None
     xml = lv.definition_on_overlays(saved.domain_xml, {"vda": "/img/a.e1"})
-    assert "<source file=\"/img/a.e1\"/>" in xml and "backingStore" not in xml
-    assert "<source file=\"/img/t.iso\"/>" in xml and "<memory unit=\"KiB\">131072</memory>" in xml
+    assert '<source file="/img/a.e1"/>' in xml and "backingStore" not in xml
+    assert '<source file="/img/t.iso"/>' in xml and '<memory unit="KiB">131072</memory>' in xml
 
 
 # ---- argv: plain QEMU
@@ -203,7 +203,7 @@ class FakeSnapshots:
         snapshot_disks(vm, f"VM '{vm.name}'")
         await job.change("taking it", ["true", new.name], undo=Undo(f"deleting {new.name}", ["true", "undo"]))
         if self.fail_after_change:
-            raise CommandFailed("step \"writing the metadata\" failed (injected)")
+            raise CommandFailed('step "writing the metadata" failed (injected)')
         self.calls.append(f"create {new.name} memory={new.include_memory}")
         if not job.dry_run:
             self.snapshots.append(snap(new.name, memory=vm.running))

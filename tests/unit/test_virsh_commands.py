@@ -30,9 +30,7 @@ NASTY = [
 def virsh_echo(words: list[str]) -> str:
     """What real virsh's command parser makes of our quoting (test driver: no daemon needed)."""
     script = "echo " + " ".join(virsh.quote(w) for w in words)
-    out = subprocess.run(
-        ["virsh", "-c", "test:///default", script], capture_output=True, text=True, check=True
-    )
+    out = subprocess.run(["virsh", "-c", "test:///default", script], capture_output=True, text=True, check=True)
     return out.stdout.rstrip("\n")
 
 
@@ -42,9 +40,7 @@ def test_quote_survives_virsh_parser() -> None:
 
 
 @settings(max_examples=25, deadline=None)
-@given(
-    st.text(alphabet=st.characters(blacklist_categories=["Cc", "Cs", "Zl", "Zp"]), min_size=1, max_size=40)
-)
+@given(st.text(alphabet=st.characters(blacklist_categories=["Cc", "Cs", "Zl", "Zp"]), min_size=1, max_size=40))
 def test_quote_round_trips_any_printable_text(word: str) -> None:
     # virsh's echo collapses nothing inside one quoted word, so the word comes back unchanged.
     # (A word starting with '-' is an option to echo; names like that are refused before quoting.)

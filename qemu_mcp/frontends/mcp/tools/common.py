@@ -19,6 +19,7 @@ from qemu_mcp import levels
 from qemu_mcp.auth import STDIO, Principal
 from qemu_mcp.config import Inventory
 from qemu_mcp.errors import QemuMcpError
+from qemu_mcp.frontends.mcp.schema_shape import flat_schema
 from qemu_mcp.frontends.mcp.state import ServerState
 
 if TYPE_CHECKING:
@@ -56,9 +57,14 @@ def add_tool(
     idempotent: bool,
     open_world: bool,
 ) -> None:
-    """Register `fn` as the tool of its name, with its annotations from the levels table."""
+    """Register `fn` as the tool of its name, with its annotations from the levels table and its
+    output schema in the shape clients check fastest (frontends/mcp/schema_shape.py flat_schema)."""
     annotations = tool_annotations(fn.__name__, idempotent=idempotent, open_world=open_world)
     server.add_tool(fn, title=title, description=description, annotations=annotations)
+    tool = server._tool_manager.get_tool(fn.__name__)  # the SDK offers no public handle on it
+    if tool is not None and tool.fn_metadata.output_schema is not None:
+        # read live by tools/list; results are still validated with the pydantic model
+        tool.fn_metadata.output_schema = flat_schema(tool.fn_metadata.output_schema)
 
 
 # HTTP without tokens (loopback only): the caller is whoever can reach the port.
