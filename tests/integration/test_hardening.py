@@ -67,6 +67,10 @@ def base_arguments(tool: str, param: str, area: Area) -> dict[str, Any]:
                       "memory": "128M", "disk": "size=64M", "dry_run": True},
         # every snapshot option is checked before the VM (absent) is looked up
         "manage_snapshot": {"host": "rig", "name": area.name("absent"), "action": "create", "dry_run": True},
+        "list_images": {"host": "rig"},
+        # a local file that does not exist: checked before anything reaches the host
+        "upload_image": {"host": "rig", "local_path": f"/nonexistent/{area.prefix}img.qcow2", "dry_run": True},
+        "vm_console": {"host": "rig", "name": area.name("absent")},
     }  # fmt: skip
     args = dict(base[tool])
     if tool == "manage_vm" and param == "name":
@@ -81,7 +85,7 @@ def check(tool: str, param: str, value: str, answer: dict[str, Any], area: Area)
         return
     result = answer["result"]
     text = " ".join(c.get("text", "") for c in result.get("content", []))
-    if param in ("name", "pool") and is_id_like(value):  # no VM or pool is named so: an id or UUID selects nothing
+    if param in ("name", "pool") and tool != "upload_image" and is_id_like(value):  # an id or UUID selects no VM/pool
         assert result.get("isError") and ("not found" in text or "does not exist" in text or "create" in text), (
             f"{tool}.{param}={value!r} selected a VM: {text}"
         )
