@@ -1,6 +1,7 @@
-"""Copy a local file to a host (upload_image): SFTP on the runner's own SSH connection, or a plain
-copy for the local host. The destination is created exclusively (never replaces a file); progress
-is reported after each chunk as (bytes done, total)."""
+"""Copy a local file to a host (upload_image): a plain copy for the local host here; SFTP on the
+runner's own SSH connection in transport/sftp_copy.py (apart, so a local call never imports
+asyncssh). The destination is created exclusively (never replaces a file); progress is reported
+after each chunk as (bytes done, total)."""
 
 from __future__ import annotations
 
@@ -9,33 +10,10 @@ import os
 from collections.abc import Awaitable, Callable
 from typing import BinaryIO
 
-import asyncssh
-
 from qemu_mcp.errors import CommandFailed, Conflict
 
 CopyProgress = Callable[[int, int], Awaitable[None]]
-CHUNK = 4 * 1024 * 1024  # asyncssh splits a large write into parallel SFTP requests
-
-
-async def sftp_put(
-    conn: asyncssh.SSHClientConnection, host: str, local: str, remote: str, progress: CopyProgress
-) -> int:
-    total = os.path.getsize(local)
-    done = 0
-    try:
-        async with conn.start_sftp_client() as sftp, sftp.open(remote, "xb") as dest:
-            with open(local, "rb") as src:
-                while chunk := src.read(CHUNK):
-                    await dest.write(chunk)
-                    done += len(chunk)
-                    await progress(done, total)
-    except asyncssh.SFTPFileAlreadyExists:
-        raise Conflict(f"{remote} already exists on host '{host}'") from None
-    except asyncssh.SFTPError as e:
-        raise CommandFailed(
-            f"copying {local} to {remote} on host '{host}' over SFTP failed: {e.reason}", host
-        ) from None
-    return done
+CHUNK = 4 * 1024 * 1024  # asyncssh splits a large write into parallel SFTP requests (transport/sftp_copy.py)
 
 
 def _copy(src: BinaryIO, dest: BinaryIO) -> int:

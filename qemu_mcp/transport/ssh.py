@@ -22,8 +22,9 @@ from collections.abc import AsyncIterator
 from qemu_mcp.config import HostSpec
 from qemu_mcp.errors import CommandTimeout, HostUnreachable, NotFound
 from qemu_mcp.transport.base import ChannelsBusy, CommandResult, OpenProcess, StreamReader, StreamWriter
-from qemu_mcp.transport.copy import CopyProgress, sftp_put
+from qemu_mcp.transport.copy import CopyProgress
 from qemu_mcp.transport.errors import mapped_errors
+from qemu_mcp.transport.sftp_copy import sftp_put
 from qemu_mcp.transport.ssh_link import Link
 from qemu_mcp.transport.ssh_process import SSHProcess, abandon, completed
 from qemu_mcp.transport.sshlib import asyncssh
