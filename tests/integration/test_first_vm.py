@@ -111,8 +111,9 @@ async def delete_both(flow: Flow, source: str, clone: str) -> None:
     assert base["used_by"] == [], base
 
 
-async def run_flow(flow: Flow, source: str, clone: str) -> None:
-    """The whole flow; the clone half xfails (after the cleanup) while clone's seed is a stub."""
+async def run_flow(flow: Flow, source: str, clone: str) -> str | None:
+    """The whole flow. While clone's seed is a stub, a failing clone half is returned (after the
+    cleanup) as the reason to xfail, outside the MCP session (which would wrap the outcome)."""
     started = time.monotonic()
     clone_error: BaseException | None = None
     try:
@@ -128,7 +129,13 @@ async def run_flow(flow: Flow, source: str, clone: str) -> None:
         await delete_both(flow, source, clone)
     print(f"{flow.host}: whole flow {time.monotonic() - started:.0f} s")
     if clone_error is not None:
-        pytest.xfail(f"clone with cloud_init is not merged yet (h11clone): {clone_error!r}"[:400])
+        return f"clone with cloud_init is not merged yet (h11clone): {clone_error!r}"[:400]
+    return None
+
+
+def pending(reason: str | None) -> None:
+    if reason:
+        pytest.xfail(reason)
 
 
 @pytest.fixture
@@ -141,9 +148,10 @@ async def test_first_vm_on_libvirt(lib: HostSpec, lib_area: Area, guest_key, tmp
     logs = {n: Path(f"/var/log/libvirt/qemu/{n}-serial.log") for n in (source, clone)}
     try:
         async with Client(build_server(Inventory([lib]))) as client:
-            await run_flow(Flow(client, "lib", *guest_key, tmp_path, logs), source, clone)
+            reason = await run_flow(Flow(client, "lib", *guest_key, tmp_path, logs), source, clone)
         assert lib_area.snapshot() == ([], ["images", f"images/{IMAGE}"])
         assert not any(p.exists() for p in logs.values())
+        pending(reason)
     finally:
         for name in (source, clone):
             Path(f"/var/log/libvirt/qemu/{name}.log").unlink(missing_ok=True)  # libvirt's own, not ours
@@ -154,9 +162,10 @@ async def test_first_vm_on_plain_qemu(plain: HostSpec, q_area: QemuArea, guest_k
     logs = {n: q_area.home(n) / "serial.log" for n in (source, clone, "cli")}
     async with Client(build_server(Inventory([plain]))) as client:
         flow = Flow(client, "plain", *guest_key, tmp_path, logs)
-        await run_flow(flow, source, clone)
+        reason = await run_flow(flow, source, clone)
     vm_dir = Path(plain.vm_dir or "")
     assert sorted(str(p.relative_to(vm_dir)) for p in vm_dir.rglob("*")) == ["images", f"images/{IMAGE}"]
+    pending(reason)
 
 
 def test_first_vm_with_the_cli_on_plain_qemu(plain: HostSpec, q_area: QemuArea, guest_key, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
