@@ -103,9 +103,7 @@ def memory_sample(cur: RawCounters, ts: str) -> MemorySample:
     )
 
 
-def disk_device(
-    prev: DiskCounters | None, cur: DiskCounters, elapsed: float, reset: bool
-) -> DiskDeviceSample:
+def disk_device(prev: DiskCounters | None, cur: DiskCounters, elapsed: float, reset: bool) -> DiskDeviceSample:
     base = DiskDeviceSample(
         name=cur.name,
         path=cur.path,
@@ -137,9 +135,7 @@ def disk_device(
 _NET_COUNTERS = ("rx_bytes", "rx_pkts", "tx_bytes", "tx_pkts")
 
 
-def net_interface(
-    prev: NetCounters | None, cur: NetCounters, elapsed: float, reset: bool
-) -> NetInterfaceSample:
+def net_interface(prev: NetCounters | None, cur: NetCounters, elapsed: float, reset: bool) -> NetInterfaceSample:
     base = NetInterfaceSample(
         name=cur.name,
         rx_bytes=cur.rx_bytes,
