@@ -169,13 +169,15 @@ async def test_first_vm_on_plain_qemu(plain: HostSpec, q_area: QemuArea, guest_k
 
 
 def test_first_vm_with_the_cli_on_plain_qemu(plain: HostSpec, q_area: QemuArea, guest_key, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
-    """The README's walkthrough as CLI commands (one more boot): image upload, vm create --image with
-    --hostname/--authorized-key --start --wait-for-ip, vm info --json (ssh), SSH in, vm console, vm
-    delete --yes; image list still shows the base image."""
+    """The README's walkthrough, command by command (two boots): image upload; vm create --image
+    --hostname --user --authorized-key --start --wait-for-ip; vm info (ssh); SSH in; vm stop; vm clone
+    with a new hostname; vm start --wait-for-ip; SSH into the clone; vm console --screenshot; vm
+    delete (the clone first); image list still shows the base image, nothing else is left."""
     key, public_key = guest_key
     config = tmp_path / "hosts.yaml"
     config.write_text(yaml.safe_dump({"hosts": [plain.model_dump(mode="json", exclude_none=True)]}))
     started = time.monotonic()
+    guest = ["--user", USER, "--authorized-key", str(key) + ".pub"]
 
     def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         argv = [sys.executable, "-m", "qemu_mcp", "--config", str(config), *args, "--host", "plain"]
@@ -184,25 +186,37 @@ def test_first_vm_with_the_cli_on_plain_qemu(plain: HostSpec, q_area: QemuArea, 
         assert out.returncode == 0, f"{args}: {out.stderr}"
         return out
 
-    run("image", "upload", cached_test_image(), "--name", IMAGE)
-    hostname = f"fcli-{uuid.uuid4().hex[:6]}"
-    try:
-        made = run("vm", "create", "cli", "--arch", "x86_64", "--memory", "768M", "--image", IMAGE,
-                   "--hostname", hostname, "--user", USER, "--authorized-key", str(key) + ".pub",
-                   "--start", "--wait-for-ip", str(WAIT), "--json", timeout=WAIT + 120)  # fmt: skip
-        assert json.loads(made.stdout)["data"]["details"]["reachable"] is True, made.stdout
-        info = json.loads(run("vm", "info", "cli", "--json").stdout)
+    def log_in(name: str, hostname: str) -> None:
+        info = json.loads(run("vm", "info", name, "--json").stdout)
         jump, port = f"{plain.user}@{plain.address}:{plain.port}", info["ssh"]["port"]
         assert re.fullmatch(rf"ssh -J {jump} -p {port} ({USER}|<user>)@127\.0\.0\.1", info["ssh"]["command"]), info
-        (tmp_path / "cli").mkdir()
-        fwd = Forwarded(tmp_path / "cli", int(info["ssh"]["port"]))
-        wait_for_login(fwd, key, q_area.home("cli") / "serial.log")
+        assert f"ssh: ssh -J {jump} -p {port} " in run("vm", "info", name).stdout  # the table's ssh line
+        (tmp_path / name).mkdir()
+        fwd = Forwarded(tmp_path / name, int(port))
+        wait_for_login(fwd, key, q_area.home(name) / "serial.log")
         assert guest_run(fwd, key, "hostname").strip() == hostname
         assert public_key in guest_run(fwd, key, "cat ~/.ssh/authorized_keys")
-        console = run("vm", "console", "cli").stdout
+
+    run("image", "upload", cached_test_image(), "--name", IMAGE)
+    first, second = f"fcli-{uuid.uuid4().hex[:6]}", f"fcli2-{uuid.uuid4().hex[:6]}"
+    try:
+        made = run("vm", "create", "vm1", "--arch", "x86_64", "--memory", "768M", "--image", IMAGE,
+                   "--hostname", first, *guest, "--start", "--wait-for-ip", str(WAIT), "--json",
+                   timeout=WAIT + 120)  # fmt: skip
+        assert json.loads(made.stdout)["data"]["details"]["reachable"] is True, made.stdout
+        log_in("vm1", first)
+        run("vm", "stop", "vm1", "--force", "--yes")
+        run("vm", "clone", "vm1", "vm2", "--hostname", second, *guest)
+        run("vm", "start", "vm2", "--wait-for-ip", str(WAIT), timeout=WAIT + 120)
+        log_in("vm2", second)
+        console = run("vm", "console", "vm2", "--screenshot", str(tmp_path / "vm2.png")).stdout
         assert "Linux version" in console or "cloud-init" in console, console[-2000:]
+        assert (tmp_path / "vm2.png").read_bytes().startswith(b"\x89PNG")
     finally:
-        run("vm", "delete", "cli", "--force", "--yes")
+        listed = run("vm", "list", "--json").stdout
+        for name, extra in (("vm2", ["--force"]), ("vm1", [])):
+            if f'"{name}"' in listed:
+                run("vm", "delete", name, *extra, "--yes")
     print(f"plain (CLI): whole flow {time.monotonic() - started:.0f} s")
     assert IMAGE in run("image", "list").stdout
     vm_dir = Path(plain.vm_dir or "")
