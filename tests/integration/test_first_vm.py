@@ -99,6 +99,8 @@ async def clone_half(flow: Flow, source: str, name: str, hostname: str, source_p
     started = await flow.manage(name, "start", wait_for_ip=WAIT)
     assert started["details"]["reachable"] is True, started["details"]
     assert await flow.log_in(name, hostname) != source_port  # its own forward
+    console = await flow.call("vm_console", name=name, lines=400)
+    assert any("Linux version" in line or "cloud-init" in line for line in console["lines"]), console
 
 
 async def delete_both(flow: Flow, source: str, clone: str) -> None:
