@@ -3,6 +3,7 @@ clone modules (backends/libvirt/clone.py, backends/qemu/clone.py) and the flow i
 
 from __future__ import annotations
 
+import posixpath
 import secrets
 from dataclasses import dataclass, field
 from uuid import uuid4
@@ -25,9 +26,33 @@ class ClonePlan:
     vm_dir: str
     home: str | None  # the clone's own directory (plain QEMU)
     uuid: str = field(default_factory=lambda: str(uuid4()))
+    # The clone's own identity (issue 11): its NoCloud seed (bytes hidden from repr: user-data may
+    # hold a password hash) at seed_path, and the port its SSH forward gets when the source has one.
+    seed: bytes | None = field(default=None, repr=False)
+    seed_path: str | None = None
+    forward_port: int = 0
 
     def new_path(self, old: str | None) -> str | None:
         return next((d.path for d in self.disks if d.source.path == old), None)
+
+    @property
+    def new_seed(self) -> str | None:
+        """The clone's own seed ISO's path, when it gets one (cloud_init given)."""
+        return self.seed_path if self.seed is not None else None
+
+    def files(self) -> list[tuple[str, str, bytes]]:
+        """(what, host path, bytes) to upload, as Provision.files() for a create."""
+        if self.seed is None or not self.seed_path:
+            return []
+        return [("the clone's cloud-init seed ISO", self.seed_path, self.seed)]
+
+
+def seed_path(name: str, home: str | None, first_disk: str) -> str:
+    """Where a VM's seed ISO goes: plain QEMU `<vm_dir>/<name>/seed.iso`, libvirt
+    `<disk dir>/<name>-seed.iso` (as create puts it)."""
+    if home:
+        return f"{home}/seed.iso"
+    return f"{posixpath.dirname(first_disk)}/{name}-seed.iso"
 
 
 def new_mac() -> str:

@@ -22,7 +22,7 @@ from qemu_mcp.consent import Consent
 from qemu_mcp.errors import ConfigError, ConfirmationRequired
 from qemu_mcp.frontends.cli.fleets import cli_fleet
 from qemu_mcp.frontends.cli.progress import ProgressView
-from qemu_mcp.frontends.cli.provision_opts import add_create_options, provision_args
+from qemu_mcp.frontends.cli.provision_opts import add_create_options, add_guest_options, provision_args
 
 if TYPE_CHECKING:
     from qemu_mcp.models import CommandRecord, ManageSnapshotResult, ManageVmResult
@@ -75,6 +75,7 @@ def add_parsers(vm_sub: Any) -> None:
     p.add_argument("name", help="the new VM's name")
     p.add_argument("--full", action="store_true", help="full copies of the disks, not linked overlays")
     p.add_argument("--vm-dir", help="where plain-QEMU VMs live; libvirt hosts: the clone's disk directory")
+    add_guest_options(p)  # the clone's own cloud-init seed: --hostname, --user, --authorized-key, --cloud-init
     add_call_options(p, "(nothing to confirm)")
     p.set_defaults(run=run, manage_action="clone")
     add_disk_parsers(vm_sub)

@@ -1,5 +1,6 @@
 """`qemu-mcp vm create` options for a guest you can log into (issue 11): cloud-init from flags
-and/or a file, an Ignition file, the network and the SSH forward.
+and/or a file, an Ignition file, the network and the SSH forward. `vm clone` takes the cloud-init
+ones (the clone's own seed: a new hostname, user, keys).
 
 --cloud-init FILE: a YAML mapping of the cloud_init fields (hostname, user, ssh_authorized_keys,
 ...), or raw user-data (a file starting with #cloud-config or #!, passed as user_data).
@@ -21,6 +22,17 @@ RAW_USER_DATA = ("#cloud-config", "#!")
 
 
 def add_create_options(p: Any) -> None:
+    add_guest_options(p)
+    p.add_argument("--ignition", metavar="FILE", help="Ignition config (.ign JSON), given to the guest in fw_cfg")
+    p.add_argument("--network", help="'user' (user-mode), 'bridge:<name>', or a libvirt network name")
+    p.add_argument(
+        "--ssh-forward", action=argparse.BooleanOptionalAction, default=None,
+        help="forward a free port on the host's 127.0.0.1 to guest port 22 (default: on for user-mode)",
+    )  # fmt: skip
+
+
+def add_guest_options(p: Any) -> None:
+    """cloud-init's options (vm create and vm clone: the clone's own hostname, user, keys)."""
     p.add_argument("--hostname", help="the guest's host name (cloud-init)")
     p.add_argument("--user", help="a user cloud-init creates, with sudo (default: the image's default user)")
     p.add_argument(
@@ -28,12 +40,6 @@ def add_create_options(p: Any) -> None:
         help="a public key for the guest user: a .pub file or the key line (repeatable)",
     )  # fmt: skip
     p.add_argument("--cloud-init", metavar="FILE", help="YAML with the cloud_init fields, or raw #cloud-config")
-    p.add_argument("--ignition", metavar="FILE", help="Ignition config (.ign JSON), given to the guest in fw_cfg")
-    p.add_argument("--network", help="'user' (user-mode), 'bridge:<name>', or a libvirt network name")
-    p.add_argument(
-        "--ssh-forward", action=argparse.BooleanOptionalAction, default=None,
-        help="forward a free port on the host's 127.0.0.1 to guest port 22 (default: on for user-mode)",
-    )  # fmt: skip
 
 
 def _read(path: str, what: str) -> str:
@@ -81,7 +87,9 @@ def ignition_from(opt: dict[str, Any]) -> str | None:
 
 
 def provision_args(opt: dict[str, Any]) -> dict[str, Any]:
-    """parse_request's keyword arguments (empty for actions other than create)."""
+    """parse_request's keyword arguments (clone: cloud_init only; empty for other actions)."""
+    if opt.get("manage_action") == "clone":
+        return {"cloud_init": cloud_init_from(opt)}
     if opt.get("manage_action") != "create":
         return {}
     return {

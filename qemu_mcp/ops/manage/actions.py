@@ -53,10 +53,11 @@ async def backend_for(fleet: FleetCore, spec: HostSpec, req: ManageRequest | Non
     vm_dir = req.vm_dir if req is not None else None
     if await backend_of(fleet, spec) == "qemu":
         return QemuBackend(fleet.accel_verdicts, spec, vm_dir)
-    if req is not None and vm_dir is not None and req.action != "create":
+    if req is not None and vm_dir is not None and req.action not in ("create", "clone"):
         raise InvalidInput(
             f"vm_dir does not apply to action={req.action} on host '{spec.name}', a libvirt host (libvirt "
-            "finds VMs by name); it is used by create there, and by every action on plain-QEMU hosts"
+            "finds VMs by name); it is used by create and clone there (the new disks' directory), and by "
+            "every action on plain-QEMU hosts"
         )
     return LibvirtBackend(fleet.accel_verdicts, spec)
 

@@ -3,20 +3,25 @@ its disks as qcow2 overlays on the source's disks (linked=true) or full qcow2 co
 must be shut off either way: an overlay on a disk that is still written would be corrupt, and a
 copy of a running disk is not consistent. Same steps and undo as create: claim the name (libvirt:
 defined with the 'creating' marker; plain QEMU: the clone's directory), reserve and fill each
-disk, then the final definition."""
+disk, upload the clone's own cloud-init seed (cloud_init given), then the final definition. A
+source with an SSH forward gives the clone a forward on a new free port (reported like create's)."""
 
 from __future__ import annotations
 
+import asyncio
 import posixpath
+from dataclasses import replace
 
 from qemu_mcp.backends.base import VmDisk, VmState
-from qemu_mcp.backends.clone_plan import ClonedDisk, ClonePlan
+from qemu_mcp.backends.clone_plan import ClonedDisk, ClonePlan, seed_path
 from qemu_mcp.backends.job import Job, Undo
 from qemu_mcp.backends.libvirt.clone import LibvirtCloner
 from qemu_mcp.backends.qemu.clone import QemuCloner
 from qemu_mcp.errors import Conflict, InvalidInput, NotFound
 from qemu_mcp.host import fs, images
+from qemu_mcp.nocloud import nocloud_iso
 from qemu_mcp.ops import guard
+from qemu_mcp.ops.manage import provision
 from qemu_mcp.ops.manage.call import Call, path_kinds, read_back
 
 
@@ -31,10 +36,12 @@ async def clone(call: Call) -> str:
     plan = _plan(call, source)
     call.uuid = plan.uuid
     call.details.requested = {"source": source.name, "linked": str(plan.linked).lower(),
-                              "disks": ", ".join(d.path for d in plan.disks)}  # fmt: skip
+                              "disks": ", ".join(d.path for d in plan.disks), "seed": plan.new_seed}  # fmt: skip
     if call.policy is not None:
-        await guard.check_paths(job, call.policy, {f"disk {d.source.target}": d.path for d in plan.disks})
-    missing = await _check_paths(call, plan)
+        paths = {f"disk {d.source.target}": d.path for d in plan.disks} | {"seed ISO": plan.new_seed}
+        await guard.check_paths(job, call.policy, paths)
+    missing, ports = await asyncio.gather(_check_paths(call, plan), provision.ports_in_use(call))
+    plan = replace(plan, forward_port=provision.free_port(ports))  # used if the source has a forward
     cloner = LibvirtCloner(call.spec) if backend.kind == "libvirt" else QemuCloner(plan.vm_dir, call.spec.name)
     if missing:
         undo = Undo(f"removing {', '.join(missing)}", fs.remove_empty_dirs(list(reversed(missing))))
@@ -58,14 +65,22 @@ async def clone(call: Call) -> str:
         return f"would clone {summary}"
     if await read_back(call) is None:
         raise Conflict(f"{call.where} was defined but cannot be read back")
+    call.details.applied |= provision.forward_applied(cloner.forward)
+    provision.login_note(call, cloner.forward)
     await job.report(3, 3, f"cloned '{plan.name}'")
-    return f"cloned {summary}; not started"
+    return f"cloned {summary}{_identity(plan, cloner.forward)}; not started"
 
 
 async def seed_for_clone(call: Call, plan: ClonePlan) -> None:
-    """The clone's own cloud-init seed would be made and attached here (h11prov's seed function,
-    wired at merge): after the disks, before the final definition."""
-    return None
+    """The clone's own cloud-init seed (a fresh instance-id, so cloud-init runs again in the clone
+    and sets its hostname, users and keys): reserved and written at plan.seed_path, after the disks
+    and before the final definition, which attaches it; the undo removes it."""
+    await provision.upload_files(call.job, plan.files())
+
+
+def _identity(plan: ClonePlan, forward: int | None) -> str:
+    words = f", SSH forward 127.0.0.1:{forward} -> guest port 22 (on the host)" if forward else ""
+    return words + (f", cloud-init seed {plan.new_seed}" if plan.new_seed else "")
 
 
 def _plan(call: Call, source: VmState) -> ClonePlan:
@@ -86,16 +101,19 @@ def _plan(call: Call, source: VmState) -> ClonePlan:
     stem = posixpath.splitext(first)[0]
     paths = [first] + [f"{stem}-{d.target}.qcow2" for d in disks[1:]]
     cloned = tuple(ClonedDisk(d, p) for d, p in zip(disks, paths, strict=True))
-    return ClonePlan(name=req.name, source=source, disks=cloned, linked=req.linked, vm_dir=vm_dir, home=home)
+    seed = nocloud_iso(req.cloud_init) if req.cloud_init is not None else None
+    return ClonePlan(name=req.name, source=source, disks=cloned, linked=req.linked, vm_dir=vm_dir, home=home,
+                     seed=seed, seed_path=seed_path(req.name, home, first))  # fmt: skip
 
 
 async def _check_paths(call: Call, plan: ClonePlan) -> list[str]:
-    """The clone's disk paths are free; returns the missing directory levels to make (libvirt)."""
+    """The clone's disk (and seed) paths are free; returns the missing directory levels to make (libvirt)."""
     directory = posixpath.dirname(plan.disks[0].path)
     levels = _ancestors(directory) if plan.home is None else _ancestors(posixpath.dirname(plan.home))
-    paths = [d.path for d in plan.disks] + levels + ([plan.home] if plan.home else [])
+    files = [d.path for d in plan.disks] + ([plan.new_seed] if plan.new_seed else [])
+    paths = files + levels + ([plan.home] if plan.home else [])
     kinds = await path_kinds(call, "checking the clone's disk paths", paths)
-    taken = [p for p in paths[: len(plan.disks)] if kinds[p] != "missing"]
+    taken = [p for p in files if kinds[p] != "missing"]
     if taken or (plan.home and kinds[plan.home] != "missing"):
         raise Conflict(f"{', '.join(taken) or plan.home} already exists on host '{call.spec.name}' and is never "
                        "overwritten: choose another name or remove it yourself")  # fmt: skip

@@ -76,6 +76,11 @@ async def listening(call: Call, plan: CreatePlan) -> set[int]:
     (read only when a forward may be made)."""
     if not may_forward(plan):
         return set()
+    return await ports_in_use(call)
+
+
+async def ports_in_use(call: Call) -> set[int]:
+    """The host's TCP listeners and every recorded forward of our VMs (create, clone)."""
     result, recorded = await asyncio.gather(
         call.job.read("listing the TCP ports in use (SSH forward)", tcp_listeners()),
         call.backend.forward_ports(call.job),
@@ -88,13 +93,21 @@ def with_forward(plan: CreatePlan, facts: CreateFacts, ports: set[int]) -> Creat
     nic = facts.nic or NetworkChoice("user" if facts.network is None else "network", facts.network)
     if not wants_forward(nic, plan.provision.ssh_forward):
         return plan
-    port = pick_port(ports, set(), secrets.randbelow(len(FORWARD_PORTS)))
-    return replace(plan, provision=replace(plan.provision, forward_port=port))
+    return replace(plan, provision=replace(plan.provision, forward_port=free_port(ports)))
+
+
+def free_port(ports: set[int]) -> int:
+    """A forward port nothing listens on or forwards to, picked at random in the range."""
+    return pick_port(ports, set(), secrets.randbelow(len(FORWARD_PORTS)))
 
 
 async def upload(job: Job, plan: CreatePlan) -> None:
+    await upload_files(job, plan.provision.files())
+
+
+async def upload_files(job: Job, files: list[tuple[str, str, bytes]]) -> None:
     """Reserve each file's path (exclusively), then write it; the undo removes it."""
-    for what, path, data in plan.provision.files():
+    for what, path, data in files:
         await job.change(
             f"reserving {path} for {what}",
             fs.reserve_file(path),
@@ -117,11 +130,12 @@ def requested(plan: CreatePlan) -> dict[str, int | str | None]:
 
 
 def applied(plan: CreatePlan, facts: CreateFacts) -> dict[str, int | str | None]:
-    p = plan.provision
     out: dict[str, int | str | None] = {"network": facts.nic.describe() if facts.nic else None}
-    if p.forward_port:
-        out |= {"ssh_forward_host": "127.0.0.1", "ssh_forward_port": p.forward_port}
-    return out
+    return out | forward_applied(plan.provision.forward_port)
+
+
+def forward_applied(port: int | None) -> dict[str, int | str | None]:
+    return {"ssh_forward_host": FORWARD_HOST, "ssh_forward_port": port} if port else {}
 
 
 def summary(plan: CreatePlan) -> str:
@@ -137,8 +151,12 @@ def summary(plan: CreatePlan) -> str:
 
 
 def ssh_note(call: Call, plan: CreatePlan) -> None:
+    login_note(call, plan.provision.forward_port)
+
+
+def login_note(call: Call, port: int | None) -> None:
     """How to log into the guest once it has booted (the forward listens on the host's loopback)."""
-    port, spec = plan.provision.forward_port, call.spec
+    spec = call.spec
     if not port:
         return
     ci = call.req.cloud_init

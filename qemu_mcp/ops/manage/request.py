@@ -133,6 +133,8 @@ def parse_request(
     )
     if action == "create":
         request = replace(request, **parse_provision(cloud_init, ignition, network, ssh_forward))
+    elif action == "clone" and cloud_init is not None:  # the clone's own seed (a new hostname...)
+        request = replace(request, cloud_init=parse_provision(cloud_init, None, None, None)["cloud_init"])
     return request
 
 

@@ -70,7 +70,8 @@ Life-cycle of one VM (seed 004's manage_vm). `action`:
 - clone: new VM `name` from `source` (an existing, shut-off VM): same arch, machine, memory, vCPUs,
   firmware and NIC models; new UUID and MACs; disks as qcow2 overlays on the source's (linked=true,
   default) or full copies (linked=false). The source's seed ISO is not carried over; cloud_init
-  gives the clone its own (e.g. a new hostname).
+  gives the clone its own (e.g. a new hostname); a source's SSH forward becomes a new free port for
+  the clone (details.applied.ssh_forward_port).
 - start / reboot: reboot waits up to `timeout` s for the guest to reboot; force=true resets it.
 - stop: ACPI shutdown, waiting up to `timeout` s (default 60); force=true powers off at once.
 - delete: removes the definition and the VM's own disk images (never ISOs, shared disks or base

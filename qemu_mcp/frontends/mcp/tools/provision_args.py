@@ -11,7 +11,8 @@ from pydantic import Field
 CloudInitArg = Annotated[
     dict[str, Any] | None,
     Field(
-        description="create: cloud-init (NoCloud seed ISO) fields, all optional: hostname, user, "
+        description="create and clone (the clone's own seed): cloud-init (NoCloud seed ISO) fields, all "
+        "optional: hostname, user, "
         "ssh_authorized_keys (list of public key lines), password_hash (crypt, e.g. mkpasswd -m sha-512), "
         "packages, runcmd, timezone, locale, network_config (v1/v2), user_data (raw #cloud-config or #! "
         "script; replaces the generated user-data)"
