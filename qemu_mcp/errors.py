@@ -88,7 +88,9 @@ class CommandTimeout(HostError):
 class CommandFailed(HostError):
     """A command ran and exited non-zero."""
 
-    def __init__(self, message: str, host: str = "", exit_status: int | None = None, stderr: str = "") -> None:
+    def __init__(
+        self, message: str, host: str = "", exit_status: int | None = None, stderr: str = ""
+    ) -> None:
         super().__init__(message, host)
         self.exit_status = exit_status
         self.stderr = stderr

@@ -106,7 +106,9 @@ class MonitorSample(_Model):
     timestamp: str = Field(description="UTC time the counters were read (ISO 8601)")
     state: str = Field(description="libvirt state word at this reading")
     elapsed_s: float = Field(description="Seconds since the previous reading: the rates' time base")
-    lag_s: float = Field(description="How late this reading started against its schedule (start + k*interval)")
+    lag_s: float = Field(
+        description="How late this reading started against its schedule (start + k*interval)"
+    )
     counter_reset: bool = Field(False, description="The VM restarted since the previous reading")
     cpu: CpuSample | None = None
     memory: MemorySample | None = None

@@ -31,7 +31,9 @@ def _common(value: str, what: str, max_len: int) -> str:
     if len(value) > max_len:
         raise InvalidInput(f"{what} is {len(value)} characters long; the limit is {max_len}")
     if _CONTROL.search(value):
-        raise InvalidInput(f"{what} {value!r} contains a control character (newline, tab, NUL, ...); remove it")
+        raise InvalidInput(
+            f"{what} {value!r} contains a control character (newline, tab, NUL, ...); remove it"
+        )
     if value.startswith("-"):
         raise InvalidInput(f"{what} {value!r} starts with '-', which a command would read as an option")
     return value

@@ -127,7 +127,9 @@ class Job:
             self._record(purpose, argv, stdin, changes_host=True, result=None, abandoned=True)
             if undo is not None:
                 self._undo.append(Abandoned(undo))
-            e.message = f'step "{purpose}": {e.message}' + (TIMEOUT_HINT if isinstance(e, CommandTimeout) else "")
+            e.message = f'step "{purpose}": {e.message}' + (
+                TIMEOUT_HINT if isinstance(e, CommandTimeout) else ""
+            )
             e.args = (e.message,)
             raise
         self._record(purpose, argv, stdin, changes_host=True, result=result)
@@ -263,10 +265,8 @@ class Job:
             if seen is None or time.monotonic() >= deadline:
                 break
             await asyncio.sleep(ABANDON_POLL)
-        state = (
-            "could not be checked (the host did not answer)"
-            if seen is None
-            else (f"had not taken effect {self.settle:g} s later")
+        state = "could not be checked (the host did not answer)" if seen is None else (
+            f"had not taken effect {self.settle:g} s later"
         )
         failed.append(f"{undo.purpose}: not done, the abandoned command {state}{self._left(undo, 'may still appear')}")
 

@@ -78,14 +78,18 @@ class FleetCore:
         if ref.host in (None, "") and not ref.has_ssh_args:
             return self.inventory.get("local")
         if ref.host in (None, ""):
-            raise InvalidInput("ssh_* arguments need `host` (the address or inventory name of the remote host)")
+            raise InvalidInput(
+                "ssh_* arguments need `host` (the address or inventory name of the remote host)"
+            )
         assert ref.host is not None
         if ref.host in self.inventory.hosts:
             base = self.inventory.get(ref.host)
             if not ref.has_ssh_args:
                 return base
             if base.is_local:
-                raise InvalidInput(f"host '{base.name}' runs commands locally; ssh_* arguments do not apply to it")
+                raise InvalidInput(
+                    f"host '{base.name}' runs commands locally; ssh_* arguments do not apply to it"
+                )
             self._check_call_args(ref, base)
             _key_exists(ref)
             return adhoc_host(

@@ -36,7 +36,8 @@ async def check_paths(job: Job, policy: Policy, paths: dict[str, str | None]) ->
             lines.append(f"{what} {shown}")
         raise policy.deny(
             "allowed_paths",
-            f"{'; '.join(lines)} on host '{policy.host}' is outside the allowed paths ({', '.join(roots) or 'none'})",
+            f"{'; '.join(lines)} on host '{policy.host}' is outside the allowed paths "
+            f"({', '.join(roots) or 'none'})",
         )
 
 

@@ -76,7 +76,9 @@ def remember(fleet: FleetCore, sample: MonitorSample) -> None:
 
 def _check_monitorable(first: RawCounters, spec: HostSpec, name: str) -> None:
     if first.state == GONE:
-        raise NotFound(f"domain '{name}' not found on host '{spec.name}'; list_vms shows the names that exist")
+        raise NotFound(
+            f"domain '{name}' not found on host '{spec.name}'; list_vms shows the names that exist"
+        )
     if first.state not in MONITORABLE:
         raise Conflict(
             f"VM '{name}' on host '{spec.name}' is {first.state}: only running VMs can be monitored; "
@@ -243,9 +245,13 @@ async def latest_sample(fleet: FleetCore, host: str, name: str) -> LatestSample:
     cached = fleet.latest_samples.get((spec.name, name))
     if cached is not None:
         sample, at = cached
-        return LatestSample(host=spec.name, vm_name=name, age_s=round(time.time() - at, 3), fresh=False, sample=sample)
+        return LatestSample(
+            host=spec.name, vm_name=name, age_s=round(time.time() - at, 3), fresh=False, sample=sample
+        )
     data = await monitor_vm(fleet, name, HostRef(host=host), interval=1, count=1)
     if not data.samples:
         raise Conflict(data.note or f"VM '{name}' on host '{spec.name}' gave no sample")
     sample, at = fleet.latest_samples[(spec.name, name)]
-    return LatestSample(host=spec.name, vm_name=name, age_s=round(time.time() - at, 3), fresh=True, sample=sample)
+    return LatestSample(
+        host=spec.name, vm_name=name, age_s=round(time.time() - at, 3), fresh=True, sample=sample
+    )

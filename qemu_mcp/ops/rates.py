@@ -103,7 +103,9 @@ def memory_sample(cur: RawCounters, ts: str) -> MemorySample:
     )
 
 
-def disk_device(prev: DiskCounters | None, cur: DiskCounters, elapsed: float, reset: bool) -> DiskDeviceSample:
+def disk_device(
+    prev: DiskCounters | None, cur: DiskCounters, elapsed: float, reset: bool
+) -> DiskDeviceSample:
     base = DiskDeviceSample(
         name=cur.name,
         path=cur.path,
@@ -135,7 +137,9 @@ def disk_device(prev: DiskCounters | None, cur: DiskCounters, elapsed: float, re
 _NET_COUNTERS = ("rx_bytes", "rx_pkts", "tx_bytes", "tx_pkts")
 
 
-def net_interface(prev: NetCounters | None, cur: NetCounters, elapsed: float, reset: bool) -> NetInterfaceSample:
+def net_interface(
+    prev: NetCounters | None, cur: NetCounters, elapsed: float, reset: bool
+) -> NetInterfaceSample:
     base = NetInterfaceSample(
         name=cur.name,
         rx_bytes=cur.rx_bytes,

@@ -1,12 +1,12 @@
 """Parse the plain-QEMU storage script's output (backends.qemu.storage): tagged sections. Pure.
 
-MARKER pool NAME        then the directory's path on the next line
-MARKER missing          the directory does not exist
-MARKER df               then df's header and row (parsers.df)
-MARKER image FORMAT     then the image's path (FORMAT: chosen by the file's extension)
-MARKER info             then `qemu-img info --output=json` of that image (details only)
-MARKER info-error       then what qemu-img said instead
-MARKER conf NAME        then the vm.conf of the VM NAME (details only)
+    MARKER pool NAME        then the directory's path on the next line
+    MARKER missing          the directory does not exist
+    MARKER df               then df's header and row (parsers.df)
+    MARKER image FORMAT     then the image's path (FORMAT: chosen by the file's extension)
+    MARKER info             then `qemu-img info --output=json` of that image (details only)
+    MARKER info-error       then what qemu-img said instead
+    MARKER conf NAME        then the vm.conf of the VM NAME (details only)
 """
 
 from __future__ import annotations

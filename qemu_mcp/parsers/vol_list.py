@@ -1,8 +1,8 @@
 """Parse `virsh vol-list --pool POOL` (a virsh table, see parsers.virsh_table). Pure.
 
- Name             Path
--------------------------------------------------
- over lay.qcow2   /pool/over lay.qcow2
+     Name             Path
+    -------------------------------------------------
+     over lay.qcow2   /pool/over lay.qcow2
 """
 
 from __future__ import annotations

@@ -71,7 +71,9 @@ def mapped_errors(
             silent=True,
         ) from None
     except socket.gaierror as e:
-        raise HostUnreachable(f"host '{host}' ({where}): the name does not resolve ({e.strerror})", host) from None
+        raise HostUnreachable(
+            f"host '{host}' ({where}): the name does not resolve ({e.strerror})", host
+        ) from None
     except ConnectionRefusedError:
         raise HostUnreachable(
             f"host '{host}' ({where}) refused the connection: is sshd running on that port?", host
@@ -81,7 +83,9 @@ def mapped_errors(
     except OSError as e:
         raise HostUnreachable(f"host '{host}' ({where}) is unreachable: {e.strerror or e}", host) from None
     except asyncssh.ChannelOpenError as e:
-        raise HostUnreachable(f"host '{host}' ({where}) refused a new SSH channel: {e.reason}", host) from None
+        raise HostUnreachable(
+            f"host '{host}' ({where}) refused a new SSH channel: {e.reason}", host
+        ) from None
     except asyncssh.Error as e:
         raise HostUnreachable(f"SSH error with host '{host}' ({where}): {e.reason}", host) from None
 

@@ -112,8 +112,11 @@ async def test_plain_qemu_clone_boots_with_its_new_hostname(  # type: ignore[no-
     q_area: QemuArea,  # noqa: F811
     tmp_path: Path,
 ):
-    """The Debian test image as the source's linked disk; its clone (linked on the source's disk,
-    with a new cloud_init) boots under TCG and lets us in through ITS forward with ITS hostname."""
+    """The Debian test image as the source's linked disk (a source created with cloud_init and a
+    forward, never started: the cached test image of integ 4891a80 boots only once, h11e2e's image
+    fix 122d21c lifts that and its walkthrough boots the source first); its clone (linked on the
+    source's disk, with its own cloud_init) boots under TCG and lets us in through ITS forward with
+    ITS hostname."""
     key = tmp_path / "id_ed25519"
     public_key = keygen(key, comment="qmcp-clone-test")
     spec = key_host(qemu_only_sshd_host, name="plain", vm_dir=q_area.vm_dir,

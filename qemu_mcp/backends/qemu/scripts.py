@@ -33,10 +33,7 @@ disk_facts() {
 
 # Tagged sections (parsers.sections): lines starting with "<marker> " are ours; the lines after
 # one belong to it. `ours`: the pidfile's process is this VM's qemu (backends.qemu.identity).
-READ_SCRIPT = (
-    IDENTITY_SH
-    + DISK_FACTS_SH
-    + r"""
+READ_SCRIPT = IDENTITY_SH + DISK_FACTS_SH + r"""
 export LC_ALL=C
 m=$1 clean=$2 top=$3
 shift 3
@@ -66,14 +63,10 @@ for n do
   cat "$d/vm.conf" "$d/creating" 2>/dev/null | disk_facts
 done
 """
-)
 
 # One reading of a running VM for monitor_vm_status: the process's stat/status/io, its threads'
 # stat (vCPU threads are named "CPU n/KVM" or "CPU n/TCG"), tap counters and the disk files.
-SAMPLE_SCRIPT = (
-    IDENTITY_SH
-    + DISK_FACTS_SH
-    + r"""
+SAMPLE_SCRIPT = IDENTITY_SH + DISK_FACTS_SH + r"""
 export LC_ALL=C
 m=$1 d=$2
 echo "$m clk $(getconf CLK_TCK)"
@@ -98,7 +91,6 @@ sed -n 's/^nic\.[0-9]*\.ifname=//p' "$d/vm.conf" | while IFS= read -r i; do
 done
 disk_facts < "$d/vm.conf"
 """
-)
 
 # Facts create needs, one line each: the host's machine, the emulator, qemu-img, /dev/kvm access.
 CHECK_SCRIPT = r"""
@@ -140,9 +132,7 @@ LEFTOVER_SCRIPT = 'rmdir -- "$1" 2>/dev/null || { [ -d "$1" ] && ls -A -- "$1"; 
 # SIGKILL the VM's qemu: the pidfile's process, and only if it is this VM's qemu (identity.py;
 # $2 is the VM's uuid, '' when unknown); wait until it is gone (a zombie has an empty cmdline),
 # then remove the stale pidfile and socket.
-KILL_SCRIPT = (
-    IDENTITY_SH
-    + r"""
+KILL_SCRIPT = IDENTITY_SH + r"""
 d=$1 u=$2
 p=$(vm_pid)
 [ -n "$p" ] || exit 0
@@ -159,7 +149,6 @@ fi
 [ "$(vm_pid)" = "$p" ] && rm -f "$d/pid" "$d/qmp.sock"
 exit 0
 """
-)
 
 TCP_LISTEN_SCRIPT = "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null; exit 0"
 

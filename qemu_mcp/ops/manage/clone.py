@@ -67,6 +67,9 @@ async def clone(call: Call) -> str:
         raise Conflict(f"{call.where} was defined but cannot be read back")
     call.details.applied |= provision.forward_applied(cloner.forward)
     provision.login_note(call, cloner.forward)
+    if source.extra.get("ignition"):
+        job.note(f"the source's Ignition config {source.extra['ignition']} is not given to the clone "
+                 "(it would still name the source's file); cloud_init gives the clone its own seed")  # fmt: skip
     await job.report(3, 3, f"cloned '{plan.name}'")
     return f"cloned {summary}{_identity(plan, cloner.forward)}; not started"
 

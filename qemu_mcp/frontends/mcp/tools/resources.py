@@ -39,7 +39,9 @@ LIST_STORAGE_POOLS = (
 
 
 def register(server: MCPServer) -> None:
-    add_tool(server, list_networks, title="List networks", description=LIST_NETWORKS, idempotent=True, open_world=True)
+    add_tool(
+        server, list_networks, title="List networks", description=LIST_NETWORKS, idempotent=True, open_world=True
+    )
     add_tool(
         server,
         list_storage_pools,
