@@ -3,8 +3,6 @@ clone modules (backends/libvirt/clone.py, backends/qemu/clone.py) and the flow i
 
 from __future__ import annotations
 
-import posixpath
-import secrets
 from dataclasses import dataclass, field
 from uuid import uuid4
 
@@ -45,19 +43,6 @@ class ClonePlan:
         if self.seed is None or not self.seed_path:
             return []
         return [("the clone's cloud-init seed ISO", self.seed_path, self.seed)]
-
-
-def seed_path(name: str, home: str | None, first_disk: str) -> str:
-    """Where a VM's seed ISO goes: plain QEMU `<vm_dir>/<name>/seed.iso`, libvirt
-    `<disk dir>/<name>-seed.iso` (as create puts it)."""
-    if home:
-        return f"{home}/seed.iso"
-    return f"{posixpath.dirname(first_disk)}/{name}-seed.iso"
-
-
-def new_mac() -> str:
-    """A random locally administered MAC in QEMU's 52:54:00 range."""
-    return "52:54:00:" + ":".join(f"{b:02x}" for b in secrets.token_bytes(3))
 
 
 def is_seed(path: str | None) -> bool:

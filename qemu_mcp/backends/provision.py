@@ -9,7 +9,9 @@ active, else user-mode; plain QEMU: user-mode).
 
 from __future__ import annotations
 
+import posixpath
 import re
+import secrets
 from dataclasses import dataclass, field
 
 from qemu_mcp.errors import InvalidInput
@@ -107,3 +109,21 @@ def ssh_jump_line(user: str | None, port: int, host_user: str, host: str, host_p
     """The command that reaches a forwarded guest from anywhere the host is reachable."""
     jump = f"{host_user}@{host}" + (f":{host_port}" if host_port != 22 else "")
     return f"ssh -J {jump} -p {port} {user or '<user>'}@{FORWARD_HOST}"
+
+
+def new_mac() -> str:
+    """A random locally administered MAC in QEMU's 52:54:00 range."""
+    return "52:54:00:" + ":".join(f"{b:02x}" for b in secrets.token_bytes(3))
+
+
+def file_paths(name: str, home: str | None, first_disk: str) -> tuple[str, str]:
+    """(seed ISO, Ignition config) paths of a VM on the host: in its own directory (plain QEMU
+    `<vm_dir>/<name>/seed.iso`), else beside its first disk (libvirt `<disk dir>/<name>-seed.iso`)."""
+    if home:
+        return f"{home}/seed.iso", f"{home}/ignition.ign"
+    directory = posixpath.dirname(first_disk)
+    return f"{directory}/{name}-seed.iso", f"{directory}/{name}-ignition.ign"
+
+
+def seed_path(name: str, home: str | None, first_disk: str) -> str:
+    return file_paths(name, home, first_disk)[0]

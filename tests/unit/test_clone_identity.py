@@ -9,10 +9,11 @@ import pytest
 from lxml import etree
 
 from qemu_mcp.backends.base import VmDisk, VmState
-from qemu_mcp.backends.clone_plan import ClonedDisk, ClonePlan, seed_path
+from qemu_mcp.backends.clone_plan import ClonedDisk, ClonePlan
 from qemu_mcp.backends.libvirt import metadata, netxml
 from qemu_mcp.backends.libvirt.clone import clone_xml
 from qemu_mcp.backends.libvirt.domain_xml_builder import DomainSpec, build_domain_xml
+from qemu_mcp.backends.provision import seed_path
 from qemu_mcp.backends.qemu.clone import clone_conf, forwarded
 from qemu_mcp.backends.qemu.vmconf import ConfDisk, ConfNic, Home, VmConf, parse, render
 from qemu_mcp.frontends.cli.provision_opts import provision_args

@@ -12,10 +12,11 @@ import re
 
 from lxml import etree
 
-from qemu_mcp.backends.clone_plan import ClonePlan, is_seed, new_mac
+from qemu_mcp.backends.clone_plan import ClonePlan, is_seed
 from qemu_mcp.backends.job import Job, Undo
 from qemu_mcp.backends.libvirt import metadata, netxml, provision, virsh
 from qemu_mcp.backends.libvirt.manage import batch_check
+from qemu_mcp.backends.provision import new_mac
 from qemu_mcp.config import HostSpec
 from qemu_mcp.errors import NotFound
 

@@ -11,8 +11,9 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from qemu_mcp import validation
-from qemu_mcp.backends.clone_plan import ClonePlan, is_seed, new_mac
+from qemu_mcp.backends.clone_plan import ClonePlan, is_seed
 from qemu_mcp.backends.job import Job, Undo
+from qemu_mcp.backends.provision import new_mac
 from qemu_mcp.backends.qemu import scripts as qemu_host
 from qemu_mcp.backends.qemu.vmconf import EFI_VARS, ConfDisk, ConfError, ConfNic, Home, VmConf, parse, render
 from qemu_mcp.errors import InvalidInput

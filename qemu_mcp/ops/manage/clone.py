@@ -13,9 +13,10 @@ import posixpath
 from dataclasses import replace
 
 from qemu_mcp.backends.base import VmDisk, VmState
-from qemu_mcp.backends.clone_plan import ClonedDisk, ClonePlan, seed_path
+from qemu_mcp.backends.clone_plan import ClonedDisk, ClonePlan
 from qemu_mcp.backends.job import Job, Undo
 from qemu_mcp.backends.libvirt.clone import LibvirtCloner
+from qemu_mcp.backends.provision import seed_path
 from qemu_mcp.backends.qemu.clone import QemuCloner
 from qemu_mcp.errors import Conflict, InvalidInput, NotFound
 from qemu_mcp.host import fs, images

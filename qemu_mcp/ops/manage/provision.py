@@ -10,7 +10,6 @@ the create's undo removes it, and delete removes it with the VM.
 from __future__ import annotations
 
 import asyncio
-import posixpath
 import secrets
 from dataclasses import replace
 
@@ -21,6 +20,8 @@ from qemu_mcp.backends.provision import (
     FORWARD_PORTS,
     NetworkChoice,
     Provision,
+    file_paths,
+    new_mac,
     pick_port,
     ssh_jump_line,
     wants_forward,
@@ -35,22 +36,10 @@ from qemu_mcp.transport.files import write_file
 FILE_MODE = 0o644  # the qemu user (libvirt-qemu) reads the Ignition file; libvirt relabels only disks
 
 
-def new_mac() -> str:
-    return "52:54:00:" + ":".join(f"{b:02x}" for b in secrets.token_bytes(3))
-
-
-def file_paths(plan: CreatePlan) -> tuple[str, str]:
-    """(seed ISO, Ignition config) paths on the host: in the VM's directory, else beside its disk."""
-    if plan.home:
-        return f"{plan.home}/seed.iso", f"{plan.home}/ignition.ign"
-    directory = posixpath.dirname(plan.disk_path)
-    return f"{directory}/{plan.name}-seed.iso", f"{directory}/{plan.name}-ignition.ign"
-
-
 def with_files(call: Call, plan: CreatePlan) -> CreatePlan:
     """The plan with the request's network choice, the seed ISO and the Ignition bytes."""
     req = call.req
-    seed_path, ignition_path = file_paths(plan)
+    seed_path, ignition_path = file_paths(plan.name, plan.home, plan.disk_path)
     seed = nocloud_iso(req.cloud_init) if req.cloud_init is not None else None
     return replace(
         plan,
