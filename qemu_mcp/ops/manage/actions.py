@@ -34,7 +34,6 @@ from qemu_mcp.ops.manage.change import delete, modify
 from qemu_mcp.ops.manage.clone import clone
 from qemu_mcp.ops.manage.create import create
 from qemu_mcp.ops.manage.lock import call_locks, lock_key
-from qemu_mcp.ops.manage.overlays import guarded_delete
 from qemu_mcp.ops.manage.power import reboot, start, stop
 from qemu_mcp.ops.manage.provision_request import audit_fields
 from qemu_mcp.ops.manage.request import ManageRequest
@@ -217,7 +216,7 @@ FLOWS: dict[str, Callable[[Call], Awaitable[str]]] = {
     "start": start,
     "stop": stop,
     "reboot": reboot,
-    "delete": guarded_delete(delete),
+    "delete": delete,
     "modify": modify,
     "clone": clone,
 }

@@ -17,6 +17,7 @@ from qemu_mcp.ops.manage.call import (
     stop_guest,
 )
 from qemu_mcp.ops.manage.disks import change_disks
+from qemu_mcp.ops.manage.overlays import refuse_if_based_on
 from qemu_mcp.ops.manage.provision import remove_serial_log
 from qemu_mcp.ops.manage.request import ManageRequest
 
@@ -24,6 +25,7 @@ from qemu_mcp.ops.manage.request import ManageRequest
 async def delete(call: Call) -> str:
     req, job, backend, details = call.req, call.job, call.backend, call.details
     vm = await existing(call)
+    await refuse_if_based_on(call, vm.name, [d.path for d in vm.disks if d.owned_image and d.path])
     if vm.running and not req.force:
         raise Conflict(
             f"{call.where} is {vm.state}; stop it first (action=stop), or pass force=true to power it off and delete it"

@@ -4,8 +4,6 @@ error names those VMs. One read on the host: every VM's disks with their backing
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from qemu_mcp.errors import Conflict
 from qemu_mcp.host import images
 from qemu_mcp.ops.manage.call import Call
@@ -37,13 +35,3 @@ async def refuse_if_based_on(call: Call, name: str, paths: list[str]) -> None:
             f"VM '{name}' on host '{call.spec.name}' is not deleted: other VMs' disks are overlays on its disks "
             f"({which}); delete those VMs first (or recreate them with linked=false)"
         )
-
-
-def guarded_delete(delete: Callable[[Call], Awaitable[str]]) -> Callable[[Call], Awaitable[str]]:
-    async def flow(call: Call) -> str:
-        vm = await call.backend.inspect(call.job, call.req.name)
-        if vm is not None:
-            await refuse_if_based_on(call, vm.name, [d.path for d in vm.disks if d.owned_image and d.path])
-        return await delete(call)
-
-    return flow
