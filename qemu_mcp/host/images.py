@@ -15,8 +15,10 @@ import re
 from qemu_mcp import sizes, validation
 from qemu_mcp.errors import InvalidInput
 
+# What counts as an image, and its format: create's extensions, and ISOs (read as raw).
 IMAGE_FORMATS = {**sizes.FORMAT_OF_EXTENSION, ".iso": "raw"}
-_CASES = "\n".join(f"    *{ext}) fmt={fmt} ;;" for ext, fmt in IMAGE_FORMATS.items())
+# The same as `case` branches, for the host scripts that list images (here and plain QEMU's storage).
+FORMAT_CASES = "\n".join(f"    *{ext}) fmt={fmt} ;;" for ext, fmt in IMAGE_FORMATS.items())
 # A bare image name: letters, digits, '.', '_', '-', not starting with '.' or '-'.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,200}")
 
@@ -58,7 +60,7 @@ else
   done
 fi
 exit 0
-""".replace("CASES", _CASES)
+""".replace("CASES", FORMAT_CASES)
 
 # Move an uploaded temp file into place without replacing anything: a hard link fails if $2 exists.
 PLACE_SCRIPT = 'ln -- "$1" "$2" && rm -f -- "$1"'

@@ -17,20 +17,17 @@ from qemu_mcp.backends.qemu.vmconf import ConfError, parse
 from qemu_mcp.backends.volume_users import DiskUse, with_users
 from qemu_mcp.config import HostSpec
 from qemu_mcp.errors import CommandFailed, NotFound
+from qemu_mcp.host.images import FORMAT_CASES
 from qemu_mcp.models import StoragePoolInfo, VolumeInfo
 from qemu_mcp.parsers.df import OUTPUT as DF_OUTPUT
 from qemu_mcp.parsers.df import parse_df
 from qemu_mcp.parsers.qemu_img import image_facts
 from qemu_mcp.parsers.qemu_storage import RawDir, RawImage, RawStorage, parse_storage
 from qemu_mcp.parsers.sections import new_marker, script_marker
-from qemu_mcp.sizes import FORMAT_OF_EXTENSION
 from qemu_mcp.transport.base import Runner
 
 VM_DIR, IMAGE_DIR = "vm_dir", "image_dir"
 POOLS = (VM_DIR, IMAGE_DIR)
-# What counts as an image, and its format: create's extensions, and ISOs (read as raw).
-IMAGE_FORMATS = {**FORMAT_OF_EXTENSION, ".iso": "raw"}
-_CASES = "\n".join(f"    *{ext}) fmt={fmt} ;;" for ext, fmt in IMAGE_FORMATS.items())
 
 STORAGE_SCRIPT = r"""
 export LC_ALL=C
@@ -70,7 +67,7 @@ for c in "$vm_dir"/*/vm.conf; do
   cat "$c"
 done
 exit 0
-""".replace("CASES", _CASES).replace("DF_OUTPUT", DF_OUTPUT)
+""".replace("CASES", FORMAT_CASES).replace("DF_OUTPUT", DF_OUTPUT)
 
 
 def image_dir_of(vm_dir: str) -> str:
