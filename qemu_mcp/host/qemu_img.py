@@ -37,9 +37,14 @@ def resize(path: str, fmt: str, size_bytes: int) -> list[str]:
 SNAPSHOT_OPS = {"create": "-c", "apply": "-a", "delete": "-d"}
 
 
+def option_value(value: str) -> str:
+    """A value inside a QEMU option string: ',' is the separator, ',,' a literal comma."""
+    return value.replace(",", ",,")
+
+
 def qcow2_image_opts(path: str) -> str:
     """`driver=qcow2,file.filename=PATH` (a ',' in the path is doubled, as QEMU's option syntax wants)."""
-    return "driver=qcow2,file.driver=file,file.filename=" + sizes.image_path(path).replace(",", ",,")
+    return "driver=qcow2,file.driver=file,file.filename=" + option_value(sizes.image_path(path))
 
 
 def snapshot(op: str, path: str, name: str) -> list[str]:

@@ -20,6 +20,7 @@ from qemu_mcp.backends.machines import Machine, machine_for
 from qemu_mcp.backends.qemu import netargs
 from qemu_mcp.backends.qemu.provision import provision_args
 from qemu_mcp.backends.qemu.vmconf import Home, VmConf
+from qemu_mcp.host.qemu_img import option_value as opt
 
 VNC_BASE_PORT = 5900
 MAX_VNC_DISPLAY = 99
@@ -30,11 +31,6 @@ HOTPLUG_PORT = "hp"
 HOTPLUG_PORTS = 4
 SCSI = "scsi0"  # the virtio-scsi controller's id
 MAX_SATA_PORT = 5
-
-
-def opt(value: str) -> str:
-    """A value inside a QEMU option string: ',' is the separator, ',,' a literal comma."""
-    return value.replace(",", ",,")
 
 
 def _blockdev(spec: dict[str, object]) -> list[str]:

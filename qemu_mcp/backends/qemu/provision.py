@@ -11,14 +11,11 @@ from qemu_mcp.backends.base import CreatePlan
 from qemu_mcp.backends.provision import AGENT_CHANNEL, NetworkChoice
 from qemu_mcp.backends.qemu.vmconf import ConfNic, Home, VmConf
 from qemu_mcp.errors import InvalidInput
+from qemu_mcp.host.qemu_img import option_value
 from qemu_mcp.ignition import ignition_fw_cfg
 
 SCSI_CONTROLLER = "scsi0"
 SEED_NODE = "seed"
-
-
-def _opt(value: str) -> str:
-    return value.replace(",", ",,")
 
 
 def seed_args(conf: VmConf, *, scsi_present: bool) -> list[str]:
@@ -42,7 +39,7 @@ def agent_args(conf: VmConf, home: Home) -> list[str]:
     if not conf.agent:
         return []
     return [
-        "-chardev", f"socket,id=qga0,path={_opt(home.qga)},server=on,wait=off",
+        "-chardev", f"socket,id=qga0,path={option_value(home.qga)},server=on,wait=off",
         "-device", "virtio-serial-pci,id=virtio-serial0",
         "-device", f"virtserialport,bus=virtio-serial0.0,chardev=qga0,name={AGENT_CHANNEL}",
     ]  # fmt: skip
