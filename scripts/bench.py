@@ -15,13 +15,16 @@ Anchors (each a median over --reps warm listings unless said otherwise):
 - libvirt RPC client: python3-libvirt over qemu+ssh:// (system Python, bench only), one kept
   connection, listAllDomains + getAllDomainStats + XMLDesc of each domain; the reference (1.00x).
 - session floor: one kept SSH channel running qemu-mcp's session command (`stdbuf -oL virsh -q
-  -c URI`), the batch list_vms sends warm (list x3, domstats, dumpxml of each), on ONE session,
-  written and read to its end marker, nothing parsed (list_vms shares the dumpxml out over 3).
+  -c URI`), the batch list_vms sends when it reads every domain's XML (list x3, domstats, dumpxml
+  of each), on ONE session, written and read to its end marker, nothing parsed (list_vms shares
+  the dumpxml out over 3; with its XML cache warm it sends only list x3 and domstats).
 - one-process floor: one SSH exec on a kept connection, one virsh process: list, domstats, dumpxml of each.
 - one virsh process per VM: one SSH exec running a virsh process per command.
 - one SSH connection per command (seed 004 as built): measured on --per-conn-vms VMs, extrapolated to all.
-- list_vms in-process, warm (virsh sessions) and with sessions off (one round trip per call, the
-  pre-session path), and cold (a new Fleet per call: connect, open a session, two batches).
+- list_vms in-process, warm (virsh sessions; domain XML kept while the host's libvirt event watch
+  and domstats say it did not change: backends/libvirt/xml_cache.py), the same reading every
+  domain's XML each call, with sessions off (one round trip per call, the pre-session path), and
+  cold (a new Fleet per call: connect, open a session, two batches).
 - list_vms through a real MCP client (the server as a stdio subprocess), warm; its result size;
   again without the Python SDK client's own check of each result against the output schema
   (jsonschema in pure Python: tens of ms for 50 VMs, a cost of that client, not of the server);
@@ -57,6 +60,7 @@ import asyncssh  # noqa: E402
 import bench_cold  # noqa: E402
 import yaml  # noqa: E402
 
+from qemu_mcp.backends.libvirt.event_watch import GRACE  # noqa: E402
 from qemu_mcp.backends.libvirt.session import session_argv  # noqa: E402
 from qemu_mcp.config import HostSpec, Inventory  # noqa: E402
 from qemu_mcp.ops.fleet import Fleet, HostRef  # noqa: E402
@@ -252,11 +256,16 @@ def per_vm_processes(conn: asyncssh.SSHClientConnection, uuids: list[str]) -> Ca
     return stopwatch(lambda: conn.run(script))
 
 
-async def warm_fleet(t: Target, sessions: bool, stack: contextlib.AsyncExitStack) -> tuple[Timer, int]:
+async def warm_fleet(
+    t: Target, sessions: bool, stack: contextlib.AsyncExitStack, xml_cache: bool = True
+) -> tuple[Timer, int]:
     fleet = Fleet(Inventory([t.spec]), virsh_sessions=sessions)
     stack.push_async_callback(fleet.close)
     for _ in range(2):
         data = await list_vms(fleet, HostRef(host=NAME))
+        pool = fleet.sessions(t.spec)
+        if pool is not None:
+            pool.xml_cache.enabled = xml_cache
     return stopwatch(lambda: list_vms(fleet, HostRef(host=NAME))), data.vm_count
 
 
@@ -380,6 +389,7 @@ async def warm_anchors(args: argparse.Namespace, t: Target, uuids: list[str], cl
     stack.push_async_callback(rpc.stop)
     conn = await stack.enter_async_context(asyncssh.connect(t.spec.address, **connect_options(t.spec)))  # type: ignore[arg-type]
     sessions, count = await warm_fleet(t, True, stack)
+    uncached, _ = await warm_fleet(t, True, stack, xml_cache=False)
     one_shot, _ = await warm_fleet(t, False, stack)
     mcp, mcp_unchecked, mcp_note, schema_line = await mcp_warm(client)
     anchors = [
@@ -392,12 +402,17 @@ async def warm_anchors(args: argparse.Namespace, t: Target, uuids: list[str], cl
                one_process(conn, uuids)),
         Anchor("one virsh process per VM (one SSH exec)", f"median of {min(args.reps, 5)}",
                per_vm_processes(conn, uuids), reps=min(args.reps, 5)),
-        Anchor("list_vms in-process, warm (virsh sessions)", f"{count} VMs", sessions),
+        Anchor("list_vms in-process, warm (virsh sessions)", f"{count} VMs; XML kept while no event says it changed",
+               sessions),
+        Anchor("list_vms in-process, warm, XML read every call", "the same without the XML cache", uncached),
         Anchor("list_vms in-process, warm, sessions off", "one round trip per call (before sessions)", one_shot),
         Anchor("list_vms through an MCP client (stdio), warm", mcp_note, mcp),
         Anchor("  the same, without the client's schema check", "what the server and the stdio pipe cost",
                mcp_unchecked),
     ]  # fmt: skip
+    await asyncio.sleep(GRACE + 0.5)  # the event watches (xml_cache.py) are trusted from now on
+    for a in anchors:
+        await a.call()  # fills the XML caches: what "warm" means for a host listed now and then
     await interleaved(anchors, args.reps)
     r.lines.append(f"domains listed: {rpc.domains} ({args.vms} bench domains, the rig's 2 guests, others here)")
     r.lines.append(schema_line)

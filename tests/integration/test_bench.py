@@ -13,7 +13,7 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = (
     "libvirt RPC client", "session floor", "one-process floor", "one virsh process per VM",
-    "list_vms in-process, warm (virsh sessions)", "sessions off", "MCP client", "cold",
+    "list_vms in-process, warm (virsh sessions)", "XML read every call", "sessions off", "MCP client", "cold",
     "one SSH connection per command", "concurrent list_vms via MCP: p50", "p99", "monitor jitter",
 )  # fmt: skip
 

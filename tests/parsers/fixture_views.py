@@ -8,7 +8,8 @@ The parser is chosen from the command recorded for the file in commands.txt (vir
 file<TAB>exit status<TAB>shell-quoted argv) or a commands-*.jsonl (one JSON object per line, the
 exact argv): commands-qemu.jsonl (the plain-QEMU scripts, qemu-img, QMP sessions),
 commands-netpool.jsonl (the network and storage-pool scripts, see netpool_views) and
-commands-session.jsonl (virsh sessions: argv and the batches sent, see session_views). For a virsh batch
+commands-session.jsonl (virsh sessions: argv and the batches sent, see session_views) and
+commands-events.jsonl (the libvirt event watch: argv and the virsh actions it saw). For a virsh batch
 ('c1; echo MARK; c2') each section is parsed by the parser of the command that produced it.
 """
 
@@ -32,6 +33,7 @@ from qemu_mcp.parsers.domstats import state_name as state_word
 from qemu_mcp.parsers.nodeinfo import parse_nodeinfo
 from qemu_mcp.parsers.sections import split_sections
 from qemu_mcp.parsers.version import parse_virsh_version
+from qemu_mcp.parsers.virsh_event import parse_event_line
 from qemu_mcp.parsers.virsh_list import parse_name_lines, parse_virsh_list
 
 from .addr_views import addr_view
@@ -119,6 +121,8 @@ def parse_fixture(fixture_dir: Path, name: str) -> Any:
     if name in sessions:
         return session_view(text, sessions[name], parser_for)
     status, argv = read_commands(fixture_dir)[name]
+    if argv[:2] == ["sh", "-c"] and argv[3:4] == ["qemu-mcp-events"]:  # the libvirt event watch
+        return [dataclasses.asdict(e) if e else None for e in map(parse_event_line, text.splitlines())]
     if argv[:2] == ["sh", "-c"] and argv[3:4] == ["qemu-mcp-hostio"]:  # sh -c SCRIPT $0 INTERVAL SOURCE
         return host_io_view(text, argv[4])
     addr = addr_view(name, text)

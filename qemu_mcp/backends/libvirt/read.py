@@ -53,7 +53,7 @@ Parsed = tuple[str, DomainDefinition, bool]  # a domain's XML, its definition, w
 def _vms(spec: HostSpec, listing: session_read.Listing, parsed: dict[str, Parsed] | None = None) -> list[VmInfo]:
     """`parsed`: what an earlier listing of the host parsed, by UUID; XML identical to the text
     parsed then is not parsed again (a warm listing parses only what changed). Updated in place."""
-    stats = parse_domstats(listing.stats)
+    stats = listing.by_name if listing.by_name is not None else parse_domstats(listing.stats)
     vms: list[VmInfo] = []
     seen: dict[str, Parsed] = {}
     for uuid in listing.uuids:

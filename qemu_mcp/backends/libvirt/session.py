@@ -15,7 +15,9 @@ missing, a refused connection) read exactly as before. A host without stdbuf get
 said once, at INFO.
 
 The pool also remembers what the read path learned (the last listing's UUIDs, name -> UUID), so
-a warm listing is one batch; those are hints, always checked against what virsh prints.
+a warm listing is one batch; those are hints, always checked against what virsh prints. And it
+keeps the domain XML listings read while the host's event watch says nothing changed
+(xml_cache.py), so a warm listing of unchanged domains asks for no XML at all.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from typing import Any, Generic, TypeVar
 
 from qemu_mcp import validation
 from qemu_mcp.backends.libvirt import errors, virsh
+from qemu_mcp.backends.libvirt.event_watch import EventWatch
+from qemu_mcp.backends.libvirt.xml_cache import XmlCache
 from qemu_mcp.config import HostSpec
 from qemu_mcp.errors import CommandTimeout, HostError, HostUnreachable
 from qemu_mcp.parsers.virsh_session import BatchOutput, CommandOutput, Garbled, Markers, batch_input, parse_batch
@@ -252,6 +256,7 @@ class VirshSessions:
         self.listed_uuids: list[str] = []
         self.uuids: dict[str, str] = {}  # name -> UUID
         self.parsed: dict[str, Any] = {}  # UUID -> what the last listing parsed of its XML (read.py)
+        self.xml_cache = XmlCache(EventWatch(runner, spec, self.idle_close))  # domain XML listings need not read again
 
     async def run(self, commands: Sequence[Command], timeout: float) -> list[CommandOutput]:
         """Run `commands` as one batch on a free session (waiting for one when all are busy).
@@ -354,6 +359,7 @@ class VirshSessions:
         return len(self._open)
 
     async def close(self) -> None:
+        await self.xml_cache.watch.close()
         if self._reaper is not None:
             self._reaper.cancel()
             self._reaper = None

@@ -9,6 +9,7 @@ errors are the ones users know.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,14 +36,17 @@ class Listing:
     persistent: set[str]
     stats: str
     xml: dict[str, str] = field(default_factory=dict)
+    by_name: dict[str, dict[str, str]] | None = None  # `stats` parsed, when it was already
 
 
 async def list_all(sessions: VirshSessions, spec: HostSpec) -> Listing:
-    """The domains of the last listing are read in one go: the fixed commands and their XML, the
-    XML shared out over the pool's sessions side by side (VirshSessions.split); then the XML of
-    domains new since. A cold pool: the fixed commands, then the XML."""
-    timeout = spec.command_timeout
-    known = sessions.split(sessions.listed_uuids)
+    """The domains of the last listing are read in one go: the fixed commands and the XML the
+    cache has not kept (xml_cache.py), that XML shared out over the pool's sessions side by side
+    (VirshSessions.split); then the XML of domains new since, or whose kept XML domstats shows
+    changed. A cold pool: the fixed commands, then the XML."""
+    timeout, cache = spec.command_timeout, sessions.xml_cache
+    ticket = cache.ticket()
+    known = sessions.split([u for u in sessions.listed_uuids if not cache.fresh(u)])
     fixed: list[Command] = [
         virsh.list_uuids(), virsh.list_uuids("--autostart"), virsh.list_uuids("--persistent"), virsh.domstats_all(),
     ]  # fmt: skip
@@ -53,16 +57,34 @@ async def list_all(sessions: VirshSessions, spec: HostSpec) -> Listing:
     if failed:
         raise SessionUnavailable(" ".join(failed))
     uuids = [u for u in parse_name_lines(first[0].text) if validation.CANONICAL_UUID.fullmatch(u)]
-    listing = Listing(uuids, uuid_set(first[1]), uuid_set(first[2]), first[3].text)
+    stats = parse_domstats(first[3].text)
+    listing = Listing(uuids, uuid_set(first[1]), uuid_set(first[2]), first[3].text, by_name=stats)
     for part, outputs in zip(known, [first[LISTING:], *others] if known else [], strict=True):
         listing.xml.update(xml_by_uuid(outputs[0], part))
-    new = sessions.split([u for u in uuids if u not in listing.xml])
-    if new:
-        more = await sessions.run_many([[xml_chain(part)] for part in new], timeout)
-        for part, outputs in zip(new, more, strict=True):
-            listing.xml.update(xml_by_uuid(outputs[0], part))
+    cache.keep(ticket, listing.xml, stats)
+    await asyncio.sleep(0)  # events already received are seen before kept XML is reused
+    for uuid in uuids:
+        kept = None if uuid in listing.xml else cache.reuse(uuid, stats)
+        if kept is not None:
+            listing.xml[uuid] = kept
+    await _read_missing(sessions, listing, timeout)
+    cache.retain(uuids)
     sessions.listed_uuids = uuids
     return listing
+
+
+async def _read_missing(sessions: VirshSessions, listing: Listing, timeout: float) -> None:
+    """The XML of listed domains the first batch did not read and the cache did not have."""
+    new = sessions.split([u for u in listing.uuids if u not in listing.xml])
+    if not new:
+        return
+    ticket = sessions.xml_cache.ticket()
+    more = await sessions.run_many([[xml_chain(part)] for part in new], timeout)
+    read: dict[str, str] = {}
+    for part, outputs in zip(new, more, strict=True):
+        read.update(xml_by_uuid(outputs[0], part))
+    sessions.xml_cache.keep(ticket, read, listing.by_name or {})
+    listing.xml.update(read)
 
 
 def xml_chain(uuids: Sequence[str]) -> Chain:
