@@ -21,11 +21,15 @@ import os
 import sys
 
 from qemu_mcp.frontends.cli.gc_tuning import start_up_gc
+from qemu_mcp.frontends.cli.serve import is_serve
 
 
 def run() -> int:
     start_up_gc()
-    from qemu_mcp.frontends.cli.main import main
+    if is_serve(sys.argv[1:]):  # an MCP client waits for this one: no other command's modules
+        from qemu_mcp.frontends.cli.serve import main
+    else:
+        from qemu_mcp.frontends.cli.main import main
 
     code = main()
     logging.shutdown()

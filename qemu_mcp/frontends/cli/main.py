@@ -14,63 +14,28 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from qemu_mcp import __version__
-from qemu_mcp.config import load_inventory
 from qemu_mcp.errors import InvalidInput, QemuMcpError
 from qemu_mcp.frontends.cli import console as cli_console
 from qemu_mcp.frontends.cli import images as cli_images
-from qemu_mcp.frontends.cli import logs, render
 from qemu_mcp.frontends.cli import manage as cli_manage
 from qemu_mcp.frontends.cli import monitor as cli_monitor
+from qemu_mcp.frontends.cli import render
 from qemu_mcp.frontends.cli import resources as cli_resources
 from qemu_mcp.frontends.cli import safety as cli_safety
+from qemu_mcp.frontends.cli import serve as cli_serve
 from qemu_mcp.frontends.cli import snapshot as cli_snapshot
 from qemu_mcp.frontends.cli.fleet_call import with_fleet
-from qemu_mcp.frontends.cli.gc_tuning import normal_gc
 from qemu_mcp.frontends.cli.overlap import load_while_connecting
 
 if TYPE_CHECKING:
     from qemu_mcp.ops.fleet_core import FleetCore
 
 
-def _global_options(p: argparse.ArgumentParser, *, top: bool) -> None:
-    """On the top parser with real defaults; on subcommands with SUPPRESS, so that a subcommand
-    that is not given an option does not reset one given before the command."""
-    default = None if top else argparse.SUPPRESS
-    group = p.add_argument_group("global options (before or after the command)")
-    group.add_argument("--version", action="version", version=f"qemu-mcp {__version__}")
-    group.add_argument(
-        "--config", default=default, help="hosts.yaml path (default $QEMU_MCP_CONFIG or ~/.config/qemu-mcp/hosts.yaml)"
-    )
-    group.add_argument(
-        "--log-level",
-        default=default,
-        type=str.lower,
-        choices=logs.LEVELS,
-        help=f"what goes to stderr (default ${logs.LEVEL_ENV}, else {logs.DEFAULT_LEVEL})",
-    )
-
-
-def _spread_global_options(p: argparse.ArgumentParser) -> None:
-    """Every subcommand, at every depth, takes the global options too."""
-    for action in p._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for sub in {id(s): s for s in action.choices.values()}.values():  # aliases share a parser
-                _global_options(sub, top=False)
-                _spread_global_options(sub)
-
-
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="qemu-mcp", description="Manage QEMU/KVM VMs on local and remote hosts.")
-    _global_options(p, top=True)
+    p = cli_serve.top_parser()
     sub = p.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="run the MCP server (stdio by default)")
-    serve.add_argument("--http", action="store_true", help="serve streamable HTTP on /mcp instead of stdio")
-    serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
-    serve.add_argument("--legacy-sse", action="store_true", help="also serve the old SSE transport on /sse")
-    serve.set_defaults(run=_serve)
+    cli_serve.add_parser(sub)
 
     token = sub.add_parser("token", help="API tokens for --http").add_subparsers(dest="token_command", required=True)
     t_hash = token.add_parser("hash", help="read a token on stdin, print the sha256 to put in hosts.yaml")
@@ -116,21 +81,12 @@ def _parser() -> argparse.ArgumentParser:
     cli_images.add_parsers(sub)
     cli_monitor.add_parser(sub)
     cli_safety.add_parsers(sub)
-    _spread_global_options(p)
+    cli_serve.spread_global_options(p)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    try:
-        logs.configure(args.log_level)
-        result: int = args.run(args)
-        return result
-    except QemuMcpError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    return cli_serve.run(_parser().parse_args(argv))
 
 
 def _with_fleet(args: argparse.Namespace, fn: Callable[[FleetCore], Awaitable[Any]]) -> Any:
@@ -145,36 +101,6 @@ def _console():
     from rich.console import Console
 
     return Console()
-
-
-def _serve(args: argparse.Namespace) -> int:
-    if not args.http:
-        from qemu_mcp.frontends.mcp.server import build_server
-
-        server = build_server(config=args.config)
-        normal_gc()  # start-up is over (the entry point raised the collector's threshold for it)
-        server.run("stdio")
-        return 0
-    from qemu_mcp.frontends.mcp.http import serve_http
-    from qemu_mcp.frontends.mcp.server import build_server
-
-    normal_gc()
-    inventory = load_inventory(args.config)
-    store = inventory.token_store()  # the same store the tools use to name the caller
-    print(
-        f"qemu-mcp: serving MCP on http://{args.host}:{args.port}/mcp "
-        f"({'token auth' if store.enabled else 'no auth: loopback only'})",
-        file=sys.stderr,
-    )
-    serve_http(
-        build_server(inventory),
-        store,
-        host=args.host,
-        port=args.port,
-        legacy_sse=args.legacy_sse,
-        log_level=logs.level_name(args.log_level),
-    )
-    return 0
 
 
 def _token_hash(args: argparse.Namespace) -> int:
