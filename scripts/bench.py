@@ -33,7 +33,9 @@ Anchors (each a median over --reps warm listings unless said otherwise):
 - --concurrent list_vms calls at once through that client (no schema check): all answered?, p50/p99.
 - monitor_vm_status on the running guest, interval 1 s, --samples samples: max |gap - 1 s|.
 Goals: list_vms through MCP <= 1.5x the RPC client, in-process warm <= 1.1x.
-Then the cold-start section (scripts/bench_cold.py): server start to first tools/list, CLI cold.
+Then the cold-start section (scripts/bench_cold.py): server start to first tools/list, CLI cold;
+and the fleet section (scripts/bench_fleet.py): list_vms over --fan-hosts hosts against as many
+OpenSSH clients started at once, and the server's RSS after listing --fleet-sizes inventory hosts.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ sys.path.insert(0, str(ROOT))
 
 import asyncssh  # noqa: E402
 import bench_cold  # noqa: E402
+import bench_fleet  # noqa: E402
 import yaml  # noqa: E402
 
 from qemu_mcp.backends.libvirt.event_watch import GRACE  # noqa: E402
@@ -471,6 +474,8 @@ def main() -> None:
     p.add_argument("--per-conn-vms", type=int, default=5, help="VMs the per-connection anchor measures (default 5)")
     p.add_argument("--concurrent", type=int, default=200, help="concurrent list_vms calls (default 200)")
     p.add_argument("--samples", type=int, default=30, help="monitor samples at 1 s (default 30: 30 s)")
+    p.add_argument("--fan-hosts", type=int, default=20, help="hosts of the fan-out anchor (default 20)")
+    p.add_argument("--fleet-sizes", default="100,1000", help="inventory sizes of the RSS anchor (default 100,1000)")
     args = p.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("bench: run as root (network namespace, sshd, qemu:///system)")
@@ -491,6 +496,8 @@ def main() -> None:
         destroy_guests(guests)
         run(["rm", "-rf", str(work)])
     print(bench_cold.section())  # cold start: server to first tools/list, CLI cold (scripts/bench_cold.py)
+    sizes = tuple(int(n) for n in args.fleet_sizes.split(",") if n)
+    print(bench_fleet.section(args.fan_hosts, min(args.reps, 5), sizes))  # fan-out, RSS (scripts/bench_fleet.py)
 
 
 if __name__ == "__main__":

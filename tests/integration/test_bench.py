@@ -20,7 +20,7 @@ ROWS = (
 
 def test_the_bench_runs_every_anchor_with_tiny_sizes(libvirtd_running: None) -> None:
     tiny = ["--vms", "2", "--reps", "1", "--cold-reps", "1", "--per-conn-vms", "1", "--concurrent", "3",
-            "--samples", "1"]  # fmt: skip
+            "--samples", "1", "--fan-hosts", "2", "--fleet-sizes", "3"]  # fmt: skip
     done = subprocess.run([sys.executable, "scripts/bench.py", *tiny], cwd=ROOT, capture_output=True, text=True,
                           timeout=600)  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
@@ -30,6 +30,7 @@ def test_the_bench_runs_every_anchor_with_tiny_sizes(libvirtd_running: None) -> 
     missing = [row for row in ROWS if row not in table]
     assert not missing, table
     assert "3/3 answered" in table and "goals:" in table
+    assert "OpenSSH clients started at once" in table and "over     3 hosts in one call" in table
     assert "the client's schema check of one" in table and "the published flat shape" in table
     names = subprocess.run(["virsh", "-q", "-c", "qemu:///system", "list", "--all", "--name"], capture_output=True,
                            text=True).stdout  # fmt: skip

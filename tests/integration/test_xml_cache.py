@@ -51,8 +51,10 @@ def record(sessions: VirshSessions) -> list[str]:
 
 
 async def warm(fleet: Fleet, spec: HostSpec, area: Area) -> VirshSessions:
-    """Listed, the watch trusted, listed again: the XML of the area's domains is kept."""
-    await list_vms(fleet, RIG, filter_name=area.prefix)
+    """Listed twice (the second starts the watch), the watch trusted, listed again: the XML of the
+    area's domains is kept."""
+    for _ in range(2):
+        await list_vms(fleet, RIG, filter_name=area.prefix)
     await asyncio.sleep(GRACE + 0.5)
     await list_vms(fleet, RIG, filter_name=area.prefix)
     sessions = fleet.sessions(spec)

@@ -37,8 +37,20 @@ class Clock:
 
 
 def cache() -> tuple[XmlCache, Watch, Clock]:
+    """A cache past its host's first listing (which starts no watch)."""
     watch, clock = Watch(), Clock()
-    return XmlCache(watch, ttl=60, clock=clock), watch, clock  # type: ignore[arg-type]
+    c = XmlCache(watch, ttl=60, clock=clock)  # type: ignore[arg-type]
+    c.ticket()
+    return c, watch, clock
+
+
+def test_the_first_listing_starts_no_watch_the_second_does() -> None:
+    watch = Watch()
+    c = XmlCache(watch)  # type: ignore[arg-type]
+    c.ticket()
+    assert watch.ensured == 0
+    c.ticket()
+    assert watch.ensured == 1
 
 
 def kept(c: XmlCache, names: dict[str, str], stats_by_name: dict[str, dict[str, str]] | None = None) -> None:
@@ -50,7 +62,7 @@ def kept(c: XmlCache, names: dict[str, str], stats_by_name: dict[str, dict[str, 
 def test_kept_xml_is_reused_while_domstats_match() -> None:
     c, watch, _ = cache()
     kept(c, {U1: "a", U2: "b"})
-    assert watch.ensured == 1 and len(c) == 2 and c.fresh(U1)
+    assert watch.ensured == 1 and len(c) == 2 and c.fresh(U1)  # the cache() listing, then this one
     assert c.reuse(U1, {"a": stats(**{"cpu.time": "999"}), "b": stats()}) == doc("a", U1)  # CPU time: not in the XML
 
 
@@ -120,6 +132,7 @@ def test_turned_off_it_keeps_nothing() -> None:
     c, watch, _ = cache()
     c.enabled = False
     kept(c, {U1: "a"})
+    c.ticket()
     assert len(c) == 0 and watch.ensured == 0
 
 

@@ -72,12 +72,16 @@ class XmlCache:
         self._touched: dict[str, int] = {}  # domain name -> seq of its last event
         self._all_since = 0  # seq of the last event that may concern any domain
         self.enabled = True  # False: every listing reads every domain's XML (scripts/bench.py compares)
+        self._tickets = 0
 
     def ticket(self) -> Ticket:
-        """Taken before a listing's batch is sent (and starts the watch when it is not running)."""
+        """Taken before a listing's batch is sent. From the host's second listing on, it starts the
+        watch when it is not running: a process that lists a host once (the CLI) starts none."""
         if not self.enabled:
             return Ticket(self._seq, self.watch.generation, False)
-        self.watch.ensure()
+        self._tickets += 1
+        if self._tickets > 1:
+            self.watch.ensure()
         return Ticket(self._seq, self.watch.generation, self.watch.ready())
 
     def fresh(self, uuid: str) -> bool:
