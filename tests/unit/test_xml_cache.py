@@ -88,6 +88,7 @@ def test_quoted_names_match_their_events() -> None:
     name = "it's \"b\""
     c.keep(c.ticket(), {U2: doc("it&apos;s &quot;b&quot;", U2)}, {name: stats()})
     assert xml_name(doc("it&apos;s &quot;b&quot;", U2)) == name and c.fresh(U2)
+    assert xml_name(doc("a&amp;lt;b&gt;", U1)) == "a&lt;b>"
     c.saw(f"event 'lifecycle' for domain '{name}': Defined Updated\n")
     assert not c.fresh(U2)
 
