@@ -16,9 +16,10 @@ from qemu_mcp.backends.accel import AccelVerdicts
 from qemu_mcp.backends.base import CreatePlan
 from qemu_mcp.backends.job import Job
 from qemu_mcp.backends.qemu import scripts as qemu_host
-from qemu_mcp.backends.qemu.argv import build_argv, parse_runtime
+from qemu_mcp.backends.qemu.argv import build_argv
 from qemu_mcp.backends.qemu.manage import QemuBackend
 from qemu_mcp.backends.qemu.read import build_vm
+from qemu_mcp.backends.qemu.runtime import parse_runtime
 from qemu_mcp.backends.qemu.sampler import counters_from_sample
 from qemu_mcp.backends.qemu.vmconf import ConfDisk, ConfError, ConfNic, Home, VmConf, parse, render
 from qemu_mcp.config import HostSpec, Inventory

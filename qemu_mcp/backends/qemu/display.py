@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from qemu_mcp.backends.qemu.argv import MAX_VNC_DISPLAY, VNC_BASE_PORT
+from qemu_mcp.backends.qemu.argv import MAX_VNC_DISPLAY
 from qemu_mcp.backends.qemu.read import QemuVm
+from qemu_mcp.backends.qemu.runtime import VNC_BASE_PORT
 from qemu_mcp.parsers.qemu_host import listening_ports
 from qemu_mcp.transport.base import CommandResult
 

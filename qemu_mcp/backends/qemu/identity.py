@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from qemu_mcp.backends.qemu.argv import parse_runtime
+from qemu_mcp.backends.qemu.runtime import parse_runtime
 
 
 def is_vm_qemu(cmdline: Sequence[str], *, uuid: str | None, pidfile: str) -> bool:

@@ -32,12 +32,13 @@ from qemu_mcp.backends.firmware import EMULATOR_PACKAGE, pick_firmware, read_fir
 from qemu_mcp.backends.job import Job, Undo
 from qemu_mcp.backends.machines import machine_for
 from qemu_mcp.backends.qemu import scripts as qemu_host
-from qemu_mcp.backends.qemu.argv import MAX_VNC_DISPLAY, VNC_BASE_PORT, build_argv, kvm_probe_argv
+from qemu_mcp.backends.qemu.argv import MAX_VNC_DISPLAY, build_argv, kvm_probe_argv
 from qemu_mcp.backends.qemu.disks import QemuDisks
 from qemu_mcp.backends.qemu.display import free_displays, vnc_taken
 from qemu_mcp.backends.qemu.provision import conf_fields, conf_nic, plain_nic, recorded_forwards
 from qemu_mcp.backends.qemu.qmp import QMPClient
 from qemu_mcp.backends.qemu.read import QemuVm, qmp_status, vm_dir_of, vms_printed
+from qemu_mcp.backends.qemu.runtime import VNC_BASE_PORT
 from qemu_mcp.backends.qemu.states import RUNNING, vm_status
 from qemu_mcp.backends.qemu.vmconf import DEFAULT_DISK, EFI_VARS, MAX_SOCKET_PATH, ConfDisk, Home, VmConf, parse, render
 from qemu_mcp.config import HostSpec

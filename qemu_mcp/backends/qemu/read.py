@@ -20,9 +20,9 @@ from qemu_mcp import validation
 from qemu_mcp.backends.machines import MACHINES
 from qemu_mcp.backends.qemu import addresses
 from qemu_mcp.backends.qemu import scripts as qemu_host
-from qemu_mcp.backends.qemu.argv import VNC_BASE_PORT, Runtime, parse_runtime
 from qemu_mcp.backends.qemu.identity import conf_uuid, is_vm_qemu
 from qemu_mcp.backends.qemu.qmp import QMPClient
+from qemu_mcp.backends.qemu.runtime import VNC_BASE_PORT, Runtime, parse_runtime
 from qemu_mcp.backends.qemu.states import vm_state, vm_status
 from qemu_mcp.backends.qemu.vmconf import ConfError, Home, VmConf, parse
 from qemu_mcp.config import HostSpec

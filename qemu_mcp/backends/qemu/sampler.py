@@ -24,8 +24,8 @@ from typing import Any
 
 from qemu_mcp.backends.counters import GONE, DiskCounters, MemoryCounters, NetCounters, RawCounters
 from qemu_mcp.backends.qemu import scripts as qemu_host
-from qemu_mcp.backends.qemu.argv import parse_runtime
 from qemu_mcp.backends.qemu.qmp import QMPClient
+from qemu_mcp.backends.qemu.runtime import parse_runtime
 from qemu_mcp.backends.qemu.states import monitor_state
 from qemu_mcp.backends.qemu.vmconf import ConfError, Home, VmConf, parse
 from qemu_mcp.config import HostSpec
