@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
@@ -119,6 +121,22 @@ class OpenProcess(Protocol):
 
 
 READ_CHUNK = 64 * 1024
+
+
+class CountsChanges(Protocol):
+    changes: int
+
+
+@contextlib.contextmanager
+def counts_changes(runner: CountsChanges) -> Iterator[None]:
+    """Around a command that may change the host: `runner.changes` moves when it starts and when
+    it ends, so whatever was read about the host while it ran is known to be older than it (the
+    libvirt XML cache, backends/libvirt/xml_cache.py, drops what it kept)."""
+    runner.changes += 1
+    try:
+        yield
+    finally:
+        runner.changes += 1
 
 
 class ChannelsBusy(HostError):

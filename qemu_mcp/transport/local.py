@@ -11,7 +11,14 @@ import time
 from collections.abc import AsyncIterator
 
 from qemu_mcp.errors import CommandTimeout, HostError, NotFound
-from qemu_mcp.transport.base import READ_CHUNK, CommandResult, OpenProcess, StreamReader, StreamWriter
+from qemu_mcp.transport.base import (
+    READ_CHUNK,
+    CommandResult,
+    OpenProcess,
+    StreamReader,
+    StreamWriter,
+    counts_changes,
+)
 from qemu_mcp.transport.copy import CopyProgress, local_copy
 
 # QMP replies (query-blockstats on many disks) can exceed asyncio's 64 KiB line limit.
@@ -23,6 +30,7 @@ class LocalRunner:
     def __init__(self, host: str = "local", default_timeout: float = 120.0) -> None:
         self.host = host
         self.default_timeout = default_timeout
+        self.changes = 0  # changing commands started and ended (base.counts_changes)
 
     async def copy_in(self, local: str, remote: str, progress: CopyProgress) -> int:
         """Copy a local file to `remote` (created exclusively): this machine is the host."""
@@ -36,6 +44,12 @@ class LocalRunner:
         timeout: float | None = None,
         read_only: bool = False,
     ) -> CommandResult:
+        if read_only:
+            return await self._run(argv, stdin, timeout)
+        with counts_changes(self):
+            return await self._run(argv, stdin, timeout)
+
+    async def _run(self, argv: list[str], stdin: str | None, timeout: float | None) -> CommandResult:
         timeout = timeout or self.default_timeout
         start = time.monotonic()
         try:

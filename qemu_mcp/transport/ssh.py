@@ -21,7 +21,14 @@ from collections.abc import AsyncIterator
 
 from qemu_mcp.config import HostSpec
 from qemu_mcp.errors import CommandTimeout, HostUnreachable, NotFound
-from qemu_mcp.transport.base import ChannelsBusy, CommandResult, OpenProcess, StreamReader, StreamWriter
+from qemu_mcp.transport.base import (
+    ChannelsBusy,
+    CommandResult,
+    OpenProcess,
+    StreamReader,
+    StreamWriter,
+    counts_changes,
+)
 from qemu_mcp.transport.copy import CopyProgress
 from qemu_mcp.transport.errors import mapped_errors
 from qemu_mcp.transport.sftp_copy import sftp_put
@@ -57,6 +64,7 @@ class SSHRunner:
         self.host = spec.name
         self._commands = Link(spec, self.where, self._errors)
         self._held = Link(spec, self.where, self._errors)
+        self.changes = 0  # changing commands started and ended (base.counts_changes)
 
     @property
     def connects(self) -> int:
@@ -151,7 +159,8 @@ class SSHRunner:
         timeout = timeout or self.spec.command_timeout
         if not read_only:
             # A mutating command might have run before the connection failed: never run it twice.
-            return await self._run_once(argv, stdin, timeout)
+            with counts_changes(self):
+                return await self._run_once(argv, stdin, timeout)
         budget = read_budget(self.spec.connect_timeout, timeout)
         deadline = Deadline.after(budget)
         for attempt in itertools.count(1):  # worth_retrying ends it (READ_ATTEMPTS)

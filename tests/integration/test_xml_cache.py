@@ -100,6 +100,15 @@ async def test_a_warm_listing_reads_no_xml_yet_sees_every_change(libvirt_spec: H
         vms = await listed(fleet, area)
         assert [g.type for g in vms[b].graphics] == ["vnc"]
         assert vms[a].max_memory == 128
+        # Any changing command of ours on the host (here one that changes nothing): all XML is read again.
+        await listed(fleet, area)
+        lines.clear()
+        runner = fleet.runner(libvirt_spec)
+        before = runner.changes  # type: ignore[attr-defined]
+        assert (await runner.run(["true"])).exit_status == 0
+        assert runner.changes == before + 2  # type: ignore[attr-defined]
+        await listed(fleet, area)
+        assert sum(line.count("dumpxml") for line in lines) >= 2, lines
         # Gone, and a new domain with the old name: never the old XML under the new UUID.
         assert virsh("undefine", "--domain", b).returncode == 0
         new_b = define_stopped(area, b, 96)

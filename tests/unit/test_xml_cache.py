@@ -16,11 +16,16 @@ def stats(state: str = "5", maximum: str = "65536", **extra: str) -> dict[str, s
     return {"state.state": state, "state.reason": "0", "cpu.time": "1", "balloon.maximum": maximum, **extra}
 
 
+class Runner:
+    changes = 0
+
+
 class Watch:
     """What XmlCache uses of EventWatch."""
 
     def __init__(self) -> None:
         self.generation, self.is_ready, self.ensured = 0, True, 0
+        self.runner = Runner()
 
     def ensure(self) -> None:
         self.ensured += 1
@@ -118,6 +123,19 @@ def test_nothing_is_kept_or_trusted_without_a_ready_watch_of_the_same_generation
     kept(c, {U1: "a"})
     watch.is_ready = False
     assert not c.fresh(U1) and c.reuse(U1, {"a": stats()}) is None
+
+
+def test_our_own_changes_to_the_host_drop_what_was_kept_and_what_was_read_meanwhile() -> None:
+    c, watch, _ = cache()
+    kept(c, {U1: "a"})
+    watch.runner.changes += 1  # a changing command started (transport/base.counts_changes)
+    assert not c.fresh(U1)
+    ticket = c.ticket()
+    watch.runner.changes += 1  # and ended while the listing's batch ran
+    c.keep(ticket, {U1: doc("a", U1)}, {"a": stats()})
+    assert not c.fresh(U1)
+    kept(c, {U1: "a"})
+    assert c.fresh(U1)
 
 
 def test_kept_xml_expires_and_unlisted_domains_are_dropped() -> None:

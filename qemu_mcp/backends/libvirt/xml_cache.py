@@ -8,6 +8,8 @@ A domain's XML, once read, is kept while all of these hold, else it is read agai
 - the domain's domstats in the listing that reuses it show the same state, vCPUs, memory and
   disks and NICs as when it was read: changes libvirt announces with no event
   (`setmaxmem --config`, `setvcpus --config`) show there;
+- no command that may change the host ran through this process's runner for it since the XML
+  was asked for (transport/base.counts_changes): our own changes never wait for an event;
 - it is younger than XML_TTL seconds: a change that is in neither stays for that long at most.
 Only listings use it; get_vm_info and every change read the domain afresh.
 """
@@ -59,6 +61,7 @@ class Ticket:
     seq: int
     generation: int
     trusted: bool
+    changes: int
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,7 @@ class _Entry:
     name: str
     fingerprint: Fingerprint
     kept_at: float
+    changes: int
 
 
 class XmlCache:
@@ -84,16 +88,26 @@ class XmlCache:
         """Taken before a listing's batch is sent. From the host's second listing on, it starts the
         watch when it is not running: a process that lists a host once (the CLI) starts none."""
         if not self.enabled:
-            return Ticket(self._seq, self.watch.generation, False)
+            return Ticket(self._seq, self.watch.generation, False, self._changes())
         self._tickets += 1
         if self._tickets > 1:
             self.watch.ensure()
-        return Ticket(self._seq, self.watch.generation, self.watch.ready())
+        return Ticket(self._seq, self.watch.generation, self.watch.ready(), self._changes())
+
+    def _changes(self) -> int:
+        """The runner's count of changing commands (a runner that counts none: 0)."""
+        return int(getattr(self.watch.runner, "changes", 0))
 
     def fresh(self, uuid: str) -> bool:
         """Worth not asking for: kept, young enough, the watch still on (domstats decide after)."""
         entry = self._entries.get(uuid)
-        return self.enabled and entry is not None and self.clock() - entry.kept_at < self.ttl and self.watch.ready()
+        return (
+            self.enabled
+            and entry is not None
+            and self.clock() - entry.kept_at < self.ttl
+            and entry.changes == self._changes()
+            and self.watch.ready()
+        )
 
     def reuse(self, uuid: str, stats: Stats) -> str | None:
         """The kept XML of `uuid` when the listing's domstats still match it; else it is dropped."""
@@ -110,14 +124,14 @@ class XmlCache:
         """Keep what a batch sent under `ticket` read, unless an event since may concern it."""
         if not ticket.trusted or ticket.generation != self.watch.generation or not self.watch.ready():
             return
-        if self._all_since > ticket.seq:
+        if self._all_since > ticket.seq or ticket.changes != self._changes():
             return
         now = self.clock()
         for uuid, xml in xml_by_uuid.items():
             name = xml_name(xml)
             if name is None or name not in stats or self._touched.get(name, 0) > ticket.seq:
                 continue
-            self._entries[uuid] = _Entry(xml, name, fingerprint(stats[name]), now)
+            self._entries[uuid] = _Entry(xml, name, fingerprint(stats[name]), now, ticket.changes)
 
     def retain(self, uuids: Iterable[str]) -> None:
         """Drop what belongs to domains that are no longer listed."""
