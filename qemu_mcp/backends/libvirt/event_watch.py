@@ -33,7 +33,10 @@ WATCH_SCRIPT = (
     'exec 3<&0 </dev/null; XDG_CACHE_HOME=/dev/null stdbuf -oL virsh -q -c "$1" event --all --loop 2>&1 & v=$!; '
     "{ cat <&3 >/dev/null 2>&1; kill $v 2>/dev/null; } & exec 3<&-; wait $v; kill $! 2>/dev/null"
 )
-GRACE = 2.0  # seconds from the command's start until its events are trusted to arrive
+# Seconds from the command's start until its events are trusted to arrive: virsh connects, then
+# registers about 25 callbacks, a few ms on a healthy host; a libvirtd that re-probes QEMU on every
+# connection (a root-only /dev/kvm) takes seconds. A listing only starts using kept XML this late.
+GRACE = 5.0
 RETRY = 60.0  # seconds before a watch that never got ready is tried again
 
 
