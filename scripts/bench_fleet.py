@@ -11,9 +11,11 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,9 +102,6 @@ def fan_out(work: Path, sshds: list[rig_sshd.SshHost], n: int, reps: int) -> Fan
 
 
 def section(fan_hosts: int = 20, reps: int = 5, fleet_sizes: tuple[int, ...] = (100, 1000), sshds: int = 4) -> str:
-    import shutil
-    import tempfile
-
     work = Path(tempfile.mkdtemp(prefix="qmcp-bench-fleet-"))
     work.chmod(0o755)  # sshd reads the authorized keys below it
     try:

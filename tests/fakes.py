@@ -97,6 +97,7 @@ class FakeRunner:
 
     def __init__(self, handler: Handler | None = None, host: str = "local") -> None:
         self.handler, self.host = handler, host
+        self.changes = 0  # Runner.changes: fakes run nothing that changes a host
         self.calls: list[Call] = []
         self.closed = False
         self.kept = HeldProcesses()

@@ -45,6 +45,7 @@ class Runner(Protocol):
     """Runs commands on one host. Implementations: LocalRunner, SSHRunner, FakeRunner (tests)."""
 
     host: str
+    changes: int  # changing commands started and ended (counts_changes): what was read before may be stale
 
     async def run(
         self,
@@ -123,12 +124,8 @@ class OpenProcess(Protocol):
 READ_CHUNK = 64 * 1024
 
 
-class CountsChanges(Protocol):
-    changes: int
-
-
 @contextlib.contextmanager
-def counts_changes(runner: CountsChanges) -> Iterator[None]:
+def counts_changes(runner: Runner) -> Iterator[None]:
     """Around a command that may change the host: `runner.changes` moves when it starts and when
     it ends, so whatever was read about the host while it ran is known to be older than it (the
     libvirt XML cache, backends/libvirt/xml_cache.py, drops what it kept)."""

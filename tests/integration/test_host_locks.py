@@ -98,6 +98,10 @@ class Timed:
     def __init__(self, inner: Any) -> None:
         self.inner, self.host, self.starts = inner, inner.host, list[float]()
 
+    @property
+    def changes(self) -> int:
+        return int(self.inner.changes)
+
     async def run(self, argv: list[str], **kw: Any) -> Any:
         self.starts.append(time.time())
         return await self.inner.run(argv, **kw)

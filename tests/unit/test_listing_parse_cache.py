@@ -39,17 +39,17 @@ def parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def test_unchanged_xml_is_not_parsed_again_and_results_are_never_shared(parses: list[str]) -> None:
     (u1, x1), (u2, x2) = captured("qmcp-cap-run"), captured("qmcp-cap-off")
     parsed: dict[str, read.Parsed] = {}
-    first = read._vms(SPEC, Listing([u1, u2], set(), {u1, u2}, "", {u1: x1, u2: x2}), parsed)
+    first = read._vms(SPEC, Listing([u1, u2], set(), {u1, u2}, {}, {u1: x1, u2: x2}), parsed)
     assert len(parses) == 2 and set(parsed) == {u1, u2}
     first[0].nics[0].mac = "changed by a caller"
     first[0].disks[0].path = "/changed/by/a/caller"
-    again = read._vms(SPEC, Listing([u1, u2], set(), {u1, u2}, "", {u1: x1, u2: x2}), parsed)
+    again = read._vms(SPEC, Listing([u1, u2], set(), {u1, u2}, {}, {u1: x1, u2: x2}), parsed)
     assert len(parses) == 2  # nothing parsed
-    assert again == read._vms(SPEC, Listing([u1, u2], set(), {u1, u2}, "", {u1: x1, u2: x2}))  # as uncached
+    assert again == read._vms(SPEC, Listing([u1, u2], set(), {u1, u2}, {}, {u1: x1, u2: x2}))  # as uncached
     del parses[2:]
     assert again[0].nics[0].mac != "changed by a caller" and again[0].disks[0].path != "/changed/by/a/caller"
 
     changed = x1.replace("</domain>", "  <description>now</description>\n</domain>")
-    read._vms(SPEC, Listing([u1], set(), set(), "", {u1: changed}), parsed)
+    read._vms(SPEC, Listing([u1], set(), set(), {}, {u1: changed}), parsed)
     assert parses[-1] == changed and len(parses) == 3  # changed XML parsed; u2 gone: forgotten
     assert set(parsed) == {u1} and parsed[u1][0] == changed

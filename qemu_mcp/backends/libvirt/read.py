@@ -53,7 +53,7 @@ Parsed = tuple[str, DomainDefinition, bool]  # a domain's XML, its definition, w
 def _vms(spec: HostSpec, listing: session_read.Listing, parsed: dict[str, Parsed] | None = None) -> list[VmInfo]:
     """`parsed`: what an earlier listing of the host parsed, by UUID; XML identical to the text
     parsed then is not parsed again (a warm listing parses only what changed). Updated in place."""
-    stats = listing.by_name if listing.by_name is not None else parse_domstats(listing.stats)
+    stats = listing.stats
     vms: list[VmInfo] = []
     seen: dict[str, Parsed] = {}
     for uuid in listing.uuids:
@@ -81,7 +81,7 @@ async def _list_one_shot(runner: Runner, spec: HostSpec) -> session_read.Listing
     result = await runner.run(listing.list_all_domains(spec.libvirt_uri, marker), read_only=True)
     if not result.stdout.strip() or (result.exit_status != 0 and marker not in result.stdout):
         check_batch(result, spec, "listing domains")
-        return session_read.Listing([], set(), set(), "")  # no output and no error: no domains
+        return session_read.Listing([], set(), set(), {})  # no output and no error: no domains
     head = marked_sections(result.stdout, marker)[0]
     uuids = [u for u in parse_name_lines(head) if u.strip()]
     sections = split_sections(result.stdout, marker, listing.FIXED_SECTIONS + len(uuids))
@@ -90,7 +90,7 @@ async def _list_one_shot(runner: Runner, spec: HostSpec) -> session_read.Listing
         check_batch(result, spec, "listing domains")
     xml = dict(zip(uuids, sections[listing.FIXED_SECTIONS :], strict=True))
     return session_read.Listing(uuids, set(parse_name_lines(autostart_s)), set(parse_name_lines(persistent_s)),
-                                stats_s, xml)  # fmt: skip
+                                parse_domstats(stats_s), xml)  # fmt: skip
 
 
 async def describe_domain(runner: Runner, spec: HostSpec, name: str, sessions: VirshSessions | None = None) -> VmDetail:

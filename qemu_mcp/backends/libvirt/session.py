@@ -359,7 +359,7 @@ class VirshSessions:
         return len(self._open)
 
     async def close(self) -> None:
-        await self.xml_cache.watch.close()
+        await self.xml_cache.close()
         if self._reaper is not None:
             self._reaper.cancel()
             self._reaper = None

@@ -34,9 +34,8 @@ class Listing:
     uuids: list[str]
     autostart: set[str]
     persistent: set[str]
-    stats: str
+    stats: dict[str, dict[str, str]]  # parse_domstats: domain name -> its stats
     xml: dict[str, str] = field(default_factory=dict)
-    by_name: dict[str, dict[str, str]] | None = None  # `stats` parsed, when it was already
 
 
 async def list_all(sessions: VirshSessions, spec: HostSpec) -> Listing:
@@ -58,7 +57,7 @@ async def list_all(sessions: VirshSessions, spec: HostSpec) -> Listing:
         raise SessionUnavailable(" ".join(failed))
     uuids = [u for u in parse_name_lines(first[0].text) if validation.CANONICAL_UUID.fullmatch(u)]
     stats = parse_domstats(first[3].text)
-    listing = Listing(uuids, uuid_set(first[1]), uuid_set(first[2]), first[3].text, by_name=stats)
+    listing = Listing(uuids, uuid_set(first[1]), uuid_set(first[2]), stats)
     for part, outputs in zip(known, [first[LISTING:], *others] if known else [], strict=True):
         listing.xml.update(xml_by_uuid(outputs[0], part))
     cache.keep(ticket, listing.xml, stats)
@@ -83,7 +82,7 @@ async def _read_missing(sessions: VirshSessions, listing: Listing, timeout: floa
     read: dict[str, str] = {}
     for part, outputs in zip(new, more, strict=True):
         read.update(xml_by_uuid(outputs[0], part))
-    sessions.xml_cache.keep(ticket, read, listing.by_name or {})
+    sessions.xml_cache.keep(ticket, read, listing.stats)
     listing.xml.update(read)
 
 

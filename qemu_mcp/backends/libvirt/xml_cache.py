@@ -95,8 +95,7 @@ class XmlCache:
         return Ticket(self._seq, self.watch.generation, self.watch.ready(), self._changes())
 
     def _changes(self) -> int:
-        """The runner's count of changing commands (a runner that counts none: 0)."""
-        return int(getattr(self.watch.runner, "changes", 0))
+        return self.watch.runner.changes
 
     def fresh(self, uuid: str) -> bool:
         """Worth not asking for: kept, young enough, the watch still on (domstats decide after)."""
@@ -152,6 +151,9 @@ class XmlCache:
         if len(self._touched) > 4 * len(self._entries) + 256:  # bounded: forget names, distrust batches in flight
             self._touched.clear()
             self._all_since = self._seq
+
+    async def close(self) -> None:
+        await self.watch.close()
 
     def forget(self) -> None:
         self._entries.clear()
