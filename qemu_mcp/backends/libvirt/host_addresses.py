@@ -1,7 +1,9 @@
 """list_vms' addresses on a libvirt host, asked once per host (never per VM, never the guest):
 the DHCP leases of every active libvirt network and the host's neighbour table (`ip -j neigh`),
 matched to the VMs' NICs by MAC. Asked after the listing, only when a running VM has a NIC on a
-network or bridge; a host where either is missing or fails just gives no addresses."""
+network or bridge; a host where either is missing or fails just gives no addresses. The one-shot
+listing (listing.py) brings the same in its own round trip; this command serves listings on virsh
+sessions."""
 
 from __future__ import annotations
 
@@ -36,19 +38,29 @@ def host_addresses_argv(uri: str, marker: str) -> list[str]:
 
 
 def parse_host_addresses(stdout: str, marker: str) -> list[AddressInfo]:
-    """Leases first, then neighbour entries; sections that do not parse are skipped."""
+    """HOST_ADDRESSES_SCRIPT's output: its tagged `neigh` and `leases` sections."""
+    sections = tagged_sections(stdout, marker)
+    leases = [s.text for s in sections if s.tag == "leases"]
+    return addresses_from(leases, [s.text for s in sections if s.tag == "neigh"])
+
+
+def addresses_from(leases_texts: list[str], neigh_texts: list[str]) -> list[AddressInfo]:
+    """Leases first (`virsh net-dhcp-leases` tables), then neighbour entries (`ip -j neigh`); a
+    text that does not parse is skipped."""
     leases: list[AddressInfo] = []
     neigh: list[AddressInfo] = []
-    for section in tagged_sections(stdout, marker):
+    for text in leases_texts:
         try:
-            if section.tag == "neigh":
-                neigh += parse_ip_neigh(section.text)
-            elif section.tag == "leases":
-                for lease in parse_dhcp_leases(section.text):
-                    if lease.address and lease.mac and lease.protocol in ("ipv4", "ipv6"):
-                        ip, prefix = split_address(lease.address)
-                        leases.append(AddressInfo(mac=lease.mac.lower(), ip=ip, prefix=prefix,
-                                                  family=lease.protocol, source="lease"))  # fmt: skip
+            for lease in parse_dhcp_leases(text):
+                if lease.address and lease.mac and lease.protocol in ("ipv4", "ipv6"):
+                    ip, prefix = split_address(lease.address)
+                    leases.append(AddressInfo(mac=lease.mac.lower(), ip=ip, prefix=prefix,
+                                              family=lease.protocol, source="lease"))  # fmt: skip
+        except ValueError:
+            continue
+    for text in neigh_texts:
+        try:
+            neigh += parse_ip_neigh(text) if text.strip() else []
         except ValueError:
             continue
     return leases + neigh
@@ -64,8 +76,7 @@ async def host_addresses(runner: Runner, uri: str, marker: str) -> list[AddressI
 
 def worth_asking(vms: list[VmInfo]) -> bool:
     """Only a running VM with a NIC on a network or bridge can have a lease or a neighbour entry:
-    a host without one is listed in its one round trip. (Folding this into the listing's own
-    script would save the second round trip; kept apart while that script is being optimised.)"""
+    a host without one is listed without this command."""
     return any(vm.status != "stopped" and any(n.type in ("network", "bridge") for n in vm.nics) for vm in vms)
 
 

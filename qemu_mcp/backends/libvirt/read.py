@@ -10,10 +10,11 @@ from qemu_mcp.backends.libvirt.states import vm_status
 from qemu_mcp.config import HostSpec
 from qemu_mcp.errors import NotFound
 from qemu_mcp.models import DiskInfo, VmDetail, VmInfo
+from qemu_mcp.models_addresses import AddressInfo
 from qemu_mcp.parsers.domain_xml import DomainDefinition, domain_definition, domain_root
 from qemu_mcp.parsers.dominfo import flag, parse_dominfo
 from qemu_mcp.parsers.domstats import block_devices, cpu_time_ns, domstat_int, parse_domstats, state_name
-from qemu_mcp.parsers.sections import marked_sections, new_marker, split_sections
+from qemu_mcp.parsers.sections import marked_sections, new_marker, split_sections, tagged_sections
 from qemu_mcp.parsers.virsh_list import parse_name_lines
 from qemu_mcp.transport.base import Runner
 
@@ -24,7 +25,7 @@ async def list_domains(runner: Runner, spec: HostSpec, sessions: VirshSessions |
     asked again one-shot, whose answer and errors are the ones users know. Listings of one host
     that overlap share a run (never one that started before them)."""
     if sessions is None:
-        return await _with_host_addresses(runner, spec, _vms(spec, await _list_one_shot(runner, spec)))
+        return await _listed_one_shot(runner, spec)
     vms: list[VmInfo] = await sessions.listing(lambda: _list_on_sessions(runner, spec, sessions))
     return list(vms)
 
@@ -34,15 +35,24 @@ async def _list_on_sessions(runner: Runner, spec: HostSpec, sessions: VirshSessi
     try:
         vms = _vms(spec, await session_read.list_all(sessions, spec), sessions.parsed)
     except (SessionUnavailable, ValueError):
-        return await _with_host_addresses(runner, spec, _vms(spec, await _list_one_shot(runner, spec)))
+        return await _listed_one_shot(runner, spec)
     sessions.uuids = {vm.name: vm.uuid for vm in vms}
     return await _with_host_addresses(runner, spec, vms)
 
 
-async def _with_host_addresses(runner: Runner, spec: HostSpec, vms: list[VmInfo]) -> list[VmInfo]:
-    """DHCP leases + neighbours, once per host (never per VM), when a running VM can have any."""
+async def _listed_one_shot(runner: Runner, spec: HostSpec) -> list[VmInfo]:
+    listing = await _list_one_shot(runner, spec)
+    return await _with_host_addresses(runner, spec, _vms(spec, listing), listing.addresses)
+
+
+async def _with_host_addresses(
+    runner: Runner, spec: HostSpec, vms: list[VmInfo], found: list[AddressInfo] | None = None
+) -> list[VmInfo]:
+    """DHCP leases + neighbours, once per host (never per VM), when a running VM can have any:
+    `found` when the listing brought them (one-shot), else asked now in a command of their own."""
     if host_addresses.worth_asking(vms):
-        found = await host_addresses.host_addresses(runner, spec.libvirt_uri, new_marker())
+        if found is None:
+            found = await host_addresses.host_addresses(runner, spec.libvirt_uri, new_marker())
         host_addresses.attach(vms, found)
     return vms
 
@@ -85,12 +95,18 @@ async def _list_one_shot(runner: Runner, spec: HostSpec) -> session_read.Listing
     head = marked_sections(result.stdout, marker)[0]
     uuids = [u for u in parse_name_lines(head) if u.strip()]
     sections = split_sections(result.stdout, marker, listing.FIXED_SECTIONS + len(uuids))
-    _uuids, autostart_s, persistent_s, stats_s = sections[: listing.FIXED_SECTIONS]
-    if not stats_s.strip() and error_lines(result):
+    stats = sections[listing.DOMSTATS]
+    if not stats.strip() and error_lines(result):
         check_batch(result, spec, "listing domains")
-    xml = dict(zip(uuids, sections[listing.FIXED_SECTIONS :], strict=True))
-    return session_read.Listing(uuids, set(parse_name_lines(autostart_s)), set(parse_name_lines(persistent_s)),
-                                parse_domstats(stats_s), xml)  # fmt: skip
+    leases = [s.text for s in tagged_sections(sections[listing.LEASES], marker) if s.tag == "leases"]
+    return session_read.Listing(
+        uuids,
+        set(parse_name_lines(sections[listing.AUTOSTART])),
+        set(parse_name_lines(sections[listing.PERSISTENT])),
+        parse_domstats(stats),
+        dict(zip(uuids, sections[listing.FIXED_SECTIONS :], strict=True)),
+        host_addresses.addresses_from(leases, [sections[listing.NEIGHBOURS]]),
+    )
 
 
 async def describe_domain(runner: Runner, spec: HostSpec, name: str, sessions: VirshSessions | None = None) -> VmDetail:

@@ -20,6 +20,7 @@ from qemu_mcp.backends.libvirt.errors import NOT_FOUND_MARKS
 from qemu_mcp.backends.libvirt.session import Chain, Command, SessionUnavailable, VirshSessions
 from qemu_mcp.config import HostSpec
 from qemu_mcp.errors import NotFound
+from qemu_mcp.models_addresses import AddressInfo
 from qemu_mcp.parsers.domstats import parse_domstats
 from qemu_mcp.parsers.virsh_list import parse_name_lines
 from qemu_mcp.parsers.virsh_session import CommandOutput, Garbled, xml_documents
@@ -29,13 +30,15 @@ LISTING = 4  # list --uuid, --autostart, --persistent, domstats; then one dumpxm
 
 @dataclass
 class Listing:
-    """Every domain as virsh printed it: UUIDs in `list` order, domain XML by UUID."""
+    """Every domain as virsh printed it: UUIDs in `list` order, domain XML by UUID; the host's
+    leases and neighbours when the listing asked for them too (the one-shot script does)."""
 
     uuids: list[str]
     autostart: set[str]
     persistent: set[str]
     stats: dict[str, dict[str, str]]  # parse_domstats: domain name -> its stats
     xml: dict[str, str] = field(default_factory=dict)
+    addresses: list[AddressInfo] | None = None  # None: not asked
 
 
 async def list_all(sessions: VirshSessions, spec: HostSpec) -> Listing:

@@ -1,4 +1,5 @@
-"""Run one operation with a Fleet made from the inventory, closed afterwards (every CLI command)."""
+"""Run one operation with a Fleet made from the inventory, closed afterwards (every CLI command
+that makes one call). Its reads run one virsh process each, no virsh session (fleets.cli_fleet)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ if TYPE_CHECKING:
 
 def with_fleet(config: str | None, fn: Callable[[FleetCore], Awaitable[Any]]) -> Any:
     async def go() -> Any:
-        fleet = cli_fleet(config)
+        fleet = cli_fleet(config, virsh_sessions=False)
         try:
             return await fn(fleet)
         finally:
