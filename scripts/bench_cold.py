@@ -102,6 +102,7 @@ def with_cpu(name: str, cpu: dict[str, list[float]], measure: Callable[[], float
 
 
 def measure(work: Path, runs: int) -> dict[str, float]:
+    bs.compile_package()
     empty = work / "empty.yaml"
     empty.write_text("hosts: []\n")
     out: dict[str, float] = {}

@@ -25,7 +25,6 @@ from qemu_mcp.frontends.cli import safety as cli_safety
 from qemu_mcp.frontends.cli import serve as cli_serve
 from qemu_mcp.frontends.cli import snapshot as cli_snapshot
 from qemu_mcp.frontends.cli.fleet_call import with_fleet
-from qemu_mcp.frontends.cli.overlap import load_while_connecting
 
 if TYPE_CHECKING:
     from qemu_mcp.ops.fleet_core import FleetCore
@@ -187,7 +186,6 @@ def _hosts_check(args: argparse.Namespace) -> int:
 
 def _vm_list(args: argparse.Namespace) -> int:
     async def listing(fleet: FleetCore) -> Any:
-        await load_while_connecting(fleet, args.host, "qemu_mcp.ops.vms")
         from qemu_mcp.ops.fleet_core import HostRef
         from qemu_mcp.ops.vms import list_vms
 
@@ -196,7 +194,7 @@ def _vm_list(args: argparse.Namespace) -> int:
             fleet, ref, status=args.status, arch=args.arch, filter_name=args.filter_name, vm_dir=args.vm_dir
         )
 
-    data = _with_fleet(args, listing)
+    data = with_fleet(args.config, listing, host=args.host, loads="qemu_mcp.ops.vms")
     if args.json:
         _dump(data)
         return 1 if data.errors else 0
