@@ -29,7 +29,8 @@ from qemu_mcp.frontends.mcp.tools.read import list_vms  # noqa: E402
 
 def list_vms_schemas() -> tuple[dict[str, Any], dict[str, Any]]:
     """(pydantic's output schema for list_vms, the published one)."""
-    raw = MCPServer("raw")
+    # its default level, INFO through rich, would log every SSH channel the rest of the bench opens
+    raw = MCPServer("raw", log_level="WARNING")
     raw.add_tool(list_vms)
     tool = raw._tool_manager.get_tool("list_vms")
     assert tool is not None and tool.output_schema is not None
